@@ -1,0 +1,185 @@
+"""The seed's "before" pipeline, rebuilt from its description as the baseline to beat.
+
+Recording only keeps frames in memory; save_episode() then writes every frame as a PNG, reads a
+sample back for image stats, reads all of them again to encode AV1 (same settings as shmpipe),
+deletes the PNGs and writes the numeric rows to parquet. Each step is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.codec import EncoderSettings, open_video
+
+QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+PNG_COMPRESS_LEVEL = 1  # LeRobot's image writer default
+PNG_THREADS_PER_CAMERA = 4  # likewise
+
+
+def downsample(image: np.ndarray, target: int = 150, threshold: int = 300) -> np.ndarray:
+    """Stride an HxWxC image down to about `target` px on its long side, as LeRobot does."""
+    longest = max(image.shape[:2])
+    if longest < threshold:
+        return image
+    k = int(longest / target)
+    return image[::k, ::k]
+
+
+def sample_indices(n: int, low: int = 100, high: int = 10_000, power: float = 0.75) -> np.ndarray:
+    """Which frames the stats step reads back: about n**0.75 of them, evenly spaced."""
+    count = min(n, max(min(low, n), min(int(n**power), high)))
+    return np.round(np.linspace(0, n - 1, count)).astype(int)
+
+
+def feature_stats(values: np.ndarray, axis: tuple[int, ...]) -> dict[str, list]:
+    """min/max/mean/std/quantiles over `axis`, keeping the channel axis (as nested lists)."""
+    values = values.astype(np.float64)
+    stats = {
+        "min": values.min(axis=axis),
+        "max": values.max(axis=axis),
+        "mean": values.mean(axis=axis),
+        "std": values.std(axis=axis),
+        "count": np.array([values.shape[0]]),
+    }
+    for q in QUANTILES:
+        stats[f"q{round(q * 100):02d}"] = np.quantile(values, q, axis=axis)
+    return {k: v.tolist() for k, v in stats.items()}
+
+
+class BeforePipeline:
+    """Frames in memory while recording; PNG round trips and encoding in save_episode()."""
+
+    def __init__(
+        self,
+        root: Path,
+        fps: int,
+        cameras: dict[str, tuple[int, int, int]],
+        features: dict[str, tuple[int, ...]],
+        encoder: EncoderSettings | None = None,
+    ):
+        self.root, self.fps, self.cameras, self.features = Path(root), fps, cameras, features
+        self.encoder = encoder or EncoderSettings()
+        self.episode_index = 0
+        self._images: dict[str, list[np.ndarray]] = {cam: [] for cam in cameras}
+        self._rows: dict[str, list[np.ndarray]] = {name: [] for name in features}
+        self._tasks: list[str] = []
+
+    def add_frame(self, frame: dict[str, np.ndarray], task: str) -> None:
+        """Keep a copy of every image (a camera reuses its buffer) and the numeric values."""
+        for cam in self.cameras:
+            self._images[cam].append(np.array(frame[cam], copy=True))
+        for name in self.features:
+            self._rows[name].append(np.asarray(frame[name], dtype=np.float32))
+        self._tasks.append(task)
+
+    def save_episode(self) -> dict:
+        """Write, read back, encode, delete, save; returns paths, stats and per-step timings."""
+        timings: dict[str, float] = {}
+        t_start = time.perf_counter()
+        pngs = self._timed(timings, "png_write", self._write_pngs)
+        stats = self._timed(timings, "stats", self._compute_stats, pngs)
+        videos, encode_s = self._timed(timings, "encode", self._encode_and_delete, pngs)
+        data = self._timed(timings, "data", self._write_data, stats)
+        timings["total"] = time.perf_counter() - t_start
+        num_frames = len(self._tasks)
+        self._images = {cam: [] for cam in self.cameras}
+        self._rows = {name: [] for name in self.features}
+        self._tasks = []
+        self.episode_index += 1
+        return {
+            "num_frames": num_frames,
+            "videos": videos,
+            "encode_s_per_camera": encode_s,
+            "data": str(data),
+            "timings": timings,
+        }
+
+    @staticmethod
+    def _timed(timings: dict[str, float], name: str, step, *args):
+        t0 = time.perf_counter()
+        result = step(*args)
+        timings[name] = time.perf_counter() - t0
+        return result
+
+    def _write_pngs(self) -> dict[str, list[Path]]:
+        """PNG writes on a thread pool (zlib releases the GIL), as LeRobot's image writer does."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from PIL import Image
+
+        def write(image: np.ndarray, path: Path) -> None:
+            Image.fromarray(image).save(path, compress_level=PNG_COMPRESS_LEVEL)
+
+        pngs, jobs = {}, []
+        for cam, images in self._images.items():
+            folder = self.root / "images" / cam / f"episode_{self.episode_index:06d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            pngs[cam] = [folder / f"frame_{i:06d}.png" for i in range(len(images))]
+            jobs += zip(images, pngs[cam], strict=True)
+        with ThreadPoolExecutor(max_workers=PNG_THREADS_PER_CAMERA * len(self.cameras)) as pool:
+            list(pool.map(write, *zip(*jobs, strict=True)))
+        return pngs
+
+    def _compute_stats(self, pngs: dict[str, list[Path]]) -> dict[str, dict]:
+        from PIL import Image
+
+        stats = {}
+        for cam, paths in pngs.items():
+            picked = [paths[i] for i in sample_indices(len(paths))]
+            images = np.stack([downsample(np.asarray(Image.open(p))) for p in picked])
+            cam_stats = feature_stats(images / 255.0, axis=(0, 1, 2))  # per channel, (C,)
+            stats[cam] = {k: np.reshape(v, (-1, 1, 1)).tolist() for k, v in cam_stats.items()}
+        for name, rows in self._rows.items():
+            stats[name] = feature_stats(np.stack(rows), axis=(0,))
+        return stats
+
+    def _encode_and_delete(self, pngs: dict[str, list[Path]]) -> tuple[dict, dict]:
+        import av
+        from PIL import Image
+
+        videos, seconds = {}, {}
+        for cam, paths in pngs.items():
+            t0 = time.perf_counter()
+            height, width = self.cameras[cam][:2]
+            path = self.root / "videos" / cam / f"episode_{self.episode_index:06d}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            container, stream = open_video(path, self.encoder, height, width, self.fps)
+            for png in paths:
+                image = np.asarray(Image.open(png).convert("RGB"))
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            container.mux(stream.encode(None))
+            container.close()
+            if paths:
+                shutil.rmtree(paths[0].parent)
+            videos[cam] = (str(path), 0.0, len(paths) / self.fps)
+            seconds[cam] = time.perf_counter() - t0
+        return videos, seconds
+
+    def _write_data(self, stats: dict[str, dict]) -> Path:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        n = len(self._tasks)
+        tasks = sorted(set(self._tasks))
+        columns = {
+            name: pa.FixedSizeListArray.from_arrays(
+                pa.array(np.stack(rows).reshape(-1)), int(np.prod(self.features[name]))
+            )
+            for name, rows in self._rows.items()
+        }
+        columns["timestamp"] = pa.array(np.arange(n, dtype=np.float32) / self.fps)
+        columns["frame_index"] = pa.array(np.arange(n, dtype=np.int64))
+        columns["episode_index"] = pa.array(np.full(n, self.episode_index, dtype=np.int64))
+        columns["index"] = pa.array(np.arange(n, dtype=np.int64))
+        columns["task_index"] = pa.array([tasks.index(t) for t in self._tasks], type=pa.int64())
+        path = self.root / "data" / f"episode_{self.episode_index:06d}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(columns), path)
+        meta = {"episode_index": self.episode_index, "length": n, "tasks": tasks, "stats": stats}
+        (path.parent / f"episode_{self.episode_index:06d}.json").write_text(json.dumps(meta))
+        return path

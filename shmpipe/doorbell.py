@@ -1,0 +1,49 @@
+"""A doorbell: a named POSIX semaphore that a worker sleeps on until something is for it.
+
+The producer rings it once per published frame and once per control message. The count may run
+ahead of what is left to do; a woken worker always re-reads the ring and its messages, so an
+extra ring only costs one empty loop.
+"""
+
+from __future__ import annotations
+
+import posix_ipc
+
+
+class Doorbell:
+    def __init__(self, name: str, create: bool) -> None:
+        flags = posix_ipc.O_CREX if create else 0
+        self._sem = posix_ipc.Semaphore(name, flags, initial_value=0)
+        self.name = name
+        self.owner = create
+
+    @classmethod
+    def create(cls, name: str) -> Doorbell:
+        return cls(name, create=True)
+
+    @classmethod
+    def attach(cls, name: str) -> Doorbell:
+        return cls(name, create=False)
+
+    def ring(self) -> None:
+        self._sem.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until rung or `timeout` seconds pass; True if rung."""
+        try:
+            self._sem.acquire(timeout)
+        except posix_ipc.BusyError:
+            return False
+        return True
+
+    def close(self) -> None:
+        try:
+            self._sem.close()
+        except posix_ipc.ExistentialError:
+            pass
+        if self.owner:
+            self.owner = False
+            try:
+                posix_ipc.unlink_semaphore(self.name)
+            except posix_ipc.ExistentialError:
+                pass

@@ -1,0 +1,100 @@
+"""The numeric rows of the open episode, kept in the control process, and their parquet file.
+
+Rows are small (a few floats per frame), so they live in preallocated arrays that double when
+full; nothing per frame allocates beyond that. The parquet schema is LeRobot v3.0's: features as
+fixed-size float32 lists, then timestamp, frame_index, episode_index, index, task_index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+
+
+class EpisodeRows:
+    def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024):
+        self.features = {name: int(np.prod(shape)) for name, shape in features.items()}
+        self._capacity = initial_capacity
+        self._values = {
+            n: np.empty((initial_capacity, d), np.float32) for n, d in self.features.items()
+        }
+        self._task_index = np.empty(initial_capacity, np.int64)
+        self.num_frames = 0
+
+    def append(self, row: dict[str, np.ndarray], task_index: int) -> None:
+        if self.num_frames == self._capacity:
+            self._grow()
+        i = self.num_frames
+        for name, value in row.items():
+            self._values[name][i] = value
+        self._task_index[i] = task_index
+        self.num_frames += 1
+
+    def _grow(self) -> None:
+        self._capacity *= 2
+        for name, arr in self._values.items():
+            bigger = np.empty((self._capacity, arr.shape[1]), np.float32)
+            bigger[: self.num_frames] = arr[: self.num_frames]
+            self._values[name] = bigger
+        bigger = np.empty(self._capacity, np.int64)
+        bigger[: self.num_frames] = self._task_index[: self.num_frames]
+        self._task_index = bigger
+
+    def clear(self) -> None:
+        self.num_frames = 0
+
+    def values(self, name: str) -> np.ndarray:
+        return self._values[name][: self.num_frames]
+
+    def columns(self, fps: int, episode_index: int, first_index: int) -> dict[str, np.ndarray]:
+        """Every column of the episode's rows, features first, as LeRobot lays them out."""
+        n = self.num_frames
+        frame_index = np.arange(n, dtype=np.int64)
+        cols = {name: self.values(name) for name in self.features}
+        cols["timestamp"] = (frame_index / fps).astype(np.float32)
+        cols["frame_index"] = frame_index
+        cols["episode_index"] = np.full(n, episode_index, np.int64)
+        cols["index"] = frame_index + first_index
+        cols["task_index"] = self._task_index[:n].copy()
+        return cols
+
+
+def _hf_features(features: dict[str, int]) -> dict:
+    out = {
+        name: {"feature": {"dtype": "float32", "_type": "Value"}, "length": d, "_type": "List"}
+        for name, d in features.items()
+    }
+    out["timestamp"] = {"dtype": "float32", "_type": "Value"}
+    for name in INDEX_COLUMNS[1:]:
+        out[name] = {"dtype": "int64", "_type": "Value"}
+    return out
+
+
+def rows_table(columns: dict[str, np.ndarray], features: dict[str, int]) -> pa.Table:
+    """An arrow table with LeRobot's schema and its `huggingface` schema metadata."""
+    arrays, fields = [], []
+    for name, d in features.items():
+        values = np.ascontiguousarray(columns[name], np.float32)
+        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), d))
+        fields.append(pa.field(name, pa.list_(pa.float32(), d)))
+    for name in INDEX_COLUMNS:
+        arr = columns[name]
+        arrays.append(pa.array(arr))
+        fields.append(pa.field(name, pa.float32() if name == "timestamp" else pa.int64()))
+    metadata = {"huggingface": json.dumps({"info": {"features": _hf_features(features)}})}
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+def write_parquet_atomically(table: pa.Table, path: Path) -> None:
+    """Write `table` to `path` so that the file is either complete or absent."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    pq.write_table(table, partial)
+    os.replace(partial, path)

@@ -1,0 +1,153 @@
+"""Per-episode statistics for LeRobot datasets, computed while recording.
+
+Images: each frame is downsampled (LeRobot's rule) and its per-channel value counts are added to a
+(channels, 256) histogram, so the recorder never keeps pixels around. Because pixel values are
+integers 0..255, the histogram holds everything needed to recover min, max, mean, std and numpy's
+linear quantiles exactly. Low-dimensional features (state, action) are few enough to keep as rows.
+"""
+
+from collections.abc import Iterable
+
+import numpy as np
+
+STAT_KEYS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+
+HISTOGRAM_BINS = 256
+PIXEL_SCALE = 255.0
+
+
+def downsample_factor(height: int, width: int) -> int:
+    """Stride used by LeRobot's `auto_downsample_height_width`: about 150 px on the long side."""
+    longest_side = max(height, width)
+    if longest_side < 300:
+        return 1
+    return int(longest_side / 150)
+
+
+def downsample(frame_hwc: np.ndarray) -> np.ndarray:
+    """Strided view `frame[::k, ::k]` of an HxWxC frame; no pixels are copied."""
+    stride = downsample_factor(frame_hwc.shape[0], frame_hwc.shape[1])
+    return frame_hwc[::stride, ::stride]
+
+
+def accumulate_histograms(frame_hwc_uint8: np.ndarray, hist: np.ndarray) -> None:
+    """Add the per-channel value counts of the downsampled frame into `hist` (C, 256) in place."""
+    if frame_hwc_uint8.dtype != np.uint8 or frame_hwc_uint8.ndim != 3:
+        shape, dtype = frame_hwc_uint8.shape, frame_hwc_uint8.dtype
+        raise ValueError(f"expected an HxWxC uint8 frame, got {dtype} {shape}")
+    channels = frame_hwc_uint8.shape[2]
+    if hist.shape != (channels, HISTOGRAM_BINS):
+        raise ValueError(f"histogram shape {hist.shape} does not match {channels} channels")
+    small = downsample(frame_hwc_uint8)
+    # One bincount per channel on uint8 beats a single bincount over channel-offset values:
+    # the offset needs a wider-dtype temporary, which costs more than the two extra calls.
+    for channel in range(channels):
+        hist[channel] += np.bincount(small[..., channel].ravel(), minlength=HISTOGRAM_BINS)
+
+
+def channel_histograms(frame_hwc_uint8: np.ndarray) -> np.ndarray:
+    """Fresh (C, 256) int64 histogram of one downsampled frame."""
+    hist = np.zeros((frame_hwc_uint8.shape[2], HISTOGRAM_BINS), dtype=np.int64)
+    accumulate_histograms(frame_hwc_uint8, hist)
+    return hist
+
+
+def merge_histograms(hists: Iterable[np.ndarray]) -> np.ndarray:
+    """Sum of histograms, e.g. all episodes' histograms for dataset-level stats."""
+    total = None
+    for hist in hists:
+        total = hist.astype(np.int64, copy=True) if total is None else total + hist
+    if total is None:
+        raise ValueError("no histograms to merge")
+    return total
+
+
+def _lerp(lower: np.ndarray, upper: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """numpy's own quantile interpolation (`_lerp`), so results match np.quantile bit for bit."""
+    span = upper - lower
+    return np.where(weight >= 0.5, upper - span * (1 - weight), lower + span * weight)
+
+
+def _histogram_quantiles(hist: np.ndarray, count: int, q: np.ndarray) -> np.ndarray:
+    """np.quantile(values, q) per channel, 'linear' method, reading order statistics off `hist`."""
+    virtual_index = (count - 1) * q
+    lower_index = np.floor(virtual_index)
+    weight = virtual_index - lower_index
+    upper_index = np.minimum(lower_index + 1, count - 1)
+    at_end = virtual_index >= count - 1
+    lower_index = np.where(at_end, count - 1, lower_index).astype(np.int64)
+    upper_index = np.where(at_end, count - 1, upper_index).astype(np.int64)
+
+    cumulative = np.cumsum(hist, axis=1)
+    # The i-th smallest value (0-based) is the first bin whose cumulative count exceeds i.
+    lower_value = np.stack([np.searchsorted(row, lower_index, side="right") for row in cumulative])
+    upper_value = np.stack([np.searchsorted(row, upper_index, side="right") for row in cumulative])
+    return _lerp(lower_value / PIXEL_SCALE, upper_value / PIXEL_SCALE, weight)
+
+
+def stats_from_histograms(hist: np.ndarray) -> dict[str, np.ndarray]:
+    """LeRobot image stats of the pixels counted in `hist` (C, 256), as values scaled to [0, 1].
+
+    Float stats have shape (C, 1, 1); `count` is pixels per channel, shape (1,).
+    """
+    hist = np.asarray(hist)
+    if hist.ndim != 2 or hist.shape[1] != HISTOGRAM_BINS:
+        raise ValueError(f"expected a (channels, {HISTOGRAM_BINS}) histogram, got {hist.shape}")
+    if np.any(hist < 0):
+        raise ValueError("histogram has negative counts")
+    counts = [int(c) for c in hist.sum(axis=1)]
+    if len(set(counts)) != 1:
+        raise ValueError(f"channels counted different numbers of pixels: {counts}")
+    count = counts[0]
+    if count == 0:
+        raise ValueError("cannot compute stats from an empty histogram")
+
+    mins, maxs, means, stds = [], [], [], []
+    for row in hist:
+        present = np.flatnonzero(row)
+        mins.append(present[0] / PIXEL_SCALE)
+        maxs.append(present[-1] / PIXEL_SCALE)
+        # Exact integer moments (Python ints never overflow); one correctly rounded division each.
+        value_counts = list(enumerate(row.tolist()))
+        value_sum = sum(value * n for value, n in value_counts)
+        square_sum = sum(value * value * n for value, n in value_counts)
+        means.append(value_sum / count / PIXEL_SCALE)
+        variance_times_count_sq = count * square_sum - value_sum * value_sum
+        stds.append(np.sqrt(variance_times_count_sq / (count * count)) / PIXEL_SCALE)
+
+    def per_channel(values: list[float] | np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64).reshape(-1, 1, 1)
+
+    stats = {
+        "min": per_channel(mins),
+        "max": per_channel(maxs),
+        "mean": per_channel(means),
+        "std": per_channel(stds),
+        "count": np.array([count], dtype=np.int64),
+    }
+    quantile_levels = np.array(list(QUANTILES.values()), dtype=np.float64)
+    quantile_values = _histogram_quantiles(hist, count, quantile_levels)
+    for column, key in enumerate(QUANTILES):
+        stats[key] = per_channel(quantile_values[:, column])
+    return stats
+
+
+def numeric_stats(values: np.ndarray) -> dict[str, np.ndarray]:
+    """LeRobot stats per dimension of (n, d) rows, one row per frame; float stats are shape (d,)."""
+    values = np.asarray(values)
+    if values.ndim != 2:
+        raise ValueError(f"expected (frames, dims) values, got shape {values.shape}")
+    if values.shape[0] == 0:
+        raise ValueError("cannot compute stats of zero frames")
+    rows = values.astype(np.float64)
+    stats = {
+        "min": rows.min(axis=0),
+        "max": rows.max(axis=0),
+        "mean": rows.mean(axis=0),
+        "std": rows.std(axis=0),
+        "count": np.array([rows.shape[0]], dtype=np.int64),
+    }
+    for key, level in QUANTILES.items():
+        stats[key] = np.quantile(rows, level, axis=0)
+    return stats

@@ -1,0 +1,39 @@
+"""Keep encoder threads below the control loop.
+
+Run as root, SVT-AV1 makes its threads SCHED_FIFO priority 99; three such encoders on two cores
+made a 30 Hz loop in another process wake up to 893 ms late (FIELD-NOTES). After an encoder has
+opened, its threads are put back to SCHED_OTHER at nice 19, which keeps the encoders' throughput
+and gives the control loop its period back.
+"""
+
+from __future__ import annotations
+
+import os
+
+LOW_NICE = 19
+
+
+def thread_ids() -> set[int]:
+    """Kernel thread ids of this process."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except FileNotFoundError:
+        return set()
+
+
+def demote(tids: set[int], nice: int = LOW_NICE) -> int:
+    """Set each thread to SCHED_OTHER at `nice`; returns how many were changed.
+
+    Threads that exited meanwhile, or that we may not change, are skipped: a missed demotion
+    costs latency, not correctness."""
+    changed = 0
+    for tid in tids:
+        try:
+            if os.sched_getscheduler(tid) != os.SCHED_OTHER:
+                os.sched_setscheduler(tid, os.SCHED_OTHER, os.sched_param(0))
+            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                os.setpriority(os.PRIO_PROCESS, tid, nice)
+            changed += 1
+        except (ProcessLookupError, PermissionError, OSError):
+            continue
+    return changed
