@@ -148,7 +148,8 @@ class BeforePipeline:
             height, width = self.cameras[cam][:2]
             path = self.root / "videos" / cam / f"episode_{self.episode_index:06d}.mp4"
             path.parent.mkdir(parents=True, exist_ok=True)
-            container, stream = open_video(path, self.encoder, height, width, self.fps)
+            # one camera at a time, so each encode may use every core
+            container, stream = open_video(path, self.encoder, height, width, self.fps, 1)
             for png in paths:
                 image = np.asarray(Image.open(png).convert("RGB"))
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))

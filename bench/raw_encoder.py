@@ -21,13 +21,14 @@ def encode_camera(
     path: Path,
     settings: EncoderSettings,
     fps: int,
+    num_cameras: int = 1,
     start: threading.Barrier | None = None,
 ) -> dict:
     """Encode one camera's frames to `path`; the loop and the flush are timed apart."""
     import av
 
     height, width = frames.shape[1:3]
-    container, stream = open_video(path, settings, height, width, fps)
+    container, stream = open_video(path, settings, height, width, fps, num_cameras)
     if start is not None:
         start.wait()
     t0 = time.perf_counter()
@@ -74,7 +75,9 @@ def encode_concurrently(
     def run(camera: int) -> None:
         try:
             path = out_dir / f"{tag}_cam{camera}.mp4"
-            results[camera] = encode_camera(episode[camera], path, settings, fps, start)
+            results[camera] = encode_camera(
+                episode[camera], path, settings, fps, len(episode), start
+            )
         except BaseException as exc:  # reported, then re-raised in the caller's thread
             start.abort()
             results[camera] = exc

@@ -1,0 +1,84 @@
+"""Shared test helpers: both backends, synthetic scenes, decoding, and the /dev/shm leak check."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from shmpipe import names
+
+BACKENDS = ["process", "thread"]
+
+
+@pytest.fixture(autouse=True)
+def no_shared_memory_left():
+    """Every test must leave no shmpipe segment or semaphore behind (after a short grace for
+    workers that clean up after a killed owner)."""
+    yield
+    deadline = time.monotonic() + 3.0
+    left = names.list_objects()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = names.list_objects()
+    assert left == [], f"shmpipe objects left in /dev/shm: {left}"
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    monkeypatch.setenv("SHMPIPE_BACKEND", request.param)
+    return request.param
+
+
+def smooth_frame(i: int, height: int, width: int, phase: float = 0.0) -> np.ndarray:
+    """A smooth moving colour gradient: easy to encode well, so PSNR reflects our data path."""
+    y = np.linspace(0, 1, height)[:, None]
+    x = np.linspace(0, 1, width)[None, :]
+    t = i / 30.0 + phase
+    r = 0.5 + 0.4 * np.sin(2 * np.pi * (x + 0.1 * t))
+    g = 0.5 + 0.4 * np.sin(2 * np.pi * (y + 0.07 * t))
+    b = 0.5 + 0.4 * np.sin(2 * np.pi * (x + y + 0.05 * t))
+    return (np.stack([r + 0 * y, g + 0 * x, b], axis=-1) * 255).round().astype(np.uint8)
+
+
+def textured_frame(i: int, height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Varied pixel values (for stats), deterministic per (i, seed)."""
+    rng = np.random.default_rng(seed * 100003 + i)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def decode_video(path) -> tuple[list[np.ndarray], list[float]]:
+    """Every frame of the file as RGB arrays, and each frame's time in seconds."""
+    frames, times = [], []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            times.append(float(frame.pts * Fraction(frame.time_base)))
+    return frames, times
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def exact_image_stats(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-channel stats straight from numpy over LeRobot's downsampled pixels, scaled to [0,1]."""
+    h, w = frames[0].shape[:2]
+    k = 1 if max(h, w) < 300 else int(max(h, w) / 150)
+    pixels = np.concatenate([f[::k, ::k].reshape(-1, 3) for f in frames]).astype(np.float64) / 255
+    out = {
+        "min": pixels.min(axis=0),
+        "max": pixels.max(axis=0),
+        "mean": pixels.mean(axis=0),
+        "std": pixels.std(axis=0),
+    }
+    for key, q in {"q01": 0.01, "q10": 0.1, "q50": 0.5, "q90": 0.9, "q99": 0.99}.items():
+        out[key] = np.quantile(pixels, q, axis=0)
+    out = {k: v.reshape(3, 1, 1) for k, v in out.items()}
+    out["count"] = np.array([pixels.shape[0]])
+    return out
