@@ -17,17 +17,25 @@ ENCODE_RATIO = 0.95
 
 
 def add_ratios(results: dict, scenario: Scenario) -> None:
-    """Sustained encode fps as a fraction of the raw limit (paced: of min(fps, raw limit))."""
+    """Sustained encode fps as a fraction of the raw limit measured the same way.
+
+    shmpipe encodes all cameras at once, so its reference is the raw limit with K cameras
+    (paced: min(fps, that), since frames arrive no faster). before encodes one camera at a
+    time after recording, so its reference is the raw single-camera rate.
+    """
     raw = results.get("raw", {}).get("encode")
     if not raw:
         return
     limit = raw["sustained_fps_per_camera"]
-    reference = min(scenario.fps, limit) if scenario.paced else limit
-    for name, result in results.items():
-        encode = result.get("encode")
-        if name == "raw" or not encode:
+    references = {
+        "process": min(scenario.fps, limit) if scenario.paced else limit,
+        "before": raw["single_camera"]["sustained_fps"],
+    }
+    references["thread"] = references["process"]
+    for name, reference in references.items():
+        encode = results.get(name, {}).get("encode")
+        if not encode or encode.get("sustained_fps_per_camera") is None:
             continue
-        encode["raw_limit_fps_per_camera"] = limit
         encode["reference_fps_per_camera"] = reference
         encode["ratio_to_raw"] = encode["sustained_fps_per_camera"] / reference
 
@@ -189,6 +197,11 @@ def _notes(results: dict, scenario: Scenario) -> list[str]:
             "- Paced, an encoder can only go as fast as frames arrive, so the encode ratio is taken"
             " against min(fps, raw limit): it says whether encoding keeps up, not how fast it"
             " could go. Run with `--unpaced` to compare throughput with the raw limit."
+        )
+    if "before" in results:
+        notes.append(
+            "- before encodes one camera at a time after recording (PNG read + encode), so its"
+            " ratio is against the raw single-camera rate."
         )
     raw = results.get("raw", {})
     single = _get(raw, "encode", "single_camera")
