@@ -58,9 +58,17 @@ def _add_frame_histogram(plt, results: dict, scenario: Scenario):
         ax.hist(values, bins=bins, histtype="step", lw=1.5, label=name, color=COLORS.get(name))
     ax.axvline(0.5, color="red", ls="--", lw=1, label="target p99 0.5 ms")
     ax.set(xscale="log", xlabel="add_frame latency (ms)", ylabel="calls")
+    ax.xaxis.set_major_formatter(lambda value, _: f"{value:g}")
+    ax.xaxis.set_minor_formatter(
+        lambda value, _: f"{value:g}" if _leading_digit(value) in (2, 5) else ""
+    )
     ax.set_title(_title("add_frame latency", scenario))
     ax.legend()
     return fig
+
+
+def _leading_digit(value: float) -> int:
+    return round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
 
 
 def _ring_occupancy(plt, results: dict, scenario: Scenario):
@@ -72,10 +80,13 @@ def _ring_occupancy(plt, results: dict, scenario: Scenario):
         ring = result["series"]["ring"]
         for cam, used in ring["slots_used"].items():
             ax.plot(ring["t"], used, label=cam.rsplit(".", 1)[-1])
-        total = max(result.get("ring_slots", {}).values(), default=None)
-        if total:
+        total = max(result.get("ring_slots", {}).values(), default=0)
+        top = max(5, 1.3 * max((max(u, default=0) for u in ring["slots_used"].values()), default=0))
+        if total and total <= top:
             ax.axhline(total, color="red", ls="--", lw=1, label=f"capacity {total}")
-        ax.set(xlabel="time (s)", ylabel="slots used", title=f"{name} backend")
+        elif total:
+            ax.plot([], [], " ", label=f"capacity {total} slots (off scale)")
+        ax.set(xlabel="time (s)", ylabel="slots used", title=f"{name} backend", ylim=(0, top))
         ax.legend(loc="upper left", fontsize="small")
     fig.suptitle(_title("Ring occupancy", scenario))
     fig.tight_layout()

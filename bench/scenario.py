@@ -134,7 +134,9 @@ def run_variant_subprocess(name: str, args: argparse.Namespace) -> dict:
         except subprocess.TimeoutExpired:
             failure = f"timed out after {timeout:.0f} s"
     if failure is None and result_path.exists():
-        return json.loads(result_path.read_text())
+        result = json.loads(result_path.read_text())
+        result_path.unlink()  # merged into results.json
+        return result
     tail = log_path.read_text().strip().splitlines()[-5:]
     return {"variant": name, "error": f"{failure or 'no result'}: " + " | ".join(tail)}
 

@@ -114,6 +114,7 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
             scenario.paced,
             sample=pipe.status,
         )
+        drain_s = 0.0 if scenario.paced else _wait_for_encoders(pipe, trace, scenario.num_frames)
         t0 = time.perf_counter()
         result = pipe.finish_episode()
         finish_wall = time.perf_counter() - t0
@@ -127,8 +128,9 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         "variant": backend,
         "start_s": start_s,
         **_loop_figures(trace, scenario),
+        "drain_s": drain_s,
         "finish_s": {**result.timings, "wall": finish_wall},
-        "encode": _encode_rates(ring, trace, result.timings["video_flush"], scenario),
+        "encode": _encode_rates(ring, trace, drain_s + result.timings["video_flush"], scenario),
         **_decoded(scenario, result.videos),
         "ring_high_water": result.ring_high_water,
         "ring_slots": {cam: s.slots_total for cam, s in first.cameras.items()},
@@ -137,6 +139,29 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         "cpu_s": _cpu_delta(cpu_start, cpu_end),
         "series": _series(trace) | {"ring": ring},
     }
+
+
+def _wait_for_encoders(pipe, trace: LoopTrace, num_frames: int, stall_s: float = 10.0) -> float:
+    """Unpaced: keep sampling status until every encoder has taken every frame.
+
+    The loop outruns the encoders, so without this the samples would end before most encoding
+    happens; finish_episode then measures the flush alone. Returns the seconds waited.
+    """
+    t0 = time.perf_counter()
+    last, last_change = None, t0
+    while True:
+        status = pipe.status()
+        now = time.perf_counter()
+        trace.samples.append(status)
+        trace.sample_times.append(trace.duration_s + now - t0)
+        encoded = tuple(s.frames_encoded for s in status.cameras.values())
+        if min(encoded) >= num_frames:
+            return now - t0
+        if encoded != last:
+            last, last_change = encoded, now
+        elif now - last_change > stall_s:
+            raise RuntimeError(f"encoders made no progress for {stall_s} s at {encoded}")
+        time.sleep(0.1)
 
 
 def _worker_pids(status) -> dict[str, int]:
@@ -154,23 +179,23 @@ def _ring_series(trace: LoopTrace, scenario: Scenario) -> dict:
     return series
 
 
-def _encode_rates(ring: dict, trace: LoopTrace, video_flush: float, scenario: Scenario) -> dict:
-    """Sustained fps: slope of frames_encoded over the middle 80 % of the loop, per camera.
+def _encode_rates(ring: dict, trace: LoopTrace, after_loop_s: float, scenario: Scenario) -> dict:
+    """Sustained fps: slope of frames_encoded over the middle 80 % of the sampled time.
 
-    End-to-end fps: frames / (loop + video flush), comparable with the raw limit's
-    fps_with_flush when unpaced (paced, it is bounded by the frame rate).
+    End-to-end fps: frames / (loop + everything after it until the files are closed),
+    comparable with the raw limit's fps_with_flush when unpaced (paced, the frame rate bounds it).
     """
     t = np.asarray(ring["t"])
-    window = (t >= 0.1 * trace.duration_s) & (t <= 0.9 * trace.duration_s)
+    end = t[-1] if len(t) else 0.0
+    window = (t >= 0.1 * end) & (t <= 0.9 * end)
     sustained = []
     for encoded in ring["frames_encoded"].values():
-        e = np.asarray(encoded)[window]
-        tw = t[window]
+        e, tw = np.asarray(encoded)[window], t[window]
         if len(tw) >= 2 and tw[-1] > tw[0]:
             sustained.append((e[-1] - e[0]) / (tw[-1] - tw[0]))
     return {
-        "sustained_fps_per_camera": float(np.mean(sustained)) if sustained else float("nan"),
-        "end_to_end_fps_per_camera": scenario.num_frames / (trace.duration_s + video_flush),
+        "sustained_fps_per_camera": float(np.mean(sustained)) if sustained else None,
+        "end_to_end_fps_per_camera": scenario.num_frames / (trace.duration_s + after_loop_s),
     }
 
 

@@ -21,7 +21,7 @@ class EncoderSpec(msgspec.Struct, tag=True):
     vcodec: str
     pix_fmt: str
     codec_options: dict[str, str]
-    threads_demote: bool = True
+    demote: str = "new"  # see EpisodeVideoWriter: "all" in a worker process
 
 
 class StatsSpec(msgspec.Struct, tag=True):

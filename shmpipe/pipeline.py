@@ -194,6 +194,7 @@ class Pipeline:
                 vcodec=self.encoder.vcodec,
                 pix_fmt=self.encoder.pix_fmt,
                 codec_options=options,
+                demote="all" if self.backend == "process" else "new",
             )
             handle = start_worker("encoder", name, spec, self.backend)
             self._res.workers.append(handle)

@@ -9,6 +9,7 @@ conversion inside `encode()` copies, so the slot may be reused once `encode()` r
 from __future__ import annotations
 
 import os
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from shmpipe import priority
 
+DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
 FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
@@ -31,13 +33,17 @@ class EpisodeVideoWriter:
         vcodec: str,
         pix_fmt: str,
         codec_options: dict[str, str],
-        demote_threads: bool = True,
+        demote: str = "new",
     ) -> None:
+        """`demote`: which threads to put below the control loop once the codec has started its
+        own: "all" of this process (a dedicated worker process), only the "new" ones and the
+        calling thread (a worker thread beside the control loop), or "none"."""
         self.path = Path(path)
         self.partial_path = self.path.with_name(self.path.name + ".partial")
         self.frames = 0
         self._time_base = Fraction(1, fps)
-        self._demote = demote_threads
+        self._demote = demote
+        self._codec_threads: set[int] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self.partial_path), "w", format="mp4", options=FRAGMENTED_MP4)
         try:
@@ -59,11 +65,19 @@ class EpisodeVideoWriter:
         video_frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
         video_frame.pts = frame_index
         video_frame.time_base = self._time_base
-        before = priority.thread_ids() if self.frames == 0 and self._demote else None
+        first = self.frames == 0 and self._demote != "none"
+        before = priority.thread_ids() if first else set()
         packets = self._stream.encode(video_frame)
-        if before is not None:
-            # the codec opens on the first frame and starts its threads then
-            priority.demote(priority.thread_ids() - before)
+        if first:
+            # the codec opens on the first frame and starts its threads (real-time, as root) then
+            if self._demote == "all":
+                self._codec_threads = priority.thread_ids()
+            else:
+                self._codec_threads = priority.thread_ids() - before | {threading.get_native_id()}
+        if self._codec_threads and (frame_index in DEMOTE_AGAIN_AT or frame_index % 150 == 0):
+            # SVT-AV1 sets real-time priority from inside its threads, possibly after a first
+            # demotion; doing it again a few times catches them all (~50 us each time)
+            priority.demote(self._codec_threads)
         self._container.mux(packets)
         self.frames += 1
 

@@ -58,7 +58,12 @@ def test_numeric_rows_are_written_with_lerobot_columns(tmp_path, backend):
     assert first.episode_index == 0 and result.episode_index == 1
     table = pq.read_table(result.data)
     assert table.column_names == [
-        "observation.state", "action", "timestamp", "frame_index", "episode_index", "index",
+        "observation.state",
+        "action",
+        "timestamp",
+        "frame_index",
+        "episode_index",
+        "index",
         "task_index",
     ]
     rows = table.to_pydict()
@@ -68,7 +73,9 @@ def test_numeric_rows_are_written_with_lerobot_columns(tmp_path, backend):
     assert rows["task_index"] == [1] * n
     np.testing.assert_allclose(rows["timestamp"], np.arange(n) / FPS, rtol=1e-6)
     state = np.array(rows["observation.state"], np.float32)
-    np.testing.assert_array_equal(state, np.stack([numeric(i)["observation.state"] for i in range(n)]))
+    np.testing.assert_array_equal(
+        state, np.stack([numeric(i)["observation.state"] for i in range(n)])
+    )
     assert b"huggingface" in table.schema.metadata
 
 
@@ -84,8 +91,9 @@ def test_image_stats_equal_an_exact_numpy_computation(tmp_path, backend):
         assert set(got) == set(expected)
         for key in expected:
             assert got[key].shape == expected[key].shape, f"{name}/{key} shape"
-            np.testing.assert_allclose(got[key], expected[key], rtol=1e-12, atol=1e-12,
-                                       err_msg=f"{name}/{key}")
+            np.testing.assert_allclose(
+                got[key], expected[key], rtol=1e-12, atol=1e-12, err_msg=f"{name}/{key}"
+            )
 
 
 def test_numeric_feature_stats_are_exact(tmp_path, backend):
@@ -127,7 +135,7 @@ def test_cancel_removes_partial_files_and_frees_the_episode_index(tmp_path, back
 def test_cancelled_frames_do_not_reach_the_next_episode_stats(tmp_path, backend):
     cams = {"cam": (H, W, 3)}
     with Pipeline(tmp_path / "rec", fps=FPS, cameras=cams) as pipe:
-        for i in range(10):
+        for _i in range(10):
             pipe.add_frame({"cam": np.zeros((H, W, 3), np.uint8)}, task="t")
         pipe.cancel_episode()
         kept = [textured_frame(i, H, W) for i in range(6)]

@@ -95,7 +95,7 @@ class EncoderLoop:
                 s.vcodec,
                 s.pix_fmt,
                 s.codec_options,
-                demote_threads=s.threads_demote,
+                demote=s.demote,
             )
         except Exception as exc:
             self._fail(ep, f"opening {self.paths[ep]}: {exc}")

@@ -1,0 +1,131 @@
+"""Nothing leaks: shared memory and workers are gone after close, exceptions, Ctrl-C and kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import posix_ipc
+import pytest
+from conftest import decode_video, leaked
+
+from shmpipe import Pipeline, names
+
+CHILD = Path(__file__).with_name("recorder_child.py")
+CAMERAS = {"front": (48, 64, 3)}
+
+
+def gone_within(pids: list[int], seconds: float) -> float | None:
+    """Seconds until every pid has exited (None if some still live after `seconds`)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if not any(names.pid_alive(p) for p in pids):
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
+
+
+def start_child(root: Path, backend: str) -> tuple[subprocess.Popen, dict]:
+    child = subprocess.Popen(
+        [sys.executable, str(CHILD), str(root), backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = child.stdout.readline()
+    if not line:
+        child.kill()
+        pytest.fail(f"recorder child failed: {child.stderr.read()}")
+    return child, json.loads(line)
+
+
+def test_exception_in_with_block_removes_everything(tmp_path, backend):
+    with pytest.raises(KeyError):
+        with Pipeline(tmp_path, fps=30, cameras=CAMERAS) as pipe:
+            pipe.add_frame({"front": np.zeros((48, 64, 3), np.uint8)}, task="t")
+            pids = [pipe.status().cameras["front"].worker_pid, pipe.status().stats.worker_pid]
+            raise KeyError("boom")
+    assert leaked() == []
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "the open episode left files"
+    if backend == "process":
+        assert gone_within(pids, 2.0) is not None
+
+
+def test_killed_control_process_takes_its_workers_and_shared_memory_along(tmp_path):
+    child, info = start_child(tmp_path, "process")
+    owner = child.pid
+    assert any(e.startswith(f"shmpipe_{owner}_") for e in names.list_objects())
+    child.kill()
+    child.wait()
+    took = gone_within(info["pids"], 2.0)
+    assert took is not None, f"workers {info['pids']} still alive 2 s after their owner died"
+    deadline = time.monotonic() + 2.0
+    while leaked() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert leaked() == []
+    # the episode finished before the kill is intact
+    assert len(decode_video(info["first"])[0]) == 10
+
+
+def test_ctrl_c_in_the_recording_loop_exits_cleanly(tmp_path, backend):
+    child, info = start_child(tmp_path, backend)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=20)
+    assert "KeyboardInterrupt" in err
+    assert gone_within(info["pids"], 2.0) is not None
+    assert leaked() == []
+    assert len(decode_video(info["first"])[0]) == 10
+    videos = sorted(p.name for p in (tmp_path / "videos" / "front").rglob("*") if p.is_file())
+    assert videos == ["file-000.mp4"], "the interrupted episode must leave no file"
+
+
+def test_start_sweeps_objects_left_by_dead_owners(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = names.object_name(dead.pid, "deadbeef", "ring0")
+    posix_ipc.SharedMemory(stale, posix_ipc.O_CREX, size=4096).close_fd()
+    posix_ipc.Semaphore(names.object_name(dead.pid, "deadbeef", "bell0"), posix_ipc.O_CREX).close()
+    assert len(leaked()) == 2
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread"):
+        assert not [e for e in names.list_objects() if f"_{dead.pid}_" in e]
+
+
+def test_encoder_threads_run_below_the_control_loop(tmp_path):
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="process") as pipe:
+        for i in range(40):
+            pipe.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
+        pid = pipe.status().cameras["front"].worker_pid
+        deadline = time.monotonic() + 10
+        while pipe.status().cameras["front"].frames_encoded < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        assert len(tids) > 2, "the encoder has not started its threads"
+        policies = {tid: os.sched_getscheduler(tid) for tid in tids}
+        assert all(p == os.SCHED_IDLE for p in policies.values()), policies
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the control process is untouched
+        pipe.finish_episode()
+
+
+def test_thread_backend_demotes_only_worker_threads(tmp_path):
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread") as pipe:
+        for i in range(5):
+            pipe.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
+        pipe.finish_episode()
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER
+        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+
+
+def test_killed_encoder_worker_is_reported_by_finish(tmp_path):
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="process") as pipe:
+        for i in range(5):
+            pipe.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
+        os.kill(pipe.status().cameras["front"].worker_pid, signal.SIGKILL)
+        with pytest.raises(RuntimeError, match="'front'"):
+            pipe.finish_episode()
+    assert leaked() == []
