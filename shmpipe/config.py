@@ -14,6 +14,8 @@ BACKEND_ENV = "SHMPIPE_BACKEND"
 BACKENDS = ("process", "thread")
 DEFAULT_RING_BUDGET_BYTES = 512 * 1024 * 1024  # shared by all cameras' rings
 MIN_RING_SECONDS = 1.0
+# An encoder keeps each frame in the ring until it is on disk; SVT-AV1 holds ~25-50 frames.
+MIN_RING_SLOTS = 64
 MAX_RING_SECONDS = 10.0  # more only costs memory: past this the overflow backlog takes over
 
 
@@ -76,4 +78,4 @@ def ring_capacity(
     """Slots per ring: the camera's share of the memory budget, within 1 to 10 seconds of frames."""
     share = budget_bytes // max(1, num_cameras)
     slots = min(share // max(1, frame_bytes), int(fps * MAX_RING_SECONDS))
-    return max(int(fps * MIN_RING_SECONDS), 2, slots)
+    return max(int(fps * MIN_RING_SECONDS), MIN_RING_SLOTS, slots)

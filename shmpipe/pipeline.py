@@ -26,9 +26,11 @@ from shmpipe.image_stats import numeric_stats, stats_from_histograms
 from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus
 from shmpipe.ring import ENCODER_READER, STATS_READER, FrameRing
 from shmpipe.stats_store import StatsStore
-from shmpipe.worker_host import WorkerHandle, await_ready, start_worker, wait_any
+from shmpipe.video_writer import remove_segments
+from shmpipe.worker_pool import WorkerPool
 
 OVERFLOW_POLICIES = ("backlog", "block", "error")
+STATS = "stats"  # the stats worker's label; encoders are labelled by camera
 STALL_TIMEOUT_S = 60.0  # finish gives up only if no worker makes progress for this long
 CANCEL_TIMEOUT_S = 10.0
 
@@ -37,24 +39,21 @@ class _Resources:
     """Everything that must be released even if the Pipeline object is simply dropped."""
 
     def __init__(self) -> None:
-        self.workers: list[WorkerHandle] = []
+        self.pool: WorkerPool | None = None
         self.rings: list[FrameRing] = []
         self.doorbells: list[Doorbell] = []
         self.store: StatsStore | None = None
 
     def release(self) -> None:
-        for worker in self.workers:
-            try:
-                worker.stop()
-            except Exception:
-                pass
+        if self.pool is not None:
+            self.pool.stop_all()
         for ring in self.rings:
             ring.close()
         for bell in self.doorbells:
             bell.close()
         if self.store is not None:
             self.store.close()
-        self.workers, self.rings, self.doorbells, self.store = [], [], [], None
+        self.pool, self.rings, self.doorbells, self.store = None, [], [], None
 
 
 class _Backlogged:
@@ -144,8 +143,10 @@ class Pipeline:
         self.next_frame_index = 0  # dataset-wide `index` of the next episode's first row
         self._take = 0  # numbers every opened episode; see shmpipe.ring
         self._open = False
-        self._encoders: dict[str, WorkerHandle] = {}
-        self._stats_worker: WorkerHandle | None = None
+        self._finishing: int | None = None  # frames of the take being finished
+        self._restarts_at_open = 0
+        self._pool = WorkerPool(self.backend, self._replay_episode)
+        self._res.pool = self._pool
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -196,9 +197,7 @@ class Pipeline:
                 codec_options=options,
                 demote="all" if self.backend == "process" else "new",
             )
-            handle = start_worker("encoder", name, spec, self.backend)
-            self._res.workers.append(handle)
-            self._encoders[name] = handle
+            self._pool.start("encoder", name, spec)
         spec = messages.StatsSpec(
             cameras=list(self.cameras),
             ring_names=[r.name for r in self._rings.values()],
@@ -207,10 +206,26 @@ class Pipeline:
             owner_pid=os.getpid(),
             owner_token=self._token,
         )
-        self._stats_worker = start_worker("stats", "stats", spec, self.backend)
-        self._res.workers.append(self._stats_worker)
-        for handle in self._res.workers:
-            await_ready(handle)
+        self._pool.start("stats", STATS, spec)
+        self._pool.await_all_ready()
+
+    def _replay_episode(self, label: str) -> None:
+        """A worker was restarted: tell it about the take in progress, as the old one knew."""
+        if not self._open:
+            return
+        if label != STATS:
+            self._pool.send(label, self._start_message(label))
+        if self._finishing is not None:
+            self._pool.send(
+                label, messages.FinishEpisode(take=self._take, num_frames=self._finishing)
+            )
+        self._ring_all()
+
+    def _start_message(self, camera: str) -> messages.StartEpisode:
+        path = layout.video_path(self.root, camera, self.next_episode_index)
+        return messages.StartEpisode(
+            take=self._take, episode=self.next_episode_index, video_path=str(path)
+        )
 
     def close(self) -> None:
         """Discard an open episode, stop the workers and remove all shared memory."""
@@ -253,6 +268,7 @@ class Pipeline:
             name: frame_input.to_feature_row(name, frame[name], shape)
             for name, shape in self.features.items()
         }
+        self._pool.supervise()
         if self.overflow != "backlog":
             self._make_room()
         if not self._open:
@@ -277,21 +293,18 @@ class Pipeline:
                     " (overflow='error'); the frame was not added"
                 )
             while ring.claim_slot() is None:
-                self._check_workers_alive()
+                self._pool.supervise()
                 time.sleep(0.001)
 
     def _open_episode(self) -> None:
+        self._restarts_at_open = sum(self._pool.restarts.values())
         self._take += 1
         self._open = True
         self._episode_tasks = []
         for name, ring in self._rings.items():
             ring.reset_high_water()
             self._overflowed[name] = 0
-            path = layout.video_path(self.root, name, self.next_episode_index)
-            msg = messages.StartEpisode(
-                take=self._take, episode=self.next_episode_index, video_path=str(path)
-            )
-            self._encoders[name].send(msg)
+            self._pool.send(name, self._start_message(name))
 
     def _put(self, name: str, image: np.ndarray, how: str, frame_index: int, now: float) -> None:
         ring, backlog = self._rings[name], self._backlogs[name]
@@ -335,15 +348,17 @@ class Pipeline:
         t0 = time.perf_counter()
         take, n = self._take, self._rows.num_frames
         episode = self.next_episode_index
-        for handle in self._res.workers:
-            handle.send(messages.FinishEpisode(take=take, num_frames=n))
+        self._finishing = n
+        self._pool.broadcast(messages.FinishEpisode(take=take, num_frames=n))
         self._ring_all()
         try:
-            done = self._await_workers(take, t0)
+            done = self._await_workers(take)
         except BaseException:
             self._cancel_in_workers(take)
             self._discard_episode()
             raise
+        finally:
+            self._finishing = None
         t_video = max(done[name].flush_seconds for name in self.cameras)
         t_wait = time.perf_counter() - t0
 
@@ -374,6 +389,7 @@ class Pipeline:
             ring_high_water={name: ring.high_water for name, ring in self._rings.items()},
             overflow_count=dict(self._overflowed),
             tasks=list(self._episode_tasks),
+            worker_restarts=sum(self._pool.restarts.values()) - self._restarts_at_open,
         )
         self.next_episode_index += 1
         self.next_frame_index += n
@@ -385,22 +401,23 @@ class Pipeline:
         for bell in self._res.doorbells:
             bell.ring()
 
-    def _await_workers(self, take: int, t0: float) -> dict[str, messages.EpisodeDone]:
-        """Feed backlogs into the rings and collect every worker's EpisodeDone for `take`."""
-        waiting = {h.label: h for h in self._res.workers}
+    def _await_workers(self, take: int) -> dict[str, messages.EpisodeDone]:
+        """Feed backlogs into the rings and collect every worker's EpisodeDone for `take`,
+        restarting any worker that dies meanwhile."""
+        waiting = set(self._pool.handles)
         done: dict[str, messages.EpisodeDone] = {}
         last_progress, progress_mark = time.monotonic(), None
         while waiting:
             for name in self.cameras:
                 if self._backlogs[name]:
                     self._drain(name)
-            for handle in wait_any(list(waiting.values()), 0.005):
-                reply = self._receive(handle)
+            self._pool.supervise()
+            for label, reply in self._pool.replies(sorted(waiting), 0.005):
                 if isinstance(reply, messages.WorkerFailed) and reply.take == take:
-                    raise RuntimeError(f"{handle.kind} worker for {handle.label!r}: {reply.error}")
+                    raise RuntimeError(f"{_describe(label)}: {reply.error}")
                 if isinstance(reply, messages.EpisodeDone) and reply.take == take:
-                    done[handle.label] = reply
-                    del waiting[handle.label]
+                    done[label] = reply
+                    waiting.discard(label)
             mark = tuple(
                 r.released(ENCODER_READER) + r.released(STATS_READER) for r in self._res.rings
             )
@@ -412,21 +429,6 @@ class Pipeline:
                     f"{sorted(waiting)}"
                 )
         return done
-
-    def _receive(self, handle: WorkerHandle) -> messages.FromWorker | None:
-        try:
-            return handle.receive(0)
-        except (EOFError, OSError):
-            raise RuntimeError(
-                f"{handle.kind} worker for {handle.label!r} (pid {handle.pid}) died"
-            ) from None
-
-    def _check_workers_alive(self) -> None:
-        for handle in self._res.workers:
-            if not handle.alive():
-                raise RuntimeError(
-                    f"{handle.kind} worker for {handle.label!r} (pid {handle.pid}) died"
-                )
 
     def _episode_stats(self, episode: int) -> dict[str, dict[str, np.ndarray]]:
         stats: dict[str, dict[str, np.ndarray]] = {}
@@ -453,27 +455,23 @@ class Pipeline:
             self._discard_episode()
 
     def _cancel_in_workers(self, take: int) -> None:
-        waiting = {}
-        for handle in self._res.workers:
-            try:
-                handle.send(messages.CancelEpisode(take=take))
-                waiting[handle.label] = handle
-            except OSError:
-                pass
+        """Every worker drops `take`. A worker restarted meanwhile never heard of it (it skips
+        frames of takes it was not told about), so its answer is not awaited."""
+        self._pool.broadcast(messages.CancelEpisode(take=take))
         self._ring_all()
+        waiting = set(self._pool.handles)
+        restarts = dict(self._pool.restarts)
         deadline = time.monotonic() + CANCEL_TIMEOUT_S
         while waiting and time.monotonic() < deadline:
-            for handle in wait_any(list(waiting.values()), 0.05):
-                try:
-                    reply = handle.receive(0)
-                except (EOFError, OSError):
-                    waiting.pop(handle.label, None)
-                    continue
+            self._pool.supervise()
+            for label, reply in self._pool.replies(sorted(waiting), 0.05):
                 if isinstance(reply, messages.EpisodeCancelled) and reply.take == take:
-                    waiting.pop(handle.label, None)
-            for label, handle in list(waiting.items()):
-                if not handle.alive():
-                    waiting.pop(label)
+                    waiting.discard(label)
+            waiting -= {
+                label for label, n in self._pool.restarts.items() if n != restarts.get(label)
+            }
+        for camera in self.cameras:  # a killed encoder's segments are not its successor's
+            remove_segments(layout.video_path(self.root, camera, self.next_episode_index))
         if waiting:
             raise RuntimeError(f"cancel_episode(): no answer from {sorted(waiting)}")
 
@@ -488,20 +486,22 @@ class Pipeline:
         """Live figures read from shared counters; cheap enough for a progress display."""
         self._require_started("status")
         cameras = {}
+        self._pool.supervise()
         for name, ring in self._rings.items():
-            worker = self._encoders[name]
+            worker = self._pool.handles[name]
             cameras[name] = CameraStatus(
                 worker_pid=worker.pid,
                 alive=worker.alive(),
                 frames_written=ring.write_seq,
-                frames_encoded=ring.released(ENCODER_READER),
+                frames_encoded=ring.progress(ENCODER_READER),
                 slots_used=ring.slots_used(),
                 slots_total=ring.capacity,
                 backlog=len(self._backlogs[name]),
             )
+        stats_worker = self._pool.handles[STATS]
         stats = StatsStatus(
-            worker_pid=self._stats_worker.pid,
-            alive=self._stats_worker.alive(),
+            worker_pid=stats_worker.pid,
+            alive=stats_worker.alive(),
             frames_seen=sum(r.released(STATS_READER) for r in self._rings.values()),
         )
         return PipelineStatus(
@@ -510,3 +510,7 @@ class Pipeline:
             episode_index=self.next_episode_index if self._open else None,
             episode_frames=self._rows.num_frames,
         )
+
+
+def _describe(label: str) -> str:
+    return "stats worker" if label == STATS else f"encoder worker for camera {label!r}"

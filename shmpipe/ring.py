@@ -38,6 +38,11 @@ def _w_released(reader: int) -> int:
     return (2 + reader) * _WORDS_PER_LINE
 
 
+def _w_progress(reader: int) -> int:
+    """Frames reader `reader` has read (it may hold some of them unreleased)."""
+    return _w_released(reader) + 1
+
+
 _SLOT_HEADER = np.dtype(
     [
         ("seq", "<i8"),
@@ -132,6 +137,12 @@ class FrameRing:
     def released(self, reader: int) -> int:
         return int(self._ctrl[_w_released(reader)])
 
+    def progress(self, reader: int) -> int:
+        return max(int(self._ctrl[_w_progress(reader)]), self.released(reader))
+
+    def set_progress(self, reader: int, frames_read: int) -> None:
+        self._ctrl[_w_progress(reader)] = frames_read
+
     def slots_used(self) -> int:
         """Frames published that some reader has not released yet."""
         oldest = min(self.released(r) for r in range(NUM_READERS))
@@ -173,6 +184,9 @@ class FrameRing:
         seq = self.released(reader)
         if seq >= self.write_seq:
             return None
+        return self._slot(seq)
+
+    def _slot(self, seq: int) -> Slot:
         header = self._headers[seq % self.capacity]
         if int(header["seq"]) != seq:
             raise RuntimeError(
@@ -187,6 +201,13 @@ class FrameRing:
             capture_time=float(header["capture_time"]),
             frame=self._frames[seq % self.capacity],
         )
+
+    def read(self, seq: int) -> Slot:
+        """Published frame `seq` read in place; the caller must hold it (not yet released by
+        the caller's reader)."""
+        if not seq < self.write_seq:
+            raise RuntimeError(f"ring {self.name}: frame {seq} is not published yet")
+        return self._slot(seq)
 
     def release(self, reader: int, seq: int) -> None:
         """Reader `reader` is done with frame `seq` (always its oldest unreleased frame)."""

@@ -1,9 +1,11 @@
 """Encode one camera's episode into an MP4, frame by frame, straight from ring memory.
 
-The file is written under a temporary name and renamed when complete, so a finished episode's
-video is either whole or absent. It is fragmented MP4 so that what was written stays decodable if
-the writer dies. Frames are wrapped without a copy (`from_numpy_buffer`); the rgb24 -> yuv420p
-conversion inside `encode()` copies, so the slot may be reused once `encode()` returns.
+Frames are wrapped without a copy (`from_numpy_buffer`); the rgb24 -> yuv420p conversion inside
+`encode()` copies. The file is fragmented MP4 written under a temporary segment name and flushed
+at every keyframe, so what the encoder has emitted up to its last keyframe is on disk even if the
+worker is killed (`durable_frames`). A restarted worker continues the episode in a new segment;
+`finish` joins the segments (a remux, no re-encode) and renames the result into place, so a
+finished episode's video is either whole or absent.
 """
 
 from __future__ import annotations
@@ -20,7 +22,26 @@ import numpy as np
 from shmpipe import priority
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
-FRAGMENTED_MP4 = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+CRASH_SAFE_MP4 = {
+    "movflags": "frag_keyframe+empty_moov+default_base_moof",
+    "flush_packets": "1",
+}
+
+
+def segment_paths(path: Path) -> list[tuple[int, Path]]:
+    """The (first frame, path) of every segment of `path` on disk, in frame order."""
+    found = []
+    for p in path.parent.glob(path.name + ".partial.*"):
+        try:
+            found.append((int(p.name.rsplit(".", 1)[1]), p))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def remove_segments(path: Path) -> None:
+    for _, p in segment_paths(path):
+        p.unlink(missing_ok=True)
 
 
 class EpisodeVideoWriter:
@@ -33,19 +54,25 @@ class EpisodeVideoWriter:
         vcodec: str,
         pix_fmt: str,
         codec_options: dict[str, str],
+        first_frame: int = 0,
         demote: str = "new",
     ) -> None:
-        """`demote`: which threads to put below the control loop once the codec has started its
-        own: "all" of this process (a dedicated worker process), only the "new" ones and the
-        calling thread (a worker thread beside the control loop), or "none"."""
+        """Start a segment whose first frame is `first_frame` of the episode (0 unless a
+        killed writer left earlier segments). `demote`: which threads to put below the control
+        loop once the codec has started its own: "all" of this process (a dedicated worker
+        process), only the "new" ones and the calling thread (a worker thread), or "none"."""
         self.path = Path(path)
-        self.partial_path = self.path.with_name(self.path.name + ".partial")
-        self.frames = 0
+        self.first_frame = first_frame
+        self.segment_path = self.path.with_name(f"{self.path.name}.partial.{first_frame:06d}")
+        self.next_frame = first_frame
+        self.durable_frames = first_frame  # frames < this are in flushed fragments on disk
         self._time_base = Fraction(1, fps)
         self._demote = demote
         self._codec_threads: set[int] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._container = av.open(str(self.partial_path), "w", format="mp4", options=FRAGMENTED_MP4)
+        if first_frame == 0:
+            remove_segments(self.path)  # left by a run that died; this take starts afresh
+        self._container = av.open(str(self.segment_path), "w", format="mp4", options=CRASH_SAFE_MP4)
         try:
             self._stream = self._container.add_stream(vcodec, rate=fps, options=codec_options)
             self._stream.width = width
@@ -57,15 +84,15 @@ class EpisodeVideoWriter:
 
     def encode(self, frame_hwc: np.ndarray, frame_index: int) -> None:
         """Encode one RGB frame at pts `frame_index` (time base 1/fps); no copy before encode()."""
-        if frame_index != self.frames:
+        if frame_index != self.next_frame:
             raise RuntimeError(
-                f"{self.path.name}: got frame {frame_index}, expected {self.frames}; "
+                f"{self.path.name}: got frame {frame_index}, expected {self.next_frame}; "
                 "a frame went missing between the ring and the encoder"
             )
         video_frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
         video_frame.pts = frame_index
         video_frame.time_base = self._time_base
-        first = self.frames == 0 and self._demote != "none"
+        first = frame_index == self.first_frame and self._demote != "none"
         before = priority.thread_ids() if first else set()
         packets = self._stream.encode(video_frame)
         if first:
@@ -74,29 +101,90 @@ class EpisodeVideoWriter:
                 self._codec_threads = priority.thread_ids()
             else:
                 self._codec_threads = priority.thread_ids() - before | {threading.get_native_id()}
-        if self._codec_threads and (frame_index in DEMOTE_AGAIN_AT or frame_index % 150 == 0):
+        n = frame_index - self.first_frame
+        if self._codec_threads and (n in DEMOTE_AGAIN_AT or n % 150 == 0):
             # SVT-AV1 sets real-time priority from inside its threads, possibly after a first
             # demotion; doing it again a few times catches them all (~50 us each time)
             priority.demote(self._codec_threads)
+        self._mux(packets)
+        self.next_frame += 1
+
+    def _mux(self, packets) -> None:
+        keyframes = [
+            round(p.pts * p.time_base / self._time_base)
+            for p in packets
+            if p.is_keyframe and p.pts is not None
+        ]
         self._container.mux(packets)
-        self.frames += 1
+        if keyframes:
+            # a keyframe starts a new fragment: every frame before it has been written out
+            self.durable_frames = max(self.durable_frames, *keyframes)
+
+    @property
+    def frames(self) -> int:
+        """Frames of the episode handed to this writer so far (including earlier segments)."""
+        return self.next_frame
 
     def finish(self) -> tuple[float, int]:
-        """Flush the encoder, close the file and rename it into place: (seconds, bytes)."""
+        """Flush the encoder, close the segment, join segments, rename into place.
+
+        Returns (seconds, bytes)."""
         start = time.perf_counter()
-        self._container.mux(self._stream.encode(None))
+        self._mux(self._stream.encode(None))
         self._container.close()
-        os.replace(self.partial_path, self.path)
+        self.durable_frames = self.next_frame
+        segments = segment_paths(self.path)
+        if len(segments) == 1 and segments[0][0] == 0:
+            os.replace(segments[0][1], self.path)
+        else:
+            join_segments(segments, self.next_frame, self._time_base, self.path)
+            for _, p in segments:
+                p.unlink(missing_ok=True)
         return time.perf_counter() - start, self.path.stat().st_size
 
     def abort(self) -> None:
-        """Stop without a file: close whatever is open and delete the partial file."""
+        """Stop without a file: close whatever is open and delete every segment."""
         try:
             self._container.close()
         except Exception:
             pass
-        for p in (self.partial_path,):
-            try:
-                p.unlink()
-            except FileNotFoundError:
-                pass
+        remove_segments(self.path)
+
+
+def join_segments(
+    segments: list[tuple[int, Path]], num_frames: int, frame_time: Fraction, path: Path
+) -> None:
+    """Remux segments into one MP4 at `path`: from each segment the frames before the next
+    segment's first frame (a killed writer's last fragment may repeat them). Raises if a frame
+    is missing: a gap must never be hidden by shifting later frames."""
+    partial = path.with_name(path.name + ".joining")
+    bounds = [first for first, _ in segments[1:]] + [num_frames]
+    expected = 0
+    with av.open(str(partial), "w", format="mp4") as out:
+        out_stream = None
+        for (first, seg), end in zip(segments, bounds, strict=True):
+            if first != expected:
+                raise RuntimeError(
+                    f"{path.name}: frames {expected}..{first - 1} were lost in a crash"
+                )
+            with av.open(str(seg)) as src:
+                in_stream = src.streams.video[0]
+                if out_stream is None:
+                    out_stream = out.add_stream_from_template(in_stream, opaque=True)
+                origin = None  # the muxer rebases each file to start at 0; the name says where
+                for packet in src.demux(in_stream):
+                    if packet.pts is None:
+                        continue
+                    if origin is None:
+                        origin = packet.pts
+                    index = first + round((packet.pts - origin) * packet.time_base / frame_time)
+                    packet.pts = packet.dts = round(index * frame_time / packet.time_base)
+                    if not first <= index < end:
+                        continue
+                    packet.stream = out_stream
+                    out.mux(packet)
+                    expected = max(expected, index + 1)
+    if expected != num_frames:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"{path.name}: joined {expected} frames, expected {num_frames}")
+    os.replace(partial, path)
