@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import resource
+import time
 
 import numpy as np
 
@@ -65,3 +66,21 @@ def peak_rss_mb_of(pid: int) -> float | None:
     except OSError:
         pass
     return None
+
+
+def machine_busy_fraction(seconds: float = 0.5) -> float | None:
+    """Share of all cores busy over the next `seconds` (call while idle: it is others' load)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        busy0, total0 = sample()
+        time.sleep(seconds)
+        busy1, total1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (busy1 - busy0) / max(1, total1 - total0)

@@ -95,6 +95,8 @@ ROWS = [  # label, cell, target
     ("waiting for encoders before finish, unpaced (s)", _field("drain_s", digits=3), ""),
     ("finish total (s)", _field("finish_s", "total", digits=3), ""),
     ("· video flush (s)", _field("finish_s", "video_flush", digits=3), f"≤ {VIDEO_FLUSH_S}"),
+    ("· · of which the encoders' own flush (s)", _field("finish_s", "encoder_flush", digits=3),
+     ""),
     ("· stats (s)", _field("finish_s", "stats", digits=3), ""),
     ("· data + meta (s)", _field("finish_s", "data", digits=3), ""),
     ("sustained encode fps / camera", _field("encode", "sustained_fps_per_camera", digits=1), ""),
@@ -164,6 +166,12 @@ def markdown(results: dict, scenario: Scenario) -> str:
     for label, cell, target in ROWS:
         cells = [("error" if "error" in results[n] else cell(results[n])) for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {target} |")
+    busy = [_get(results[n], "machine", "busy_before_start") for n in names]
+    lines.append(
+        "| machine busy just before the variant (others' load) | "
+        + " | ".join("–" if b is None else f"{100 * b:.0f} %" for b in busy)
+        + " | ~0 % |"
+    )
     lines += ["", "### Targets", ""]
     for name in SHMPIPE:
         if name not in results:

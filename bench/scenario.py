@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -88,9 +89,10 @@ def frames_digest(episode) -> str:
 
 def run_variant_here(name: str, scenario: Scenario, out_dir: Path) -> dict:
     """Generate the frames, then run one variant in this process (untimed generation first)."""
-    from bench import variants
+    from bench import measure, variants
     from bench.frames import episode_frames
 
+    background = measure.machine_busy_fraction()  # before we load the machine ourselves
     t0 = time.perf_counter()
     episode = episode_frames(
         scenario.cameras, scenario.num_frames, scenario.height, scenario.width, scenario.seed
@@ -108,7 +110,7 @@ def run_variant_here(name: str, scenario: Scenario, out_dir: Path) -> dict:
     result["frames_digest"] = frames_digest(episode)
     result["frames_generation_s"] = generation_s
     result["scenario"] = asdict(scenario)
-    result["machine"] = machine()
+    result["machine"] = machine() | {"busy_before_start": background}
     return result
 
 
@@ -137,8 +139,13 @@ def run_variant_subprocess(name: str, args: argparse.Namespace) -> dict:
         result = json.loads(result_path.read_text())
         result_path.unlink()  # merged into results.json
         return result
-    tail = log_path.read_text().strip().splitlines()[-5:]
-    return {"variant": name, "error": f"{failure or 'no result'}: " + " | ".join(tail)}
+    lines = log_path.read_text().strip().splitlines()
+    raised = [ln for ln in lines if re.match(r"[A-Za-z_.]*(Error|Exception|Exit)\b", ln)]
+    shown = list(dict.fromkeys(raised))[:3] or lines[-3:]
+    return {
+        "variant": name,
+        "error": f"{failure or 'no result'}: {' | '.join(shown)} (see {log_path})",
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,7 +114,7 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
             scenario.paced,
             sample=pipe.status,
         )
-        drain_s = 0.0 if scenario.paced else _wait_for_encoders(pipe, trace, scenario.num_frames)
+        drain_s = None if scenario.paced else _wait_for_encoders(pipe, trace, scenario.num_frames)
         t0 = time.perf_counter()
         result = pipe.finish_episode()
         finish_wall = time.perf_counter() - t0
@@ -130,7 +130,9 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         **_loop_figures(trace, scenario),
         "drain_s": drain_s,
         "finish_s": {**result.timings, "wall": finish_wall},
-        "encode": _encode_rates(ring, trace, drain_s + result.timings["video_flush"], scenario),
+        "encode": _encode_rates(
+            ring, trace, (drain_s or 0.0) + result.timings["video_flush"], scenario
+        ),
         **_decoded(scenario, result.videos),
         "ring_high_water": result.ring_high_water,
         "ring_slots": {cam: s.slots_total for cam, s in first.cameras.items()},

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 BACKEND_ENV = "SHMPIPE_BACKEND"
 BACKENDS = ("process", "thread")
-DEFAULT_RING_BUDGET_BYTES = 512 * 1024 * 1024  # shared by all cameras' rings
+DEFAULT_RING_BUDGET_BYTES = 256 * 1024 * 1024  # shared by all cameras' rings
 MIN_RING_SECONDS = 1.0
 # An encoder keeps each frame in the ring until it is on disk; SVT-AV1 holds ~25-50 frames.
 MIN_RING_SLOTS = 64

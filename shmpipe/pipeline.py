@@ -319,8 +319,7 @@ class Pipeline:
             return
         frame_input.write_frame(image, how, slot)
         ring.publish(self._take, self.next_episode_index, frame_index, now)
-        self._bells[name].ring()
-        self._stats_bell.ring()
+        self._wake_readers(name)
 
     def _drain(self, name: str) -> int:
         """Move backlogged frames into free slots, oldest first; returns how many moved."""
@@ -335,9 +334,16 @@ class Pipeline:
             ring.publish(item.take, item.episode, item.frame_index, item.capture_time)
             moved += 1
         if moved:
-            self._bells[name].ring()
-            self._stats_bell.ring()
+            self._wake_readers(name)
         return moved
+
+    def _wake_readers(self, name: str) -> None:
+        """Ring the doorbells of the camera's readers that sleep (a busy one sees new frames)."""
+        ring = self._rings[name]
+        if ring.wake_needed(ENCODER_READER):
+            self._bells[name].ring()
+        if ring.wake_needed(STATS_READER):
+            self._stats_bell.ring()
 
     # -- finishing -------------------------------------------------------------------------
     def finish_episode(self) -> EpisodeResult:

@@ -43,6 +43,11 @@ def _w_progress(reader: int) -> int:
     return _w_released(reader) + 1
 
 
+def _w_asleep(reader: int) -> int:
+    """1 while reader `reader` sleeps on its doorbell: only then is ringing it worth a syscall."""
+    return _w_released(reader) + 2
+
+
 _SLOT_HEADER = np.dtype(
     [
         ("seq", "<i8"),
@@ -142,6 +147,19 @@ class FrameRing:
 
     def set_progress(self, reader: int, frames_read: int) -> None:
         self._ctrl[_w_progress(reader)] = frames_read
+
+    def set_asleep(self, reader: int, asleep: bool) -> None:
+        self._ctrl[_w_asleep(reader)] = int(asleep)
+
+    def wake_needed(self, reader: int) -> bool:
+        """True (once) if `reader` went to sleep: the caller must then ring its doorbell.
+
+        A reader that is busy needs no ring: it looks at `write_seq` before it sleeps again. If
+        the two sides race, the reader's sleep still ends at its timeout."""
+        if not self._ctrl[_w_asleep(reader)]:
+            return False
+        self._ctrl[_w_asleep(reader)] = 0
+        return True
 
     def slots_used(self) -> int:
         """Frames published that some reader has not released yet."""

@@ -22,7 +22,7 @@ from shmpipe.ring import ENCODER_READER, FrameRing
 from shmpipe.video_writer import EpisodeVideoWriter, remove_segments
 from workers.channel import WorkerChannel, lower_own_priority, main
 
-IDLE_WAIT_S = 0.05
+IDLE_WAIT_S = 0.02
 
 
 class EncoderLoop:
@@ -53,12 +53,19 @@ class EncoderLoop:
                 self.encode_available()
                 self.finish_if_complete()
                 self.release_durable()
-                self.doorbell.wait(IDLE_WAIT_S)
+                self.sleep()
         finally:
             self._drop_writer()
             self.held.clear()
             self.ring.close()
             self.doorbell.close()
+
+    def sleep(self) -> None:
+        """Wait for the doorbell unless frames arrived since we last looked."""
+        self.ring.set_asleep(ENCODER_READER, True)
+        if self.next_seq == self.ring.write_seq:
+            self.doorbell.wait(IDLE_WAIT_S)
+        self.ring.set_asleep(ENCODER_READER, False)
 
     def handle(self, message: messages.ToWorker) -> None:
         match message:

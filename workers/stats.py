@@ -18,7 +18,7 @@ from shmpipe.ring import STATS_READER, FrameRing
 from shmpipe.stats_store import StatsStore
 from workers.channel import WorkerChannel, lower_own_priority, main
 
-IDLE_WAIT_S = 0.05
+IDLE_WAIT_S = 0.02
 
 
 class StatsLoop:
@@ -49,12 +49,21 @@ class StatsLoop:
                             self.channel.reply(messages.EpisodeCancelled(take=take))
                 self.count_available()
                 self.report_complete()
-                self.doorbell.wait(IDLE_WAIT_S)
+                self.sleep()
         finally:
             for ring in self.rings:
                 ring.close()
             self.store.close()
             self.doorbell.close()
+
+    def sleep(self) -> None:
+        """Wait for the doorbell unless frames arrived since we last looked."""
+        for ring in self.rings:
+            ring.set_asleep(STATS_READER, True)
+        if all(ring.released(STATS_READER) == ring.write_seq for ring in self.rings):
+            self.doorbell.wait(IDLE_WAIT_S)
+        for ring in self.rings:
+            ring.set_asleep(STATS_READER, False)
 
     def count_available(self) -> None:
         for cam, ring in enumerate(self.rings):
