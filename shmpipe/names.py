@@ -58,6 +58,12 @@ def _unlink(entry: str) -> bool:
     return True
 
 
+def owner_pid(entry: str) -> int | None:
+    """The pid in the name of a /dev/shm entry of ours (None for anything else)."""
+    match = _PATTERN.match(entry)
+    return int(match["pid"]) if match else None
+
+
 def list_objects() -> list[str]:
     """Entries of /dev/shm that shmpipe created (segments and `sem.` semaphores)."""
     try:

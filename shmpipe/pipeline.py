@@ -157,6 +157,7 @@ class Pipeline:
             raise RuntimeError("Pipeline.start(): this pipeline was closed; make a new one")
         names.sweep_dead_owners()
         self.root.mkdir(parents=True, exist_ok=True)
+        _remove_unfinished_files(self.root)
         try:
             self._create_shared_memory()
             self._start_workers()
@@ -516,6 +517,14 @@ class Pipeline:
             episode_index=self.next_episode_index if self._open else None,
             episode_frames=self._rows.num_frames,
         )
+
+
+def _remove_unfinished_files(root: Path) -> None:
+    """Delete what a killed run left half-written: video segments and temporary files are
+    never part of a finished episode (those are written under a temporary name, then renamed)."""
+    for pattern in ("videos/**/*.partial*", "videos/**/*.joining", "data/**/*.partial"):
+        for path in root.glob(pattern):
+            path.unlink(missing_ok=True)
 
 
 def _describe(label: str) -> str:

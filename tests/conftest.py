@@ -15,15 +15,15 @@ from shmpipe import names
 BACKENDS = ["process", "thread"]
 
 
+OUR_CONTROL_PROCESSES: set[int] = set()  # recorder children started by tests
+
+
 def leaked() -> list[str]:
-    """shmpipe objects in /dev/shm owned by this test process or by a dead process. (Objects of
-    other live processes, e.g. a benchmark running beside the tests, are theirs, not leaks.)"""
-    out = []
-    for entry in names.list_objects():
-        pid = int(entry.split("shmpipe_", 1)[1].split("_", 1)[0])
-        if pid == os.getpid() or not names.pid_alive(pid):
-            out.append(entry)
-    return out
+    """shmpipe objects in /dev/shm owned by this test process or by a control process a test
+    started. (Objects of unrelated processes, e.g. a benchmark running beside the tests, are
+    not this run's to judge.)"""
+    ours = OUR_CONTROL_PROCESSES | {os.getpid()}
+    return [e for e in names.list_objects() if names.owner_pid(e) in ours]
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import posix_ipc
 import pytest
-from conftest import decode_video, leaked
+from conftest import OUR_CONTROL_PROCESSES, decode_video, leaked
 
 from shmpipe import Pipeline, names
 
@@ -38,6 +38,7 @@ def start_child(root: Path, backend: str) -> tuple[subprocess.Popen, dict]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    OUR_CONTROL_PROCESSES.add(child.pid)
     line = child.stdout.readline()
     if not line:
         child.kill()
@@ -69,8 +70,39 @@ def test_killed_control_process_takes_its_workers_and_shared_memory_along(tmp_pa
     while leaked() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert leaked() == []
-    # the episode finished before the kill is intact
+    # the episode finished before the kill is intact; the interrupted one left no file
     assert len(decode_video(info["first"])[0]) == 10
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["file-000.mp4", "file-000.mp4", "file-000.parquet"], files
+    # a new pipeline on the same root starts clean and continues
+    with Pipeline(
+        tmp_path,
+        fps=30,
+        cameras={"front": (48, 64, 3), "wrist": (48, 64, 3)},
+        features={"observation.state": (6,)},
+        backend="thread",
+    ) as pipe:
+        assert not [e for e in names.list_objects() if names.owner_pid(e) == owner]
+        pipe.add_frame(
+            {
+                "front": np.zeros((48, 64, 3), np.uint8),
+                "wrist": np.zeros((48, 64, 3), np.uint8),
+                "observation.state": np.zeros(6),
+            },
+            task="t",
+        )
+        assert pipe.finish_episode().num_frames == 1
+
+
+def test_start_removes_files_a_killed_run_left_half_written(tmp_path):
+    video_dir = tmp_path / "videos" / "front" / "chunk-000"
+    video_dir.mkdir(parents=True)
+    (video_dir / "file-000.mp4.partial.000000").write_bytes(b"x")
+    (video_dir / "file-000.mp4.joining").write_bytes(b"x")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "file-000.parquet.partial").write_bytes(b"x")
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread"):
+        assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
 def test_ctrl_c_in_the_recording_loop_exits_cleanly(tmp_path, backend):
@@ -88,6 +120,7 @@ def test_ctrl_c_in_the_recording_loop_exits_cleanly(tmp_path, backend):
 def test_start_sweeps_objects_left_by_dead_owners(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    OUR_CONTROL_PROCESSES.add(dead.pid)
     stale = names.object_name(dead.pid, "deadbeef", "ring0")
     posix_ipc.SharedMemory(stale, posix_ipc.O_CREX, size=4096).close_fd()
     posix_ipc.Semaphore(names.object_name(dead.pid, "deadbeef", "bell0"), posix_ipc.O_CREX).close()
