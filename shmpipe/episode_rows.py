@@ -7,6 +7,7 @@ fixed-size float32 lists, then timestamp, frame_index, episode_index, index, tas
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -77,6 +78,14 @@ def _hf_features(features: dict[str, int]) -> dict:
     return out
 
 
+def _fingerprint(columns: dict[str, np.ndarray]) -> str:
+    """A 16-hex-digit tag like the one `datasets` stores; names the rows (first index, count)."""
+    index = columns["index"]
+    first = int(index[0]) if len(index) else -1
+    key = f"shmpipe rows {first} {len(index)} {sorted(columns)}"
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
 def rows_table(columns: dict[str, np.ndarray], features: dict[str, int]) -> pa.Table:
     """An arrow table with LeRobot's schema and its `huggingface` schema metadata."""
     arrays, fields = [], []
@@ -88,7 +97,8 @@ def rows_table(columns: dict[str, np.ndarray], features: dict[str, int]) -> pa.T
         arr = columns[name]
         arrays.append(pa.array(arr))
         fields.append(pa.field(name, pa.float32() if name == "timestamp" else pa.int64()))
-    metadata = {"huggingface": json.dumps({"info": {"features": _hf_features(features)}})}
+    hf_info = {"info": {"features": _hf_features(features)}, "fingerprint": _fingerprint(columns)}
+    metadata = {"huggingface": json.dumps(hf_info)}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
 
 

@@ -1,12 +1,28 @@
-"""Where files go under a recording's root, following LeRobot v3.0's path templates."""
+"""Where files go under a recording's root, following LeRobot v3.0's path templates.
+
+Every episode has its own numbered file of each kind: file number = episode index, split into
+(chunk, file) folders of CHUNKS_SIZE files, so saving one episode never touches another's files.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 CHUNKS_SIZE = 1000  # files per chunk folder, as LeRobot
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+EPISODES_PATH = "meta/episodes/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+INFO_PATH = "meta/info.json"
+STATS_PATH = "meta/stats.json"
+TASKS_PATH = "meta/tasks.parquet"
+# Our own files, in a folder LeRobot never reads.
+SHMPIPE_DIR = "meta/shmpipe"
+HISTOGRAMS_DIR = SHMPIPE_DIR + "/image_histograms"
+HISTOGRAMS_PATH = HISTOGRAMS_DIR + "/chunk-{chunk_index:03d}/file-{file_index:03d}.npz"
+LOCK_PATH = SHMPIPE_DIR + "/writer.lock"
+
+_NUMBERED = re.compile(r"chunk-(\d+)/file-(\d+)\.[a-z0-9]+$")
 
 
 def chunk_and_file(number: int) -> tuple[int, int]:
@@ -14,11 +30,30 @@ def chunk_and_file(number: int) -> tuple[int, int]:
     return divmod(number, CHUNKS_SIZE)
 
 
-def data_path(root: Path, number: int) -> Path:
+def file_number(path: Path) -> int | None:
+    """Inverse of chunk_and_file for a path ending in chunk-XXX/file-YYY.ext; None otherwise."""
+    match = _NUMBERED.search(path.as_posix())
+    if match is None:
+        return None
+    return int(match[1]) * CHUNKS_SIZE + int(match[2])
+
+
+def _numbered(root: Path, template: str, number: int, **keys: str) -> Path:
     chunk, file = chunk_and_file(number)
-    return root / DATA_PATH.format(chunk_index=chunk, file_index=file)
+    return root / template.format(chunk_index=chunk, file_index=file, **keys)
+
+
+def data_path(root: Path, number: int) -> Path:
+    return _numbered(root, DATA_PATH, number)
 
 
 def video_path(root: Path, camera: str, number: int) -> Path:
-    chunk, file = chunk_and_file(number)
-    return root / VIDEO_PATH.format(video_key=camera, chunk_index=chunk, file_index=file)
+    return _numbered(root, VIDEO_PATH, number, video_key=camera)
+
+
+def episodes_path(root: Path, number: int) -> Path:
+    return _numbered(root, EPISODES_PATH, number)
+
+
+def histograms_path(root: Path, number: int) -> Path:
+    return _numbered(root, HISTOGRAMS_PATH, number)
