@@ -20,13 +20,12 @@ import numpy as np
 
 from shmpipe import config, frame_input, layout, messages, names
 from shmpipe.config import VideoEncoderConfig
+from shmpipe.dataset import DatasetWriter
 from shmpipe.doorbell import Doorbell
 from shmpipe.episode_rows import EpisodeRows, rows_table, write_parquet_atomically
-from shmpipe.image_stats import numeric_stats, stats_from_histograms
 from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus
 from shmpipe.ring import ENCODER_READER, STATS_READER, FrameRing
 from shmpipe.stats_store import StatsStore
-from shmpipe.video_writer import remove_segments
 from shmpipe.worker_pool import WorkerPool
 
 OVERFLOW_POLICIES = ("backlog", "block", "error")
@@ -40,6 +39,7 @@ class _Resources:
 
     def __init__(self) -> None:
         self.pool: WorkerPool | None = None
+        self.dataset: DatasetWriter | None = None
         self.rings: list[FrameRing] = []
         self.doorbells: list[Doorbell] = []
         self.store: StatsStore | None = None
@@ -53,7 +53,10 @@ class _Resources:
             bell.close()
         if self.store is not None:
             self.store.close()
+        if self.dataset is not None:
+            self.dataset.close()
         self.pool, self.rings, self.doorbells, self.store = None, [], [], None
+        self.dataset = None
 
 
 class _Backlogged:
@@ -137,9 +140,8 @@ class Pipeline:
         self._rows = EpisodeRows(self.features)
         self._backlogs = {name: deque() for name in self.cameras}
         self._overflowed = dict.fromkeys(self.cameras, 0)
-        self._tasks: dict[str, int] = {}
-        self._episode_tasks: list[str] = []
-        self.next_episode_index = 0
+        self._dataset: DatasetWriter | None = None
+        self.next_episode_index = 0  # known once start() has opened the dataset
         self.next_frame_index = 0  # dataset-wide `index` of the next episode's first row
         self._take = 0  # numbers every opened episode; see shmpipe.ring
         self._open = False
@@ -156,8 +158,16 @@ class Pipeline:
         if self._state == "closed":
             raise RuntimeError("Pipeline.start(): this pipeline was closed; make a new one")
         names.sweep_dead_owners()
-        self.root.mkdir(parents=True, exist_ok=True)
         _remove_unfinished_files(self.root)
+        dataset = DatasetWriter.open(
+            self.root, self.fps, self.cameras, self.features, self.encoder.as_dict()
+        )
+        self._res.dataset = self._dataset = dataset
+        # a resumed dataset fixes the column order of every later file
+        self.cameras, self.features = dict(dataset.cameras), dict(dataset.features)
+        self._rows = EpisodeRows(self.features)
+        self.next_episode_index = dataset.next_episode_index
+        self.next_frame_index = dataset.next_frame_index
         try:
             self._create_shared_memory()
             self._start_workers()
@@ -278,9 +288,7 @@ class Pipeline:
         now = time.time()
         for name in self.cameras:
             self._put(name, frame[name], layouts[name], frame_index, now)
-        task_index = self._tasks.setdefault(task, len(self._tasks))
-        if task not in self._episode_tasks:
-            self._episode_tasks.append(task)
+        task_index = self._dataset.task_index(task)
         self._rows.append(row, task_index)
 
     def _make_room(self) -> None:
@@ -301,7 +309,6 @@ class Pipeline:
         self._restarts_at_open = sum(self._pool.restarts.values())
         self._take += 1
         self._open = True
-        self._episode_tasks = []
         for name, ring in self._rings.items():
             ring.reset_high_water()
             self._overflowed[name] = 0
@@ -370,14 +377,18 @@ class Pipeline:
         t_wait = time.perf_counter() - t0
 
         t1 = time.perf_counter()
-        stats = self._episode_stats(episode)
-        t_stats = time.perf_counter() - t1
-
-        t2 = time.perf_counter()
         data_path = layout.data_path(self.root, episode)
         columns = self._rows.columns(self.fps, episode, self.next_frame_index)
-        write_parquet_atomically(rows_table(columns, self._rows.features), data_path)
-        t_data = time.perf_counter() - t2
+        histograms = {n: self._res.store.tally(i).histogram for i, n in enumerate(self.cameras)}
+        try:
+            write_parquet_atomically(rows_table(columns, self._rows.features), data_path)
+            t2 = time.perf_counter()
+            committed = self._dataset.commit_episode(episode, columns, histograms)
+        except BaseException:
+            self._dataset.discard_episode(episode)
+            self._discard_episode()
+            raise
+        t_data = t2 - t1
 
         duration = n / self.fps
         result = EpisodeResult(
@@ -385,21 +396,22 @@ class Pipeline:
             num_frames=n,
             videos={name: (done[name].path, 0.0, duration) for name in self.cameras},
             data=str(data_path),
-            stats=stats,
+            stats=committed.stats,
             timings={
                 "video_flush": t_wait,
                 "encoder_flush": t_video,
-                "stats": t_stats,
                 "data": t_data,
+                "stats": committed.timings["stats"],
+                "meta": committed.timings["total"] - committed.timings["stats"],
                 "total": time.perf_counter() - t0,
             },
             ring_high_water={name: ring.high_water for name, ring in self._rings.items()},
             overflow_count=dict(self._overflowed),
-            tasks=list(self._episode_tasks),
+            tasks=committed.tasks,
             worker_restarts=sum(self._pool.restarts.values()) - self._restarts_at_open,
         )
-        self.next_episode_index += 1
-        self.next_frame_index += n
+        self.next_episode_index = self._dataset.next_episode_index
+        self.next_frame_index = self._dataset.next_frame_index
         self._open = False
         self._rows.clear()
         return result
@@ -437,18 +449,6 @@ class Pipeline:
                 )
         return done
 
-    def _episode_stats(self, episode: int) -> dict[str, dict[str, np.ndarray]]:
-        stats: dict[str, dict[str, np.ndarray]] = {}
-        for i, name in enumerate(self.cameras):
-            tally = self._res.store.tally(i)
-            stats[name] = stats_from_histograms(tally.histogram)
-        for name in self.features:
-            stats[name] = numeric_stats(self._rows.values(name))
-        columns = self._rows.columns(self.fps, episode, self.next_frame_index)
-        for name in ("timestamp", "frame_index", "episode_index", "index", "task_index"):
-            stats[name] = numeric_stats(columns[name].reshape(-1, 1))
-        return stats
-
     # -- cancelling ------------------------------------------------------------------------
     def cancel_episode(self) -> None:
         """Discard the open episode: its frames are skipped and its partial files deleted."""
@@ -477,8 +477,8 @@ class Pipeline:
             waiting -= {
                 label for label, n in self._pool.restarts.items() if n != restarts.get(label)
             }
-        for camera in self.cameras:  # a killed encoder's segments are not its successor's
-            remove_segments(layout.video_path(self.root, camera, self.next_episode_index))
+        # whatever a worker killed meanwhile left of the take (its successor never heard of it)
+        self._dataset.discard_episode(self.next_episode_index)
         if waiting:
             raise RuntimeError(f"cancel_episode(): no answer from {sorted(waiting)}")
 

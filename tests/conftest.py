@@ -45,6 +45,16 @@ def backend(request, monkeypatch):
     return request.param
 
 
+def episode_files(root) -> list[str]:
+    """Files of recorded episodes under `root` (videos and data), relative, sorted."""
+    return sorted(
+        p.relative_to(root).as_posix()
+        for folder in ("videos", "data")
+        for p in (root / folder).rglob("*")
+        if p.is_file()
+    )
+
+
 def smooth_frame(i: int, height: int, width: int, phase: float = 0.0) -> np.ndarray:
     """A smooth moving colour gradient: easy to encode well, so PSNR reflects our data path."""
     y = np.linspace(0, 1, height)[:, None]

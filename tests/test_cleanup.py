@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import posix_ipc
 import pytest
-from conftest import OUR_CONTROL_PROCESSES, decode_video, leaked
+from conftest import OUR_CONTROL_PROCESSES, decode_video, episode_files, leaked
 
 from shmpipe import Pipeline, names
 
@@ -53,7 +53,7 @@ def test_exception_in_with_block_removes_everything(tmp_path, backend):
             pids = [pipe.status().cameras["front"].worker_pid, pipe.status().stats.worker_pid]
             raise KeyError("boom")
     assert leaked() == []
-    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "the open episode left files"
+    assert episode_files(tmp_path) == [], "the open episode left files"
     if backend == "process":
         assert gone_within(pids, 2.0) is not None
 
@@ -72,8 +72,11 @@ def test_killed_control_process_takes_its_workers_and_shared_memory_along(tmp_pa
     assert leaked() == []
     # the episode finished before the kill is intact; the interrupted one left no file
     assert len(decode_video(info["first"])[0]) == 10
-    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
-    assert files == ["file-000.mp4", "file-000.mp4", "file-000.parquet"], files
+    assert [f.rsplit("/", 1)[1] for f in episode_files(tmp_path)] == [
+        "file-000.parquet",
+        "file-000.mp4",
+        "file-000.mp4",
+    ]
     # a new pipeline on the same root starts clean and continues
     with Pipeline(
         tmp_path,
@@ -91,7 +94,8 @@ def test_killed_control_process_takes_its_workers_and_shared_memory_along(tmp_pa
             },
             task="t",
         )
-        assert pipe.finish_episode().num_frames == 1
+        result = pipe.finish_episode()
+        assert (result.episode_index, result.num_frames) == (1, 1)
 
 
 def test_start_removes_files_a_killed_run_left_half_written(tmp_path):
@@ -102,7 +106,7 @@ def test_start_removes_files_a_killed_run_left_half_written(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "file-000.parquet.partial").write_bytes(b"x")
     with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread"):
-        assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+        assert episode_files(tmp_path) == []
 
 
 def test_ctrl_c_in_the_recording_loop_exits_cleanly(tmp_path, backend):

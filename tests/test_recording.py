@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import decode_video, exact_image_stats, psnr, smooth_frame, textured_frame
+from conftest import (
+    decode_video,
+    episode_files,
+    exact_image_stats,
+    psnr,
+    smooth_frame,
+    textured_frame,
+)
 
 from shmpipe import Pipeline
 
@@ -116,7 +123,7 @@ def test_cancel_removes_partial_files_and_frees_the_episode_index(tmp_path, back
     with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES) as pipe:
         record(pipe, 40)
         pipe.cancel_episode()
-        assert not [p for p in root.rglob("*") if p.is_file()], "cancel left files behind"
+        assert episode_files(root) == [], "cancel left files behind"
         record(pipe, 12)
         result = pipe.finish_episode()
     assert result.episode_index == 0
@@ -124,8 +131,7 @@ def test_cancel_removes_partial_files_and_frees_the_episode_index(tmp_path, back
     for name in CAMERAS:
         frames, _ = decode_video(result.videos[name][0])
         assert len(frames) == 12
-    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-    assert files == [
+    assert episode_files(root) == [
         "data/chunk-000/file-000.parquet",
         "videos/observation.images.front/chunk-000/file-000.mp4",
         "videos/observation.images.wrist/chunk-000/file-000.mp4",
