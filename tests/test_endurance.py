@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import decode_video, leaked, smooth_frame, textured_frame
 
-from shmpipe import Pipeline, VideoEncoderConfig, names
+from shmpipe import Pipeline, VideoEncoderConfig
 
 SMALL = {"front": (48, 64, 3), "wrist": (48, 64, 3)}
 
