@@ -79,9 +79,12 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
     if isinstance(value, (str, bytes)) or value is None:
         raise ValueError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
     try:
-        arr = np.asarray(value, dtype=np.float64)
+        arr = np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"feature {name!r}: expected numbers of shape {shape}: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"feature {name!r}: expected real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
     if arr.shape != tuple(shape):
         if arr.size == math.prod(shape) and arr.ndim <= 1:
             arr = arr.reshape(shape)

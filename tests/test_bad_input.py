@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import decode_video, smooth_frame
+from conftest import decode_video, exact_image_stats, smooth_frame, textured_frame
 
 from shmpipe import Pipeline
 
@@ -56,6 +56,13 @@ BAD_FRAMES = {
     ),
     "feature not numeric": (with_(**{"observation.state": "abc"}), r"'observation.state'"),
     "not a dict": ([1, 2, 3], r"dict"),
+    "bool dtype": (with_(front=np.zeros((H, W, 3), bool)), r"'front'.*uint8.*bool"),
+    "batch of frames": (with_(front=np.zeros((2, H, W, 3), np.uint8)), r"'front'.*shape"),
+    "transposed width and height": (with_(front=np.zeros((W, H, 3), np.uint8)), r"'front'"),
+    "complex feature": (
+        with_(**{"observation.state": np.zeros(6, complex)}),
+        r"'observation.state'",
+    ),
 }
 
 
@@ -137,3 +144,32 @@ def test_unknown_backend_in_environment_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("SHMPIPE_BACKEND", "fork")
     with pytest.raises(ValueError, match="SHMPIPE_BACKEND"):
         Pipeline(tmp_path, fps=30, cameras=CAMERAS)
+
+
+def test_non_contiguous_and_read_only_frames_are_recorded_like_plain_ones(tmp_path, backend):
+    """Views (a crop, a flipped image) and read-only arrays are valid input, not errors: the
+    pixels that reach the workers are exactly the view's (the exact stats prove it)."""
+    base = [textured_frame(i, H, 2 * W) for i in range(6)]
+    crops = [big[::-1, ::2] for big in base]  # non-contiguous, negative strides
+    frozen = [np.ascontiguousarray(big[:, :W]) for big in base]
+    for f in frozen:
+        f.setflags(write=False)
+    with Pipeline(tmp_path / "rec", fps=30, cameras=CAMERAS, features=FEATURES) as pipe:
+        for crop, still in zip(crops, frozen, strict=True):
+            state = np.arange(12, dtype=np.float32)[::2]  # a strided feature too
+            pipe.add_frame({"front": crop, "wrist": still, "observation.state": state}, task="t")
+        result = pipe.finish_episode()
+    for name, frames in (("front", crops), ("wrist", frozen)):
+        assert len(decode_video(result.videos[name][0])[0]) == 6
+        expected = exact_image_stats(frames)
+        for key, value in expected.items():
+            np.testing.assert_allclose(result.stats[name][key], value, rtol=1e-12, err_msg=key)
+
+
+def test_status_and_cancel_before_start_raise_runtime_error(tmp_path):
+    pipe = Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread")
+    with pytest.raises(RuntimeError, match="start"):
+        pipe.status()
+    with pytest.raises(RuntimeError, match="start"):
+        pipe.cancel_episode()
+    pipe.close()  # closing a never-started pipeline is fine
