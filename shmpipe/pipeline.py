@@ -3,7 +3,8 @@
 `add_frame` checks the whole frame first, then copies each camera image once into its ring (or,
 if the ring is full, into the overflow backlog) and returns; it never waits for a worker.
 `finish_episode` tells the workers how many frames the episode has, waits for the encoders' own
-flush and the stats worker, writes the numeric rows and returns what was recorded.
+flush and the stats worker, writes the numeric rows, commits the episode to the LeRobot v3.0
+dataset at `root` and returns what was recorded. Dead workers are restarted on the way.
 """
 
 from __future__ import annotations
