@@ -142,6 +142,13 @@ class EpisodeVideoWriter:
                 p.unlink(missing_ok=True)
         return time.perf_counter() - start, self.path.stat().st_size
 
+    def close_segment(self) -> None:
+        """Close this segment as it is (no flush), for a successor writer to continue."""
+        try:
+            self._container.close()
+        except Exception:
+            pass
+
     def abort(self) -> None:
         """Stop without a file: close whatever is open and delete every segment."""
         try:

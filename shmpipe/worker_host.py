@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import msgspec
@@ -105,6 +106,9 @@ def _run_thread(run, conn: Connection, spec) -> None:
         run(conn, spec)
     except OwnerGone:
         pass
+    except Exception:
+        # as a worker process would: say why on stderr and die; the pool restarts the worker
+        traceback.print_exc()
     finally:
         conn.close()
 

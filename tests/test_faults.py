@@ -91,3 +91,30 @@ def test_encoder_killed_during_finish_still_delivers_the_episode(tmp_path):
     decoded, _ = decode_video(result.videos["front"][0])
     assert len(decoded) == n
     assert min(psnr(a, b) for a, b in zip(decoded, frames["front"], strict=True)) >= 35
+
+
+def test_encoder_thread_that_crashes_is_restarted_and_keeps_every_frame(tmp_path, monkeypatch):
+    """Thread backend: a worker thread cannot be SIGKILLed, but it can die of a bug."""
+    from workers import encoder
+
+    original = encoder.EncoderLoop.encode_available
+    calls = {"n": 0}
+
+    def crash_once(self):
+        original(self)
+        if self.spec.camera == "front" and self.next_seq >= 60 and not calls["n"]:
+            calls["n"] += 1
+            raise RuntimeError("injected encoder bug")
+
+    monkeypatch.setattr(encoder.EncoderLoop, "encode_available", crash_once)
+    cams = {"front": (240, 320, 3)}
+    n = 120
+    frames = {"front": [smooth_frame(i, 240, 320) for i in range(n)]}
+    with Pipeline(tmp_path, fps=FPS, cameras=cams, backend="thread") as pipe:
+        add_paced(pipe, frames, 0, n, period=0.01)
+        result = pipe.finish_episode()
+    assert calls["n"] == 1
+    assert result.worker_restarts == 1
+    decoded, _ = decode_video(result.videos["front"][0])
+    assert len(decoded) == n
+    assert min(psnr(a, b) for a, b in zip(decoded, frames["front"], strict=True)) >= 35

@@ -54,6 +54,12 @@ class EncoderLoop:
                 self.finish_if_complete()
                 self.release_durable()
                 self.sleep()
+        except Exception:
+            # a bug, not a request to stop: leave the segment for the successor to continue
+            if self.writer is not None:
+                self.writer.close_segment()
+                self.writer, self.take = None, -1
+            raise
         finally:
             self._drop_writer()
             self.held.clear()
