@@ -16,8 +16,9 @@ import pytest
 from conftest import exact_image_stats
 
 from shmpipe import layout
+from shmpipe.column_values import ColumnValues
 from shmpipe.config import VideoEncoderConfig
-from shmpipe.dataset import ColumnValues, DatasetWriter
+from shmpipe.dataset import DatasetWriter
 from shmpipe.episode_rows import EpisodeRows, rows_table, write_parquet_atomically
 from shmpipe.image_stats import STAT_KEYS, channel_histograms, numeric_stats
 
