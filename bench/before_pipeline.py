@@ -1,8 +1,9 @@
 """The seed's "before" pipeline, rebuilt from its description as the baseline to beat.
 
-Recording only keeps frames in memory; save_episode() then writes every frame as a PNG, reads a
-sample back for image stats, reads all of them again to encode AV1 (same settings as shmpipe),
-deletes the PNGs and writes the numeric rows to parquet. Each step is timed.
+As in LeRobot, add_frame() queues each image, by reference, to a pool of threads that write PNG
+files while recording goes on. save_episode() waits for the pending writes, reads a sample of
+the PNGs back for image stats, reads all of them again to encode AV1 (same settings as shmpipe),
+deletes them and writes the numeric rows to parquet. Each step is timed.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +20,7 @@ from bench.codec import EncoderSettings, open_video
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 PNG_COMPRESS_LEVEL = 1  # LeRobot's image writer default
-PNG_THREADS_PER_CAMERA = 4  # likewise
+PNG_THREADS_PER_CAMERA = 4  # LeRobot's advice for its AsyncImageWriter
 
 
 def downsample(image: np.ndarray, target: int = 150, threshold: int = 300) -> np.ndarray:
@@ -51,8 +53,19 @@ def feature_stats(values: np.ndarray, axis: tuple[int, ...]) -> dict[str, list]:
     return {k: v.tolist() for k, v in stats.items()}
 
 
+def _write_png(image: np.ndarray, path: Path) -> None:
+    """One writer thread's job: LeRobot's write_image (zlib releases the GIL while it works)."""
+    from PIL import Image
+
+    Image.fromarray(image).save(path, compress_level=PNG_COMPRESS_LEVEL)
+
+
 class BeforePipeline:
-    """Frames in memory while recording; PNG round trips and encoding in save_episode()."""
+    """PNG files written by a thread pool while recording; read back and encoded at save.
+
+    Like LeRobot's image writer, add_frame() queues the caller's array without copying it, so
+    the caller must not reuse an image's buffer before save_episode(). Call close() at the end.
+    """
 
     def __init__(
         self,
@@ -65,29 +78,41 @@ class BeforePipeline:
         self.root, self.fps, self.cameras, self.features = Path(root), fps, cameras, features
         self.encoder = encoder or EncoderSettings()
         self.episode_index = 0
-        self._images: dict[str, list[np.ndarray]] = {cam: [] for cam in cameras}
+        self._writer = ThreadPoolExecutor(
+            max_workers=PNG_THREADS_PER_CAMERA * len(cameras), thread_name_prefix="png-writer"
+        )
+        self._writes: list[Future] = []
+        self._pngs: dict[str, list[Path]] = {cam: [] for cam in cameras}
         self._rows: dict[str, list[np.ndarray]] = {name: [] for name in features}
         self._tasks: list[str] = []
 
     def add_frame(self, frame: dict[str, np.ndarray], task: str) -> None:
-        """Keep a copy of every image (a camera reuses its buffer) and the numeric values."""
+        """Queue every image for a PNG write and keep the numeric values."""
+        frame_index = len(self._tasks)
         for cam in self.cameras:
-            self._images[cam].append(np.array(frame[cam], copy=True))
+            folder = self._image_folder(cam)
+            if frame_index == 0:
+                folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"frame_{frame_index:06d}.png"
+            self._writes.append(self._writer.submit(_write_png, frame[cam], path))
+            self._pngs[cam].append(path)
         for name in self.features:
             self._rows[name].append(np.asarray(frame[name], dtype=np.float32))
         self._tasks.append(task)
 
     def save_episode(self) -> dict:
-        """Write, read back, encode, delete, save; returns paths, stats and per-step timings."""
+        """Wait for the PNGs, read back, encode, delete, save; returns paths, stats, timings."""
         timings: dict[str, float] = {}
         t_start = time.perf_counter()
-        pngs = self._timed(timings, "png_write", self._write_pngs)
+        pending = sum(not w.done() for w in self._writes)
+        self._timed(timings, "png_write_wait", self._wait_for_writes)
+        pngs = self._pngs
         stats = self._timed(timings, "stats", self._compute_stats, pngs)
         videos, encode_s = self._timed(timings, "encode", self._encode_and_delete, pngs)
         data = self._timed(timings, "data", self._write_data, stats)
         timings["total"] = time.perf_counter() - t_start
         num_frames = len(self._tasks)
-        self._images = {cam: [] for cam in self.cameras}
+        self._pngs = {cam: [] for cam in self.cameras}
         self._rows = {name: [] for name in self.features}
         self._tasks = []
         self.episode_index += 1
@@ -97,7 +122,15 @@ class BeforePipeline:
             "encode_s_per_camera": encode_s,
             "data": str(data),
             "timings": timings,
+            "png_writes_pending_at_save": pending,
         }
+
+    def close(self) -> None:
+        """Stop the writer threads (after the writes already queued)."""
+        self._writer.shutdown(wait=True)
+
+    def _image_folder(self, cam: str) -> Path:
+        return self.root / "images" / cam / f"episode_{self.episode_index:06d}"
 
     @staticmethod
     def _timed(timings: dict[str, float], name: str, step, *args):
@@ -106,24 +139,11 @@ class BeforePipeline:
         timings[name] = time.perf_counter() - t0
         return result
 
-    def _write_pngs(self) -> dict[str, list[Path]]:
-        """PNG writes on a thread pool (zlib releases the GIL), as LeRobot's image writer does."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from PIL import Image
-
-        def write(image: np.ndarray, path: Path) -> None:
-            Image.fromarray(image).save(path, compress_level=PNG_COMPRESS_LEVEL)
-
-        pngs, jobs = {}, []
-        for cam, images in self._images.items():
-            folder = self.root / "images" / cam / f"episode_{self.episode_index:06d}"
-            folder.mkdir(parents=True, exist_ok=True)
-            pngs[cam] = [folder / f"frame_{i:06d}.png" for i in range(len(images))]
-            jobs += zip(images, pngs[cam], strict=True)
-        with ThreadPoolExecutor(max_workers=PNG_THREADS_PER_CAMERA * len(self.cameras)) as pool:
-            list(pool.map(write, *zip(*jobs, strict=True)))
-        return pngs
+    def _wait_for_writes(self) -> None:
+        """Block until every queued PNG is on disk, as LeRobot's save_episode() does first."""
+        writes, self._writes = self._writes, []
+        for write in writes:
+            write.result()  # re-raises a failed write
 
     def _compute_stats(self, pngs: dict[str, list[Path]]) -> dict[str, dict]:
         from PIL import Image

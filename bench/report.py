@@ -230,10 +230,13 @@ def _notes(results: dict, scenario: Scenario) -> list[str]:
     before = results.get("before", {})
     steps = _get(before, "finish_s", "steps")
     if steps:
+        pending = _get(before, "finish_s", "png_writes_pending_at_save")
         notes.append(
-            "- before: save_episode "
+            "- before: a thread pool writes the PNGs during recording (LeRobot's image writer);"
+            " save_episode "
             + ", ".join(f"{k} {v:.2f} s" for k, v in steps.items())
-            + "; its video flush above is png_write + encode."
+            + f" ({pending if pending is not None else '?'} PNG writes still pending at save);"
+            " its video flush above is png_write_wait + encode."
         )
     digests = {r.get("frames_digest") for r in results.values() if "frames_digest" in r}
     if len(digests) > 1:

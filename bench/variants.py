@@ -216,35 +216,39 @@ def _cpu_delta(start: dict, end: dict) -> dict:
 
 
 def run_before(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dict:
-    """The PNG pipeline: frames kept in memory, save_episode() does all the work."""
+    """The PNG pipeline: PNGs written by threads while recording, the rest in save_episode()."""
     from bench.before_pipeline import BeforePipeline
 
     rss_start = measure.rss_now_mb()
     cpu_start = measure.cpu_seconds_self()
     pipe = BeforePipeline(out_dir, scenario.fps, scenario.camera_shapes, FEATURES)
-    trace = run_loop(
-        lambda frame: pipe.add_frame(frame, task=TASK),
-        _frame_maker(scenario, episode),
-        scenario.num_frames,
-        scenario.fps,
-        scenario.paced,
-    )
-    cpu_loop = measure.cpu_seconds_self()
-    t0 = time.perf_counter()
-    result = pipe.save_episode()
-    finish_wall = time.perf_counter() - t0
+    try:
+        trace = run_loop(
+            lambda frame: pipe.add_frame(frame, task=TASK),
+            _frame_maker(scenario, episode),
+            scenario.num_frames,
+            scenario.fps,
+            scenario.paced,
+        )
+        cpu_loop = measure.cpu_seconds_self()
+        t0 = time.perf_counter()
+        result = pipe.save_episode()
+        finish_wall = time.perf_counter() - t0
+    finally:
+        pipe.close()
     steps = result["timings"]
     per_camera = result["encode_s_per_camera"].values()
     return {
         "variant": "before",
         **_loop_figures(trace, scenario),
         "finish_s": {
-            "video_flush": steps["png_write"] + steps["encode"],
+            "video_flush": steps["png_write_wait"] + steps["encode"],
             "stats": steps["stats"],
             "data": steps["data"],
             "total": steps["total"],
             "wall": finish_wall,
             "steps": steps,
+            "png_writes_pending_at_save": result["png_writes_pending_at_save"],
         },
         "encode": {
             "sustained_fps_per_camera": float(
@@ -256,7 +260,7 @@ def run_before(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> 
         **_decoded(scenario, result["videos"]),
         "rss_mb": _rss(rss_start),
         "cpu_s": {
-            "control (recording)": cpu_loop - cpu_start,
+            "control incl. PNG writers (recording)": cpu_loop - cpu_start,
             "control (save_episode)": measure.cpu_seconds_self() - cpu_loop,
         },
         "series": _series(trace),
