@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.codec import EncoderSettings, open_video
+from bench.codec import open_video
+from shmpipe.config import VideoEncoderConfig
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 PNG_COMPRESS_LEVEL = 1  # LeRobot's image writer default
@@ -73,10 +74,10 @@ class BeforePipeline:
         fps: int,
         cameras: dict[str, tuple[int, int, int]],
         features: dict[str, tuple[int, ...]],
-        encoder: EncoderSettings | None = None,
+        encoder: VideoEncoderConfig | None = None,
     ):
         self.root, self.fps, self.cameras, self.features = Path(root), fps, cameras, features
-        self.encoder = encoder or EncoderSettings()
+        self.encoder = encoder or VideoEncoderConfig()
         self.episode_index = 0
         self._writer = ThreadPoolExecutor(
             max_workers=PNG_THREADS_PER_CAMERA * len(cameras), thread_name_prefix="png-writer"

@@ -13,13 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.codec import EncoderSettings, open_video
+from bench.codec import open_video
+from shmpipe.config import VideoEncoderConfig
 
 
 def encode_camera(
     frames: np.ndarray,
     path: Path,
-    settings: EncoderSettings,
+    settings: VideoEncoderConfig,
     fps: int,
     num_cameras: int = 1,
     start: threading.Barrier | None = None,
@@ -65,7 +66,7 @@ def sustained_fps(returned: np.ndarray) -> float:
 
 
 def encode_concurrently(
-    episode: list[np.ndarray], out_dir: Path, settings: EncoderSettings, fps: int, tag: str
+    episode: list[np.ndarray], out_dir: Path, settings: VideoEncoderConfig, fps: int, tag: str
 ) -> dict:
     """All cameras at once, one thread each; per-camera results plus their mean fps."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +102,7 @@ def encode_concurrently(
 
 
 def raw_limit(
-    episode: list[np.ndarray], out_dir: Path, settings: EncoderSettings, fps: int
+    episode: list[np.ndarray], out_dir: Path, settings: VideoEncoderConfig, fps: int
 ) -> dict:
     """The limit with all K cameras sharing the machine, and with one camera alone."""
     together = encode_concurrently(episode, out_dir, settings, fps, tag="concurrent")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from bench import measure
-from bench.codec import EncoderSettings, count_frames
+from bench.codec import count_frames
 from bench.control_loop import LoopTrace, run_loop
 from bench.frames import STATE_DIM, state_action
 
@@ -90,7 +90,7 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
     from shmpipe import Pipeline, VideoEncoderConfig
 
     rss_start = measure.rss_now_mb()
-    encoder = VideoEncoderConfig(**asdict(EncoderSettings()))
+    encoder = VideoEncoderConfig()
     pipe = Pipeline(
         root=out_dir,
         fps=scenario.fps,
@@ -273,7 +273,7 @@ def run_raw(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dic
 
     rss_start = measure.rss_now_mb()
     cpu_start = measure.cpu_seconds_self()
-    limit = raw_limit(episode, out_dir, EncoderSettings(), scenario.fps)
+    limit = raw_limit(episode, out_dir, _default_encoder(), scenario.fps)
     cpu = measure.cpu_seconds_self() - cpu_start
     together = limit["concurrent"]
     names = list(scenario.camera_shapes)
@@ -297,3 +297,9 @@ def run_raw(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dic
         "rss_mb": _rss(rss_start),
         "cpu_s": {"raw encoder (all cameras, then one alone)": cpu},
     }
+
+
+def _default_encoder():
+    from shmpipe.config import VideoEncoderConfig
+
+    return VideoEncoderConfig()
