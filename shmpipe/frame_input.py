@@ -14,12 +14,14 @@ from collections.abc import Mapping
 import numpy as np
 
 
-def check_keys(frame: Mapping, cameras: Mapping, features: Mapping) -> None:
+def check_keys(frame: Mapping, expected: frozenset[str]) -> None:
+    """`frame` must have exactly the `expected` keys (every camera and feature)."""
+    if isinstance(frame, dict) and frame.keys() == expected:
+        return
     if not isinstance(frame, Mapping):
         raise ValueError(
             f"add_frame expects a dict of camera/feature name -> array, got {type(frame).__name__}"
         )
-    expected = set(cameras) | set(features)
     missing = sorted(expected - set(frame))
     unknown = sorted(set(frame) - expected)
     if missing or unknown:
@@ -74,8 +76,12 @@ def write_frame(image: np.ndarray, layout: str, out: np.ndarray) -> None:
         np.copyto(out, np.rint(src * 255.0), casting="unsafe")
 
 
-def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
-    """A numeric feature value as a float32 vector of `shape`; ValueError if it can't be."""
+SMALL_FEATURE = 64  # values checked in plain Python: cheaper than numpy calls on a cold cache
+
+
+def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | list[float]:
+    """A numeric feature value as `shape` numbers (a list for small features, else a float64
+    array), every one finite; ValueError if it can't be. The caller stores it as float32."""
     if isinstance(value, (str, bytes)) or value is None:
         raise ValueError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
     try:
@@ -84,13 +90,16 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(f"feature {name!r}: expected numbers of shape {shape}: {exc}") from None
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"feature {name!r}: expected real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.shape != tuple(shape):
+    if arr.shape != shape:
         if arr.size == math.prod(shape) and arr.ndim <= 1:
             arr = arr.reshape(shape)
         else:
-            raise ValueError(f"feature {name!r}: expected shape {tuple(shape)}, got {arr.shape}")
-    if not np.isfinite(arr).all():
-        bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
-        raise ValueError(f"feature {name!r}: NaN or inf at positions {bad}")
-    return arr.astype(np.float32)
+            raise ValueError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
+    if arr.size <= SMALL_FEATURE:
+        values = arr.ravel().tolist()
+        if all(map(math.isfinite, values)):
+            return values
+    elif np.isfinite(arr).all():
+        return arr
+    bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
+    raise ValueError(f"feature {name!r}: NaN or inf at positions {bad}")

@@ -167,6 +167,7 @@ class Pipeline:
         # a resumed dataset fixes the column order of every later file
         self.cameras, self.features = dict(dataset.cameras), dict(dataset.features)
         self._rows = EpisodeRows(self.features)
+        self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
         self.next_episode_index = dataset.next_episode_index
         self.next_frame_index = dataset.next_frame_index
         try:
@@ -271,7 +272,7 @@ class Pipeline:
         self._require_started("add_frame")
         if not isinstance(task, str) or not task:
             raise ValueError(f"task: expected a non-empty string, got {task!r}")
-        frame_input.check_keys(frame, self.cameras, self.features)
+        frame_input.check_keys(frame, self._expected_keys)
         layouts = {
             name: frame_input.camera_layout(name, frame[name], shape)
             for name, shape in self.cameras.items()

@@ -48,6 +48,7 @@ def _w_asleep(reader: int) -> int:
     return _w_released(reader) + 2
 
 
+_H_SEQ, _H_TAKE, _H_EPISODE, _H_FRAME_INDEX, _H_CAPTURE_TIME = range(5)  # words of a header
 _SLOT_HEADER = np.dtype(
     [
         ("seq", "<i8"),
@@ -57,6 +58,9 @@ _SLOT_HEADER = np.dtype(
         ("capture_time", "<f8"),
     ]
 )
+
+
+_SLOT_WORDS = _SLOT_HEADER.itemsize // 8
 
 
 def _align(n: int, to: int) -> int:
@@ -81,13 +85,18 @@ class FrameRing:
     def __init__(self, segment: Segment) -> None:
         self._segment = segment
         buf = segment.buffer
-        self._ctrl = np.ndarray((_HEADER_BYTES // 8,), np.int64, buf, 0)
+        # Counters and slot headers are read and written through memoryviews: one aligned 8-byte
+        # access each, without the numpy scalar round trip (several us each on a cold cache).
+        self._views = [memoryview(buf)]
+        self._ctrl = self._view(0, _HEADER_BYTES, "q")
         if self._ctrl[_W_MAGIC] != _MAGIC:
             raise RuntimeError(f"shared memory {segment.name} is not a shmpipe frame ring")
         self.capacity = int(self._ctrl[_W_CAPACITY])
-        self.shape = tuple(int(x) for x in self._ctrl[[_W_HEIGHT, _W_WIDTH, _W_CHANNELS]])
+        self.shape = (self._ctrl[_W_HEIGHT], self._ctrl[_W_WIDTH], self._ctrl[_W_CHANNELS])
         slot_bytes = int(self._ctrl[_W_SLOT_BYTES])
-        self._headers = np.ndarray((self.capacity,), _SLOT_HEADER, buf, _HEADER_BYTES)
+        header_bytes = self.capacity * _SLOT_HEADER.itemsize
+        self._slot_words = self._view(_HEADER_BYTES, header_bytes, "q")
+        self._slot_times = self._view(_HEADER_BYTES, header_bytes, "d")
         data_offset = _align(_HEADER_BYTES + self.capacity * _SLOT_HEADER.itemsize, 4096)
         frame_bytes = int(np.prod(self.shape))
         self._frames = np.ndarray(
@@ -99,6 +108,12 @@ class FrameRing:
         )
         self.frame_bytes = frame_bytes
         self.name = segment.name
+
+    def _view(self, offset: int, size: int, fmt: str) -> memoryview:
+        view = self._views[0][offset : offset + size]
+        cast = view.cast(fmt)
+        self._views += [view, cast]
+        return cast
 
     @staticmethod
     def size_for(capacity: int, shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -163,8 +178,9 @@ class FrameRing:
 
     def slots_used(self) -> int:
         """Frames published that some reader has not released yet."""
-        oldest = min(self.released(r) for r in range(NUM_READERS))
-        return self.write_seq - oldest
+        ctrl = self._ctrl
+        oldest = min(ctrl[_w_released(ENCODER_READER)], ctrl[_w_released(STATS_READER)])
+        return ctrl[_W_WRITE_SEQ] - oldest
 
     @property
     def high_water(self) -> int:
@@ -183,13 +199,14 @@ class FrameRing:
 
     def publish(self, take: int, episode: int, frame_index: int, capture_time: float) -> int:
         """Hand the claimed slot, now filled, to every reader; returns its sequence number."""
-        seq = self.write_seq
-        header = self._headers[seq % self.capacity]
-        header["take"] = take
-        header["episode"] = episode
-        header["frame_index"] = frame_index
-        header["capture_time"] = capture_time
-        header["seq"] = seq
+        seq = self._ctrl[_W_WRITE_SEQ]
+        base = (seq % self.capacity) * _SLOT_WORDS
+        words = self._slot_words
+        words[base + _H_TAKE] = take
+        words[base + _H_EPISODE] = episode
+        words[base + _H_FRAME_INDEX] = frame_index
+        self._slot_times[base + _H_CAPTURE_TIME] = capture_time
+        words[base + _H_SEQ] = seq  # the slot's own seq last: it vouches for the rest
         self._ctrl[_W_WRITE_SEQ] = seq + 1
         used = self.slots_used()
         if used > self._ctrl[_W_HIGH_WATER]:
@@ -205,19 +222,21 @@ class FrameRing:
         return self._slot(seq)
 
     def _slot(self, seq: int) -> Slot:
-        header = self._headers[seq % self.capacity]
-        if int(header["seq"]) != seq:
+        index = seq % self.capacity
+        base = index * _SLOT_WORDS
+        words = self._slot_words
+        if words[base + _H_SEQ] != seq:
             raise RuntimeError(
-                f"ring {self.name}: slot {seq % self.capacity} holds frame {int(header['seq'])}, "
+                f"ring {self.name}: slot {index} holds frame {words[base + _H_SEQ]}, "
                 f"expected {seq}; the ring was written out of protocol"
             )
         return Slot(
             seq=seq,
-            take=int(header["take"]),
-            episode=int(header["episode"]),
-            frame_index=int(header["frame_index"]),
-            capture_time=float(header["capture_time"]),
-            frame=self._frames[seq % self.capacity],
+            take=words[base + _H_TAKE],
+            episode=words[base + _H_EPISODE],
+            frame_index=words[base + _H_FRAME_INDEX],
+            capture_time=self._slot_times[base + _H_CAPTURE_TIME],
+            frame=self._frames[index],
         )
 
     def read(self, seq: int) -> Slot:
@@ -242,5 +261,8 @@ class FrameRing:
             self._ctrl[_w_released(reader)] = seq_end
 
     def close(self) -> None:
-        self._ctrl = self._headers = self._frames = None
+        self._ctrl = self._slot_words = self._slot_times = self._frames = None
+        for view in reversed(self._views):
+            view.release()
+        self._views = []
         self._segment.close()
