@@ -45,6 +45,7 @@ def test_killed_encoder_is_restarted_and_the_episode_keeps_every_frame(tmp_path)
         detected_s, i = wait_for_new_pid(pipe, "front", old, frames, 70)
         add_paced(pipe, frames, i, n, period=0.005)
         result = pipe.finish_episode()
+    print(f"encoder SIGKILL: restarted after {detected_s:.3f} s; {len(frames['front'])} frames")
     assert detected_s < 1.0, f"restart took {detected_s:.2f} s"
     assert result.worker_restarts == 1
     assert result.num_frames == n
@@ -70,6 +71,7 @@ def test_killed_stats_worker_is_restarted_and_stats_stay_exact(
         detected_s, i = wait_for_new_pid(pipe, "stats", old, frames, 40)
         add_paced(pipe, frames, i, n, period=0.002)
         result = pipe.finish_episode()
+    print(f"stats SIGKILL: restarted after {detected_s:.3f} s")
     assert detected_s < 1.0
     assert result.worker_restarts == 1
     expected = exact_image_stats(frames["front"])
