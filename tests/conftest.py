@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -13,6 +14,12 @@ import pytest
 from shmpipe import names
 
 BACKENDS = ["process", "thread"]
+# The dataset LeRobot itself wrote (shared/ lies beside the checkout, as in CI).
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lerobot-v3-example"
+needs_reference = pytest.mark.skipif(
+    not (REFERENCE / "meta" / "info.json").exists(),
+    reason=f"LeRobot's reference dataset is not at {REFERENCE}",
+)
 
 
 OUR_CONTROL_PROCESSES: set[int] = set()  # recorder children started by tests

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import exact_image_stats
+from conftest import REFERENCE, exact_image_stats, needs_reference
 
 from shmpipe import layout
 from shmpipe.column_values import ColumnValues
@@ -22,7 +22,6 @@ from shmpipe.dataset import DatasetWriter
 from shmpipe.episode_rows import EpisodeRows, rows_table, write_parquet_atomically
 from shmpipe.image_stats import STAT_KEYS, channel_histograms, numeric_stats
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lerobot-v3-example"
 FPS = 30
 CAMERAS = {"observation.images.cam0": (24, 32, 3), "observation.images.cam1": (24, 32, 3)}
 FEATURES = {"observation.state": (6,), "action": (6,)}
@@ -159,6 +158,7 @@ def assert_loadable(root: Path) -> None:
 
 
 # -- layout and schemas ------------------------------------------------------------------------
+@needs_reference
 def test_files_match_the_reference_written_by_lerobot(tmp_path):
     cameras = {"observation.images.cam0": (96, 128, 3), "observation.images.cam1": (96, 128, 3)}
     root = tmp_path / "ds"

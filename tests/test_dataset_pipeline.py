@@ -16,14 +16,20 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import OUR_CONTROL_PROCESSES, decode_video, psnr, smooth_frame
+from conftest import (
+    OUR_CONTROL_PROCESSES,
+    REFERENCE,
+    decode_video,
+    needs_reference,
+    psnr,
+    smooth_frame,
+)
 
 from shmpipe import Pipeline, VideoEncoderConfig
 
 FPS = 30
 CAMS = {"observation.images.cam0": (96, 128, 3), "observation.images.cam1": (96, 128, 3)}
 FEATS = {"observation.state": (6,), "action": (6,)}
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lerobot-v3-example"
 
 
 def record(pipe: Pipeline, n: int, seed: int, task: str = "pick") -> dict[str, list[np.ndarray]]:
@@ -87,6 +93,7 @@ def test_episodes_decode_at_their_recorded_timestamps(tmp_path, backend):
                 assert psnr(frames[i], added[e][name][k]) >= 35, f"episode {e} {name} frame {k}"
 
 
+@needs_reference
 def test_files_written_by_the_pipeline_have_the_reference_schemas(tmp_path):
     with Pipeline(tmp_path, fps=FPS, cameras=CAMS, features=FEATS, backend="thread") as pipe:
         record(pipe, 10, seed=0)
