@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"finish_episode: {result.timings['total']:.3f} s "
         f"(video flush {result.timings['video_flush']:.3f} s, "
-        f"stats {result.timings['stats']:.3f} s, data {result.timings['data']:.3f} s)"
+        f"data {result.timings['data']:.3f} s, stats {result.timings['stats']:.3f} s, "
+        f"meta {result.timings['meta']:.3f} s)"
     )
     print(
         f"add_frame: p50 {np.percentile(ms, 50):.3f} ms, p99 {np.percentile(ms, 99):.3f} ms, "
