@@ -33,6 +33,7 @@ OVERFLOW_POLICIES = ("backlog", "block", "error")
 STATS = "stats"  # the stats worker's label; encoders are labelled by camera
 STALL_TIMEOUT_S = 60.0  # finish gives up only if no worker makes progress for this long
 CANCEL_TIMEOUT_S = 10.0
+MAX_SPARE_BUFFERS = 32  # per camera
 
 
 class _Resources:
@@ -140,6 +141,8 @@ class Pipeline:
         self._token = names.new_token()
         self._rows = EpisodeRows(self.features)
         self._backlogs = {name: deque() for name in self.cameras}
+        # drained backlog buffers, reused: a fresh large array costs page faults per frame
+        self._spare_buffers: dict[str, list[np.ndarray]] = {name: [] for name in self.cameras}
         self._overflowed = dict.fromkeys(self.cameras, 0)
         self._dataset: DatasetWriter | None = None
         self.next_episode_index = 0  # known once start() has opened the dataset
@@ -322,7 +325,8 @@ class Pipeline:
             self._drain(name)
         slot = None if backlog else ring.claim_slot()
         if slot is None:
-            copy = np.empty(self.cameras[name], np.uint8)
+            spares = self._spare_buffers[name]
+            copy = spares.pop() if spares else np.empty(self.cameras[name], np.uint8)
             frame_input.write_frame(image, how, copy)
             backlog.append(_Backlogged(copy, self._take, self.next_episode_index, frame_index, now))
             self._overflowed[name] += 1
@@ -342,6 +346,8 @@ class Pipeline:
             item = backlog.popleft()
             np.copyto(slot, item.frame)
             ring.publish(item.take, item.episode, item.frame_index, item.capture_time)
+            if len(self._spare_buffers[name]) < MAX_SPARE_BUFFERS:
+                self._spare_buffers[name].append(item.frame)
             moved += 1
         if moved:
             self._wake_readers(name)
