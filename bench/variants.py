@@ -106,14 +106,7 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         pids = _worker_pids(first)
         cpu_start = {"control": measure.cpu_seconds_self()}
         cpu_start |= {label: measure.cpu_seconds_of(pid) for label, pid in pids.items()}
-        trace = run_loop(
-            lambda frame: pipe.add_frame(frame, task=TASK),
-            _frame_maker(scenario, episode),
-            scenario.num_frames,
-            scenario.fps,
-            scenario.paced,
-            sample=pipe.status,
-        )
+        trace = _record(pipe, scenario, episode, sample=pipe.status)
         drain_s = None if scenario.paced else _wait_for_encoders(pipe, trace, scenario.num_frames)
         t0 = time.perf_counter()
         result = pipe.finish_episode()
@@ -223,13 +216,7 @@ def run_before(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> 
     cpu_start = measure.cpu_seconds_self()
     pipe = BeforePipeline(out_dir, scenario.fps, scenario.camera_shapes, FEATURES)
     try:
-        trace = run_loop(
-            lambda frame: pipe.add_frame(frame, task=TASK),
-            _frame_maker(scenario, episode),
-            scenario.num_frames,
-            scenario.fps,
-            scenario.paced,
-        )
+        trace = _record(pipe, scenario, episode)
         cpu_loop = measure.cpu_seconds_self()
         t0 = time.perf_counter()
         result = pipe.save_episode()
@@ -303,3 +290,15 @@ def _default_encoder():
     from shmpipe.config import VideoEncoderConfig
 
     return VideoEncoderConfig()
+
+
+def _record(pipe, scenario, episode, sample=None):
+    """Run the control loop of `scenario` feeding `pipe.add_frame`; the loop's trace."""
+    return run_loop(
+        lambda frame: pipe.add_frame(frame, task=TASK),
+        _frame_maker(scenario, episode),
+        scenario.num_frames,
+        scenario.fps,
+        scenario.paced,
+        sample=sample,
+    )
