@@ -89,6 +89,7 @@ def test_long_episode_keeps_control_process_memory_flat(tmp_path):
     rows = (n - 2_000) * (6 * 4 + 8)  # the numeric rows are all the episode may keep,
     waiting = backlogged * 48 * 64 * 3  # besides frames still waiting for a ring slot
     allowed = rows + waiting + 8 * 2**20
+    print(f"RSS growth over {n - 2000} frames: {growth / 2**20:.2f} MiB, {backlogged} waiting")
     assert growth < allowed, f"RSS grew {growth / 2**20:.1f} MiB over {n - 2000} frames"
     assert len(decode_video(result.videos["front"][0])[0]) == n
 
