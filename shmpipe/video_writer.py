@@ -150,7 +150,13 @@ class EpisodeVideoWriter:
             pass
 
     def abort(self) -> None:
-        """Stop without a file: close whatever is open and delete every segment."""
+        """Stop without a file: drain the codec (SVT-AV1 logs an error if it is closed without
+        end-of-stream), close whatever is open and delete every segment."""
+        try:
+            if self.next_frame > self.first_frame:
+                self._stream.encode(None)  # the packets are discarded with the file
+        except Exception:
+            pass
         try:
             self._container.close()
         except Exception:
