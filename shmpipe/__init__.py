@@ -5,14 +5,33 @@ workers read the rings in place, so finishing an episode only flushes what is le
 """
 
 from shmpipe.config import VideoEncoderConfig
+from shmpipe.errors import (
+    ConfigError,
+    DatasetError,
+    FrameError,
+    RingFullError,
+    SharedMemoryError,
+    ShmpipeError,
+    UsageError,
+    WorkerError,
+)
 from shmpipe.pipeline import Pipeline
-from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus
+from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus, VideoSpan
 
 __all__ = [
     "CameraStatus",
+    "ConfigError",
+    "DatasetError",
     "EpisodeResult",
+    "FrameError",
     "Pipeline",
     "PipelineStatus",
+    "RingFullError",
+    "SharedMemoryError",
+    "ShmpipeError",
     "StatsStatus",
+    "UsageError",
     "VideoEncoderConfig",
+    "VideoSpan",
+    "WorkerError",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shmpipe.image_stats import QUANTILES
+from shmpipe.quantiles import QUANTILES, linear_quantiles
 
 Stats = dict[str, np.ndarray]
 
@@ -70,22 +70,7 @@ class ColumnValues:
             "std": np.sqrt(self.m2 / self.count),
             "count": np.array([self.count], np.int64),
         }
-        levels = np.array(list(QUANTILES.values()))
-        for key, column in zip(QUANTILES, _sorted_quantiles(self.sorted, levels).T, strict=True):
+        quantiles = linear_quantiles(lambda positions: self.sorted[:, positions], self.count)
+        for key, column in zip(QUANTILES, quantiles.T, strict=True):
             stats[key] = column
         return stats
-
-
-def _sorted_quantiles(sorted_values: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """np.quantile(values, levels, axis=-1) ('linear') of rows already sorted, shape (dims, L)."""
-    n = sorted_values.shape[1]
-    virtual = (n - 1) * levels
-    lower = np.floor(virtual)
-    weight = virtual - lower
-    at_end = virtual >= n - 1
-    lower_index = np.where(at_end, n - 1, lower).astype(np.intp)
-    upper_index = np.where(at_end, n - 1, lower + 1).astype(np.intp)
-    below, above = sorted_values[:, lower_index], sorted_values[:, upper_index]
-    span = above - below
-    # numpy's _lerp, so results equal np.quantile's bit for bit
-    return np.where(weight >= 0.5, above - span * (1 - weight), below + span * weight)

@@ -7,15 +7,18 @@ many slots a ring gets and how many threads each encoder may use.
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass, field
+from typing import Literal
+
+from shmpipe.errors import ConfigError
+
+Backend = Literal["process", "thread"]
 
 BACKEND_ENV = "SHMPIPE_BACKEND"
 BACKENDS = ("process", "thread")
 DEFAULT_RING_BUDGET_BYTES = 256 * 1024 * 1024  # shared by all cameras' rings
-MIN_RING_SECONDS = 1.0
-# An encoder keeps each frame in the ring until it is on disk; SVT-AV1 holds ~25-50 frames.
-MIN_RING_SLOTS = 64
 MAX_RING_SECONDS = 10.0  # more only costs memory: past this the overflow backlog takes over
 
 
@@ -62,7 +65,7 @@ class VideoEncoderConfig:
 def backend_from_env() -> str:
     backend = os.environ.get(BACKEND_ENV, "process").strip().lower() or "process"
     if backend not in BACKENDS:
-        raise ValueError(f"{BACKEND_ENV}={backend!r}: expected one of {BACKENDS}")
+        raise ConfigError(f"{BACKEND_ENV}={backend!r}: expected one of {BACKENDS}")
     return backend
 
 
@@ -73,9 +76,33 @@ def encoder_threads(num_cameras: int, cores: int | None = None) -> int:
 
 
 def ring_capacity(
-    frame_bytes: int, fps: int, num_cameras: int, budget_bytes: int = DEFAULT_RING_BUDGET_BYTES
+    frame_bytes: int, fps: int, num_cameras: int, budget_bytes: int, minimum: int
 ) -> int:
-    """Slots per ring: the camera's share of the memory budget, within 1 to 10 seconds of frames."""
+    """Slots per ring: the camera's share of the memory budget, at most 10 seconds of frames,
+    and never fewer than `minimum` (what the encoder needs, see shmpipe.codec_probe) + 8."""
     share = budget_bytes // max(1, num_cameras)
     slots = min(share // max(1, frame_bytes), int(fps * MAX_RING_SECONDS))
-    return max(int(fps * MIN_RING_SECONDS), MIN_RING_SLOTS, slots)
+    return max(minimum + 8, slots)
+
+
+def check_fps(fps: object) -> int:
+    """fps as an int; an integer of any kind (numpy's too), but not a bool or a float."""
+    if isinstance(fps, numbers.Integral) and not isinstance(fps, bool) and fps > 0:
+        return int(fps)
+    raise ConfigError(f"fps: expected a positive integer (e.g. 30), got {fps!r}")
+
+
+def check_ring_slots(ring_slots: object) -> int | None:
+    if ring_slots is None:
+        return None
+    if isinstance(ring_slots, numbers.Integral) and not isinstance(ring_slots, bool):
+        if ring_slots >= 2:
+            return int(ring_slots)
+    raise ConfigError(
+        f"ring_slots: expected None (sized automatically) or an integer >= 2, got {ring_slots!r}"
+    )
+
+
+def default_backlog_bytes() -> int:
+    """An eighth of the machine's RAM: past it, backlogged frames spill to disk."""
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8

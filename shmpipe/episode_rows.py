@@ -1,55 +1,74 @@
-"""The numeric rows of the open episode, kept in the control process, and their parquet file.
+"""The numeric rows of the open episode, kept in the control process, and their parquet table.
 
 Rows are small (a few floats per frame), so they live in preallocated arrays that double when
-full; nothing per frame allocates beyond that. The parquet schema is LeRobot v3.0's: features as
-fixed-size float32 lists, then timestamp, frame_index, episode_index, index, task_index.
+full, before a frame is added, never while; nothing else per frame allocates. The parquet schema
+is LeRobot v3.0's: features as fixed-size float32 lists, then timestamp, frame_index,
+episode_index, index, task_index.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from shmpipe.errors import UsageError
 
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 
 
 class EpisodeRows:
+    """The open episode's numeric rows: one float32 array per feature, and the task indices.
+
+    `append` writes into room made beforehand by `ensure_room` (or `reserve`) and never
+    allocates, so a caller can grow the arrays first and then add a frame all or nothing.
+    """
+
     def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024):
         self.features = {name: int(np.prod(shape)) for name, shape in features.items()}
-        self._capacity = initial_capacity
+        self._capacity = max(1, initial_capacity)
         self._values = {
-            n: np.empty((initial_capacity, d), np.float32) for n, d in self.features.items()
+            n: np.empty((self._capacity, d), np.float32) for n, d in self.features.items()
         }
-        self._task_index = np.empty(initial_capacity, np.int64)
+        self._task_index = np.empty(self._capacity, np.int64)
         self.num_frames = 0
 
-    def append(self, row: dict[str, np.ndarray], task_index: int) -> None:
+    def ensure_room(self) -> None:
+        """Make room for one more row (doubling the arrays when they are full)."""
         if self.num_frames == self._capacity:
-            self._grow()
-        i = self.num_frames
-        for name, value in row.items():
-            self._values[name][i] = value
-        self._task_index[i] = task_index
-        self.num_frames += 1
+            self.reserve(2 * self._capacity)
 
-    def _grow(self) -> None:
-        self._capacity *= 2
-        for name, arr in self._values.items():
-            bigger = np.empty((self._capacity, arr.shape[1]), np.float32)
-            bigger[: self.num_frames] = arr[: self.num_frames]
-            self._values[name] = bigger
-        bigger = np.empty(self._capacity, np.int64)
-        bigger[: self.num_frames] = self._task_index[: self.num_frames]
-        self._task_index = bigger
+    def reserve(self, rows: int) -> None:
+        """Room for `rows` rows in all. If allocating fails, nothing has changed."""
+        if rows <= self._capacity:
+            return
+        n = self.num_frames
+        values = {name: np.empty((rows, d), np.float32) for name, d in self.features.items()}
+        task_index = np.empty(rows, np.int64)
+        for name, bigger in values.items():
+            bigger[:n] = self._values[name][:n]
+        task_index[:n] = self._task_index[:n]
+        self._values, self._task_index, self._capacity = values, task_index, rows
+
+    def append(self, row: dict[str, np.ndarray], task_index: int) -> None:
+        """Add a row: a value for every feature. Needs room (ensure_room); allocates nothing.
+        A value that does not fit raises, and the row is not added."""
+        i = self.num_frames
+        if i == self._capacity:
+            raise UsageError("EpisodeRows.append: no room left; call ensure_room() first")
+        for name, values in self._values.items():
+            values[i] = row[name]
+        self._task_index[i] = task_index
+        self.num_frames = i + 1
 
     def clear(self) -> None:
         self.num_frames = 0
+
+    def task_indices(self) -> np.ndarray:
+        """The rows' task indices (a view; valid until the next append or clear)."""
+        return self._task_index[: self.num_frames]
 
     def values(self, name: str) -> np.ndarray:
         return self._values[name][: self.num_frames]
@@ -100,11 +119,3 @@ def rows_table(columns: dict[str, np.ndarray], features: dict[str, int]) -> pa.T
     hf_info = {"info": {"features": _hf_features(features)}, "fingerprint": _fingerprint(columns)}
     metadata = {"huggingface": json.dumps(hf_info)}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
-
-
-def write_parquet_atomically(table: pa.Table, path: Path) -> None:
-    """Write `table` to `path` so that the file is either complete or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    pq.write_table(table, partial)
-    os.replace(partial, path)

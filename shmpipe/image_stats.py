@@ -1,17 +1,18 @@
-"""Per-episode statistics for LeRobot datasets, computed while recording.
+"""Image statistics for LeRobot datasets, computed while recording.
 
 Images: each frame is downsampled (LeRobot's rule) and its per-channel value counts are added to a
 (channels, 256) histogram, so the recorder never keeps pixels around. Because pixel values are
 integers 0..255, the histogram holds everything needed to recover min, max, mean, std and numpy's
-linear quantiles exactly. Low-dimensional features (state, action) are few enough to keep as rows.
+linear quantiles exactly.
 """
 
-from collections.abc import Iterable
+from __future__ import annotations
 
 import numpy as np
 
-STAT_KEYS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
-QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+from shmpipe.quantiles import QUANTILES, linear_quantiles
+
+STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILES)
 
 HISTOGRAM_BINS = 256
 PIXEL_SCALE = 255.0
@@ -53,37 +54,16 @@ def channel_histograms(frame_hwc_uint8: np.ndarray) -> np.ndarray:
     return hist
 
 
-def merge_histograms(hists: Iterable[np.ndarray]) -> np.ndarray:
-    """Sum of histograms, e.g. all episodes' histograms for dataset-level stats."""
-    total = None
-    for hist in hists:
-        total = hist.astype(np.int64, copy=True) if total is None else total + hist
-    if total is None:
-        raise ValueError("no histograms to merge")
-    return total
-
-
-def _lerp(lower: np.ndarray, upper: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """numpy's own quantile interpolation (`_lerp`), so results match np.quantile bit for bit."""
-    span = upper - lower
-    return np.where(weight >= 0.5, upper - span * (1 - weight), lower + span * weight)
-
-
-def _histogram_quantiles(hist: np.ndarray, count: int, q: np.ndarray) -> np.ndarray:
-    """np.quantile(values, q) per channel, 'linear' method, reading order statistics off `hist`."""
-    virtual_index = (count - 1) * q
-    lower_index = np.floor(virtual_index)
-    weight = virtual_index - lower_index
-    upper_index = np.minimum(lower_index + 1, count - 1)
-    at_end = virtual_index >= count - 1
-    lower_index = np.where(at_end, count - 1, lower_index).astype(np.int64)
-    upper_index = np.where(at_end, count - 1, upper_index).astype(np.int64)
-
+def _histogram_quantiles(hist: np.ndarray, count: int) -> np.ndarray:
+    """Quantiles per channel, (C, len(QUANTILES)), reading order statistics off `hist`."""
     cumulative = np.cumsum(hist, axis=1)
-    # The i-th smallest value (0-based) is the first bin whose cumulative count exceeds i.
-    lower_value = np.stack([np.searchsorted(row, lower_index, side="right") for row in cumulative])
-    upper_value = np.stack([np.searchsorted(row, upper_index, side="right") for row in cumulative])
-    return _lerp(lower_value / PIXEL_SCALE, upper_value / PIXEL_SCALE, weight)
+
+    def order_statistics(positions: np.ndarray) -> np.ndarray:
+        # The i-th smallest value (0-based) is the first bin whose cumulative count exceeds i.
+        values = [np.searchsorted(row, positions, side="right") for row in cumulative]
+        return np.stack(values) / PIXEL_SCALE
+
+    return linear_quantiles(order_statistics, count)
 
 
 def stats_from_histograms(hist: np.ndarray) -> dict[str, np.ndarray]:
@@ -126,28 +106,7 @@ def stats_from_histograms(hist: np.ndarray) -> dict[str, np.ndarray]:
         "std": per_channel(stds),
         "count": np.array([count], dtype=np.int64),
     }
-    quantile_levels = np.array(list(QUANTILES.values()), dtype=np.float64)
-    quantile_values = _histogram_quantiles(hist, count, quantile_levels)
+    quantile_values = _histogram_quantiles(hist, count)
     for column, key in enumerate(QUANTILES):
         stats[key] = per_channel(quantile_values[:, column])
-    return stats
-
-
-def numeric_stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """LeRobot stats per dimension of (n, d) rows, one row per frame; float stats are shape (d,)."""
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"expected (frames, dims) values, got shape {values.shape}")
-    if values.shape[0] == 0:
-        raise ValueError("cannot compute stats of zero frames")
-    rows = values.astype(np.float64)
-    stats = {
-        "min": rows.min(axis=0),
-        "max": rows.max(axis=0),
-        "mean": rows.mean(axis=0),
-        "std": rows.std(axis=0),
-        "count": np.array([rows.shape[0]], dtype=np.int64),
-    }
-    for key, level in QUANTILES.items():
-        stats[key] = np.quantile(rows, level, axis=0)
     return stats

@@ -22,7 +22,8 @@ HISTOGRAMS_DIR = SHMPIPE_DIR + "/image_histograms"
 HISTOGRAMS_PATH = HISTOGRAMS_DIR + "/chunk-{chunk_index:03d}/file-{file_index:03d}.npz"
 LOCK_PATH = SHMPIPE_DIR + "/writer.lock"
 
-_NUMBERED = re.compile(r"chunk-(\d+)/file-(\d+)\.[a-z0-9]+$")
+_NUMBERED = re.compile(r"chunk-(\d+)/file-(\d+)\.[^/]*$")
+_CHUNK = re.compile(r"chunk-(\d+)$")
 
 
 def chunk_and_file(number: int) -> tuple[int, int]:
@@ -31,11 +32,18 @@ def chunk_and_file(number: int) -> tuple[int, int]:
 
 
 def file_number(path: Path) -> int | None:
-    """Inverse of chunk_and_file for a path ending in chunk-XXX/file-YYY.ext; None otherwise."""
+    """Inverse of chunk_and_file for a path ending in chunk-XXX/file-YYY.<anything>, temporaries
+    included (file-YYY.mp4.partial.000000); None otherwise."""
     match = _NUMBERED.search(path.as_posix())
     if match is None:
         return None
     return int(match[1]) * CHUNKS_SIZE + int(match[2])
+
+
+def chunk_number(folder: Path) -> int | None:
+    """XXX of a folder named chunk-XXX; None for any other name."""
+    match = _CHUNK.match(folder.name)
+    return None if match is None else int(match[1])
 
 
 def _numbered(root: Path, template: str, number: int, **keys: str) -> Path:

@@ -9,19 +9,34 @@ from __future__ import annotations
 import msgspec
 
 
+class VideoSettings(msgspec.Struct, frozen=True):
+    """Everything an encoder needs to open one camera's video (see shmpipe.video_writer)."""
+
+    fps: int
+    width: int
+    height: int
+    vcodec: str
+    pix_fmt: str
+    codec_options: dict[str, str]
+    priority: str | int = 10  # shmpipe.priority.EncoderPriority for the codec's threads
+    scope: str = "process"  # whose threads to move: the whole "process" or only the "thread"
+
+
+class Owner(msgspec.Struct, frozen=True):
+    """The control process's object group (see shmpipe.names): a worker cleans up after it."""
+
+    pid: int
+    token: str
+
+
 class EncoderSpec(msgspec.Struct, tag=True):
     """What an encoder worker needs to attach to its camera's ring and encode it."""
 
     camera: str
     ring_name: str
     doorbell_name: str
-    owner_pid: int
-    owner_token: str
-    fps: int
-    vcodec: str
-    pix_fmt: str
-    codec_options: dict[str, str]
-    demote: str = "new"  # see EpisodeVideoWriter: "all" in a worker process
+    owner: Owner
+    video: VideoSettings
 
 
 class StatsSpec(msgspec.Struct, tag=True):
@@ -31,17 +46,15 @@ class StatsSpec(msgspec.Struct, tag=True):
     ring_names: list[str]
     doorbell_name: str
     store_name: str
-    owner_pid: int
-    owner_token: str
+    owner: Owner
+    priority: str | int = 10  # as VideoSettings.priority: the stats worker must not starve either
 
 
 class StartEpisode(msgspec.Struct, tag=True):
-    """Take `take` (episode index `episode`) begins; the encoder leaves its file at `video_path`.
-
-    Workers key everything on the take: a cancelled episode's index is reused, its take is not."""
+    """Take `take` begins; the encoder leaves its file at `video_path`. Workers key everything
+    on the take: a cancelled episode's index is reused, its take is not."""
 
     take: int
-    episode: int
     video_path: str = ""
 
 
@@ -59,7 +72,7 @@ class CancelEpisode(msgspec.Struct, tag=True):
 
 
 class Shutdown(msgspec.Struct, tag=True):
-    """Stop the worker; an open episode is discarded."""
+    """Stop the worker now; an open episode is discarded."""
 
 
 class Ready(msgspec.Struct, tag=True):

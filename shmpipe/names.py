@@ -1,21 +1,26 @@
-"""Names of the POSIX shared-memory objects shmpipe creates, and the sweep of dead owners' objects.
+"""Names of the POSIX shared-memory objects shmpipe creates, and who may remove them.
 
 Every segment and semaphore is named `/shmpipe_<owner pid>_<token>_<what>`. Named objects outlive
-a killed process, so the pid in the name lets any later process tell whether the owner is gone
-and remove what it left (`sweep_dead_owners`), and lets a worker clean up after its dead owner.
+a killed process, so something must tell a dead owner's objects from a live one's. A pid cannot:
+containers share /dev/shm without sharing pids. So each owner holds an `flock` on its own lock
+file `/dev/shm/shmpipe_<pid>_<token>_owner` for as long as it lives (the kernel drops it when the
+process dies, however it dies); an object group whose lock can be taken has no live owner.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
+from collections import defaultdict
 from pathlib import Path
 
 import posix_ipc
 
 PREFIX = "shmpipe"
 SHM_DIR = Path("/dev/shm")
+OWNER_LOCK = "owner"
 _PATTERN = re.compile(rf"^(?P<sem>sem\.)?(?P<name>{PREFIX}_(?P<pid>\d+)_(?P<token>[0-9a-f]+)_.+)$")
 
 
@@ -28,8 +33,44 @@ def object_name(owner_pid: int, token: str, what: str) -> str:
     return f"/{PREFIX}_{owner_pid}_{token}_{what}"
 
 
+class OwnerLock:
+    """Held by a live owner (created first, removed last, see the module docstring). Not
+    inherited by worker processes (close-on-exec); a forked child shares it until it exits."""
+
+    def __init__(self, owner_pid: int, token: str) -> None:
+        self.path = SHM_DIR / object_name(owner_pid, token, OWNER_LOCK).lstrip("/")
+        # locked under a name no sweep matches, then renamed: it never appears unlocked
+        hidden = SHM_DIR / f".{PREFIX}-lock-{owner_pid}-{token}"
+        self._fd: int | None = os.open(hidden, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        os.rename(hidden, self.path)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+
+def owner_alive(owner_pid: int, token: str) -> bool:
+    """True while the owner's lock is held. No lock file means the group is being torn down
+    or its owner died between creating objects and its lock (never: the lock comes first)."""
+    path = SHM_DIR / object_name(owner_pid, token, OWNER_LOCK).lstrip("/")
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops the lock if we got it
+    return False
+
+
 def pid_alive(pid: int) -> bool:
-    """True if `pid` runs; a zombie (killed, not yet reaped) counts as dead."""
+    """True if `pid` runs in our pid namespace; a zombie counts as dead (tests use this)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -43,10 +84,23 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] not in ("Z", "X")
 
 
+def owner_pid(entry: str) -> int | None:
+    """The pid in the name of a /dev/shm entry of ours (None for anything else)."""
+    match = _PATTERN.match(entry)
+    return int(match["pid"]) if match else None
+
+
+def list_objects() -> list[str]:
+    """Entries of /dev/shm that shmpipe created (segments, `sem.` semaphores, owner locks)."""
+    try:
+        entries = os.listdir(SHM_DIR)
+    except FileNotFoundError:
+        return []
+    return sorted(e for e in entries if _PATTERN.match(e))
+
+
 def _unlink(entry: str) -> bool:
     match = _PATTERN.match(entry)
-    if match is None:
-        return False
     name = "/" + match["name"]
     try:
         if match["sem"]:
@@ -58,36 +112,21 @@ def _unlink(entry: str) -> bool:
     return True
 
 
-def owner_pid(entry: str) -> int | None:
-    """The pid in the name of a /dev/shm entry of ours (None for anything else)."""
-    match = _PATTERN.match(entry)
-    return int(match["pid"]) if match else None
-
-
-def list_objects() -> list[str]:
-    """Entries of /dev/shm that shmpipe created (segments and `sem.` semaphores)."""
-    try:
-        entries = os.listdir(SHM_DIR)
-    except FileNotFoundError:
-        return []
-    return sorted(e for e in entries if _PATTERN.match(e))
-
-
-def sweep_owner(owner_pid: int, token: str | None = None) -> int:
-    """Unlink every object of one owner (and token, if given); returns how many went."""
-    removed = 0
-    for entry in list_objects():
-        match = _PATTERN.match(entry)
-        if int(match["pid"]) == owner_pid and (token is None or match["token"] == token):
-            removed += _unlink(entry)
-    return removed
+def sweep_owner(owner_pid: int, token: str) -> int:
+    """Unlink every object of one owner group, its lock last; returns how many went."""
+    entries = [e for e in list_objects() if _group(e) == (owner_pid, token)]
+    entries.sort(key=lambda e: e.endswith("_" + OWNER_LOCK))
+    return sum(_unlink(e) for e in entries)
 
 
 def sweep_dead_owners() -> int:
-    """Unlink objects whose owner process no longer exists; returns how many went."""
-    removed = 0
+    """Unlink the objects of every group whose owner's lock is free; returns how many went."""
+    groups: dict[tuple[int, str], int] = defaultdict(int)
     for entry in list_objects():
-        pid = int(_PATTERN.match(entry)["pid"])
-        if pid != os.getpid() and not pid_alive(pid):
-            removed += _unlink(entry)
-    return removed
+        groups[_group(entry)] += 1
+    return sum(sweep_owner(*group) for group in groups if not owner_alive(*group))
+
+
+def _group(entry: str) -> tuple[int, str]:
+    match = _PATTERN.match(entry)
+    return int(match["pid"]), match["token"]

@@ -1,18 +1,31 @@
-"""Keep encoder threads below the control loop.
+"""Keep encoder threads below the control loop, without starving them.
 
 Run as root, SVT-AV1 makes its threads SCHED_FIFO priority 99; three such encoders on two cores
-made a 30 Hz loop in another process wake up to 893 ms late (FIELD-NOTES). After an encoder has
-opened, its threads are put in SCHED_IDLE (nice 19 too, in case the policy is refused): they
-then run only on CPU time the control loop does not want, which keeps the encoders' throughput
-(the loop sleeps most of each period) and gives the control loop its period back. A woken worker
-can then never preempt the control loop either, which SCHED_OTHER at nice 19 still did.
+made a 30 Hz loop in another process wake up to 893 ms late (FIELD-NOTES). So once an encoder has
+opened, its threads are moved to the chosen `EncoderPriority`: "idle" (SCHED_IDLE: only CPU time
+nobody else wants; starves beside a busy policy or ROS node) or a nice level 0..19 under
+SCHED_OTHER (a share of the CPU by weight). The README's priority matrix says which to choose.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
-LOW_NICE = 19
+EncoderPriority = Literal["idle"] | int
+IDLE = "idle"
+DEFAULT_ENCODER_PRIORITY: EncoderPriority = 10
+
+
+def check(priority: object) -> EncoderPriority:
+    """The priority as given if valid; ValueError naming the option otherwise."""
+    valid_int = isinstance(priority, int) and not isinstance(priority, bool)
+    if priority == IDLE or (valid_int and 0 <= priority <= 19):
+        return priority
+    raise ValueError(
+        f"encoder_priority: expected 'idle' or a nice level 0..19 (0 = as the control loop, "
+        f"19 = lowest), got {priority!r}"
+    )
 
 
 def thread_ids() -> set[int]:
@@ -23,19 +36,21 @@ def thread_ids() -> set[int]:
         return set()
 
 
-def demote(tids: set[int], nice: int = LOW_NICE) -> int:
-    """Put each thread in SCHED_IDLE at `nice`; returns how many were changed.
+def apply(tids: set[int], priority: EncoderPriority) -> int:
+    """Put each thread at `priority`; returns how many were changed.
 
-    Threads that exited meanwhile, or that we may not change, are skipped: a missed demotion
+    Threads that exited meanwhile, or that we may not change, are skipped: a missed change
     costs latency, not correctness."""
+    policy = os.SCHED_IDLE if priority == IDLE else os.SCHED_OTHER
+    nice = 19 if priority == IDLE else priority
     changed = 0
     for tid in tids:
         try:
-            if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            if os.sched_getscheduler(tid) != policy:
+                os.sched_setscheduler(tid, policy, os.sched_param(0))
+            if os.getpriority(os.PRIO_PROCESS, tid) != nice:
                 os.setpriority(os.PRIO_PROCESS, tid, nice)
-            if os.sched_getscheduler(tid) != os.SCHED_IDLE:
-                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
             changed += 1
-        except (ProcessLookupError, PermissionError, OSError):
+        except OSError:
             continue
     return changed

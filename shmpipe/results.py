@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 
-@dataclass(frozen=True)
+class VideoSpan(NamedTuple):
+    """Where a camera's episode is: the frames of `path` with from_timestamp <= t <
+    to_timestamp, frame i at from_timestamp + i / fps."""
+
+    path: str
+    from_timestamp: float
+    to_timestamp: float
+
+
+@dataclass(frozen=True, repr=False)
 class EpisodeResult:
     """A finished episode.
 
-    `videos[camera] = (path, from_timestamp, to_timestamp)`: the episode is the frames of that
-    MP4 with from_timestamp <= t < to_timestamp, frame i at from_timestamp + i / fps.
-    `data` is the parquet file with the numeric rows (filter by `episode_index`).
-    `timings` are seconds spent in finish_episode: video_flush, stats, data, total."""
+    `videos[camera]` is a VideoSpan; `data` the parquet file with the numeric rows; `stats`
+    LeRobot's per-feature stats of this episode. `timings`, seconds spent in finish_episode:
+    video_flush (waiting for every worker, which includes the encoders' flush), encoder_flush
+    (the slowest encoder's own flush), data (writing the parquet rows), stats (episode and
+    dataset stats), meta (the metadata files, info.json last) and total."""
 
     episode_index: int
     num_frames: int
-    videos: dict[str, tuple[str, float, float]]
+    videos: dict[str, VideoSpan]
     data: str
     stats: dict[str, dict[str, np.ndarray]]
     timings: dict[str, float]
@@ -27,22 +38,37 @@ class EpisodeResult:
     tasks: list[str] = field(default_factory=list)
     worker_restarts: int = 0
 
+    def __repr__(self) -> str:
+        return (
+            f"EpisodeResult(episode_index={self.episode_index}, num_frames={self.num_frames}, "
+            f"cameras={list(self.videos)}, finish={self.timings.get('total', 0.0):.3f} s, "
+            f"overflow={sum(self.overflow_count.values())}, "
+            f"worker_restarts={self.worker_restarts})"
+        )
+
 
 @dataclass(frozen=True)
 class CameraStatus:
     worker_pid: int
     alive: bool
+    stalled_s: float  # seconds the encoder has shown no sign of life (0 while it works)
     frames_written: int  # into the ring since start()
-    frames_encoded: int  # released by the encoder since start()
+    frames_encoded: int  # read by the encoder since start()
     slots_used: int
     slots_total: int
     backlog: int  # frames waiting in the control process for a free slot
+    backlog_bytes: int  # of those, bytes held in memory
+    spilled_frames: int  # frames of this episode that went through the disk spill file
+    input_fps: float  # frames added per second, over the last few seconds
+    encode_fps: float  # frames encoded per second, over the last few seconds
+    finish_wait_s: float  # projected: frames not yet encoded / encode_fps (inf if stalled)
 
 
 @dataclass(frozen=True)
 class StatsStatus:
     worker_pid: int
     alive: bool
+    stalled_s: float
     frames_seen: int  # frames counted, all cameras together, since start()
 
 

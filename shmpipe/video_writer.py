@@ -20,12 +20,22 @@ import av
 import numpy as np
 
 from shmpipe import priority
+from shmpipe.messages import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
 CRASH_SAFE_MP4 = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
     "flush_packets": "1",
 }
+
+
+def add_video_stream(container, video: VideoSettings):
+    """The container's video stream, opened with `video`'s codec, size and options."""
+    stream = container.add_stream(video.vcodec, rate=video.fps, options=video.codec_options)
+    stream.width = video.width
+    stream.height = video.height
+    stream.pix_fmt = video.pix_fmt
+    return stream
 
 
 def segment_paths(path: Path) -> list[tuple[int, Path]]:
@@ -45,39 +55,25 @@ def remove_segments(path: Path) -> None:
 
 
 class EpisodeVideoWriter:
-    def __init__(
-        self,
-        path: str | Path,
-        fps: int,
-        width: int,
-        height: int,
-        vcodec: str,
-        pix_fmt: str,
-        codec_options: dict[str, str],
-        first_frame: int = 0,
-        demote: str = "new",
-    ) -> None:
+    def __init__(self, path: str | Path, video: VideoSettings, first_frame: int = 0) -> None:
         """Start a segment whose first frame is `first_frame` of the episode (0 unless a
-        killed writer left earlier segments). `demote`: which threads to put below the control
-        loop once the codec has started its own: "all" of this process (a dedicated worker
-        process), only the "new" ones and the calling thread (a worker thread), or "none"."""
+        killed writer left earlier segments). Once the codec has started its threads, they are
+        moved to `video.priority`: all threads of this process (`scope` "process", a worker
+        process) or only the new ones and the calling thread ("thread", a worker thread)."""
         self.path = Path(path)
         self.first_frame = first_frame
         self.segment_path = self.path.with_name(f"{self.path.name}.partial.{first_frame:06d}")
         self.next_frame = first_frame
         self.durable_frames = first_frame  # frames < this are in flushed fragments on disk
-        self._time_base = Fraction(1, fps)
-        self._demote = demote
+        self._time_base = Fraction(1, video.fps)
+        self._video = video
         self._codec_threads: set[int] = set()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if first_frame == 0:
             remove_segments(self.path)  # left by a run that died; this take starts afresh
         self._container = av.open(str(self.segment_path), "w", format="mp4", options=CRASH_SAFE_MP4)
         try:
-            self._stream = self._container.add_stream(vcodec, rate=fps, options=codec_options)
-            self._stream.width = width
-            self._stream.height = height
-            self._stream.pix_fmt = pix_fmt
+            self._stream = add_video_stream(self._container, video)
         except BaseException:
             self.abort()
             raise
@@ -92,20 +88,20 @@ class EpisodeVideoWriter:
         video_frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
         video_frame.pts = frame_index
         video_frame.time_base = self._time_base
-        first = frame_index == self.first_frame and self._demote != "none"
+        first = frame_index == self.first_frame
         before = priority.thread_ids() if first else set()
         packets = self._stream.encode(video_frame)
         if first:
             # the codec opens on the first frame and starts its threads (real-time, as root) then
-            if self._demote == "all":
+            if self._video.scope == "process":
                 self._codec_threads = priority.thread_ids()
             else:
                 self._codec_threads = priority.thread_ids() - before | {threading.get_native_id()}
         n = frame_index - self.first_frame
-        if self._codec_threads and (n in DEMOTE_AGAIN_AT or n % 150 == 0):
+        if n in DEMOTE_AGAIN_AT or n % 150 == 0:
             # SVT-AV1 sets real-time priority from inside its threads, possibly after a first
-            # demotion; doing it again a few times catches them all (~50 us each time)
-            priority.demote(self._codec_threads)
+            # change; doing it again a few times catches them all (~50 us each time)
+            priority.apply(self._codec_threads, self._video.priority)
         self._mux(packets)
         self.next_frame += 1
 
@@ -141,6 +137,13 @@ class EpisodeVideoWriter:
             for _, p in segments:
                 p.unlink(missing_ok=True)
         return time.perf_counter() - start, self.path.stat().st_size
+
+    def close_durably(self) -> None:
+        """Flush the codec and close this segment, so every frame handed over is on disk; the
+        episode goes on in a new segment (a new writer), and `finish` joins them."""
+        self._mux(self._stream.encode(None))
+        self._container.close()
+        self.durable_frames = self.next_frame
 
     def close_segment(self) -> None:
         """Close this segment as it is (no flush), for a successor writer to continue."""

@@ -14,11 +14,11 @@ import pytest
 from shmpipe import names
 
 BACKENDS = ["process", "thread"]
-# The dataset LeRobot itself wrote (shared/ lies beside the checkout, as in CI).
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "lerobot-v3-example"
+# A small dataset LeRobot 0.4.4 itself wrote, kept in the repository (188 KiB).
+REFERENCE = Path(__file__).resolve().parent / "data" / "lerobot-v3-example"
 needs_reference = pytest.mark.skipif(
     not (REFERENCE / "meta" / "info.json").exists(),
-    reason=f"LeRobot's reference dataset is not at {REFERENCE}",
+    reason=f"LeRobot's reference dataset is not at {REFERENCE} (it is part of the repository)",
 )
 
 

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,12 +101,13 @@ def test_killed_control_process_takes_its_workers_and_shared_memory_along(tmp_pa
 
 
 def test_start_removes_files_a_killed_run_left_half_written(tmp_path):
+    Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread").start().close()  # the dataset
     video_dir = tmp_path / "videos" / "front" / "chunk-000"
     video_dir.mkdir(parents=True)
     (video_dir / "file-000.mp4.partial.000000").write_bytes(b"x")
     (video_dir / "file-000.mp4.joining").write_bytes(b"x")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "file-000.parquet.partial").write_bytes(b"x")
+    (tmp_path / "data" / "chunk-000").mkdir(parents=True)
+    (tmp_path / "data" / "chunk-000" / "file-000.parquet.partial").write_bytes(b"x")
     with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread"):
         assert episode_files(tmp_path) == []
 
@@ -134,26 +136,42 @@ def test_start_sweeps_objects_left_by_dead_owners(tmp_path):
         assert not [e for e in names.list_objects() if f"_{dead.pid}_" in e]
 
 
-def test_encoder_threads_run_below_the_control_loop(tmp_path):
-    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="process") as pipe:
+def encoded(pipe, camera: str, n: int) -> None:
+    """Wait until the encoder has read `n` frames (its codec threads then exist)."""
+    deadline = time.monotonic() + 10
+    while pipe.status().cameras[camera].frames_encoded < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def scheduling(tids) -> dict[int, tuple[int, int]]:
+    return {t: (os.sched_getscheduler(t), os.getpriority(os.PRIO_PROCESS, t)) for t in tids}
+
+
+@pytest.mark.parametrize("prio", ["idle", 10])
+def test_encoder_threads_run_below_the_control_loop(tmp_path, prio):
+    want = (os.SCHED_IDLE, 19) if prio == "idle" else (os.SCHED_OTHER, prio)
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="process", encoder_priority=prio) as p:
         for i in range(40):
-            pipe.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
-        pid = pipe.status().cameras["front"].worker_pid
-        deadline = time.monotonic() + 10
-        while pipe.status().cameras["front"].frames_encoded < 40 and time.monotonic() < deadline:
-            time.sleep(0.02)
+            p.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
+        encoded(p, "front", 40)
+        pid = p.status().cameras["front"].worker_pid
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         assert len(tids) > 2, "the encoder has not started its threads"
-        policies = {tid: os.sched_getscheduler(tid) for tid in tids}
-        assert all(p == os.SCHED_IDLE for p in policies.values()), policies
-        assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the control process is untouched
-        pipe.finish_episode()
+        assert set(scheduling(tids).values()) == {want}, scheduling(tids)
+        assert scheduling([0])[0] == (os.SCHED_OTHER, 0)  # the control process is untouched
+        p.finish_episode()
 
 
-def test_thread_backend_demotes_only_worker_threads(tmp_path):
-    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread") as pipe:
-        for i in range(5):
-            pipe.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
-        pipe.finish_episode()
-        assert os.sched_getscheduler(0) == os.SCHED_OTHER
-        assert os.getpriority(os.PRIO_PROCESS, 0) == 0
+def test_thread_backend_moves_only_worker_threads(tmp_path):
+    main = threading.get_native_id()
+    before = set(os.listdir("/proc/self/task"))
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="thread", encoder_priority=15) as p:
+        for i in range(40):
+            p.add_frame({"front": np.full((48, 64, 3), i, np.uint8)}, task="t")
+        encoded(p, "front", 40)
+        workers = {int(t) for t in set(os.listdir("/proc/self/task")) - before}
+        assert len(workers) > 2, "the workers and the codec's threads should be running"
+        assert set(scheduling(workers).values()) == {(os.SCHED_OTHER, 15)}, scheduling(workers)
+        assert scheduling([main])[main] == (os.SCHED_OTHER, 0)
+        p.finish_episode()
+    assert scheduling([main])[main] == (os.SCHED_OTHER, 0)

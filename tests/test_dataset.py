@@ -1,7 +1,7 @@
 """DatasetWriter alone: LeRobot v3.0 files as in the reference, exact stats, resume, crashes.
 
-Episodes are made here as Pipeline makes them (EpisodeRows -> data parquet, histograms of the
-downsampled frames) with placeholder video files: the writer only checks that videos exist.
+Episodes are made here as Pipeline makes them (EpisodeRows, histograms of the downsampled
+frames) with placeholder video files: the writer only checks that videos exist.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from conftest import REFERENCE, exact_image_stats, needs_reference
+from oracles import numeric_stats
 
-from shmpipe import layout
+from shmpipe import dataset_files, layout
 from shmpipe.column_values import ColumnValues
 from shmpipe.config import VideoEncoderConfig
-from shmpipe.dataset import DatasetWriter
-from shmpipe.episode_rows import EpisodeRows, rows_table, write_parquet_atomically
-from shmpipe.image_stats import STAT_KEYS, channel_histograms, numeric_stats
+from shmpipe.dataset import DatasetWriter, check_names, remove_unfinished
+from shmpipe.episode_rows import EpisodeRows
+from shmpipe.errors import ConfigError, DatasetError, UsageError
+from shmpipe.image_stats import STAT_KEYS, channel_histograms
 
 FPS = 30
 CAMERAS = {"observation.images.cam0": (24, 32, 3), "observation.images.cam1": (24, 32, 3)}
@@ -46,6 +48,17 @@ class Recorded:
         return np.concatenate([c[name].reshape(len(c["index"]), -1) for c in self.columns])
 
 
+def make_rows(writer: DatasetWriter, length: int, tasks: list[str], rng) -> EpisodeRows:
+    rows = EpisodeRows(FEATURES, initial_capacity=4)
+    for i in range(length):
+        values = {
+            name: rng.normal(size=shape).astype(np.float32) for name, shape in FEATURES.items()
+        }
+        rows.ensure_room()
+        rows.append(values, writer.task_index(tasks[i * len(tasks) // length]))
+    return rows
+
+
 def record_episode(
     writer: DatasetWriter,
     length: int,
@@ -54,20 +67,12 @@ def record_episode(
     recorded: Recorded | None = None,
     commit: bool = True,
 ):
-    """Put one episode's data and (placeholder) video files in place, then commit it; with
-    commit=False return its columns and histograms instead."""
+    """Put one episode's (placeholder) video files in place, then commit it with its rows;
+    with commit=False return its rows and histograms instead."""
     rng = np.random.default_rng(seed)
     episode = writer.next_episode_index
-    rows = EpisodeRows(FEATURES)
-    for i in range(length):
-        values = {
-            name: rng.normal(size=shape).astype(np.float32) for name, shape in FEATURES.items()
-        }
-        rows.append(values, writer.task_index(tasks[i * len(tasks) // length]))
+    rows = make_rows(writer, length, tasks, rng)
     columns = rows.columns(FPS, episode, writer.next_frame_index)
-    write_parquet_atomically(
-        rows_table(columns, rows.features), layout.data_path(writer.root, episode)
-    )
     histograms = {}
     for name, shape in CAMERAS.items():
         frames = [rng.integers(0, 256, shape, dtype=np.uint8) for _ in range(length)]
@@ -80,8 +85,8 @@ def record_episode(
     if recorded is not None:
         recorded.columns.append(columns)
     if commit:
-        return writer.commit_episode(episode, columns, histograms)
-    return columns, histograms
+        return writer.commit_episode(episode, rows, histograms)
+    return rows, histograms
 
 
 def numpy_stats(recorded: Recorded) -> dict[str, dict[str, np.ndarray]]:
@@ -162,21 +167,22 @@ def assert_loadable(root: Path) -> None:
 def test_files_match_the_reference_written_by_lerobot(tmp_path):
     cameras = {"observation.images.cam0": (96, 128, 3), "observation.images.cam1": (96, 128, 3)}
     root = tmp_path / "ds"
-    with DatasetWriter.open(root, FPS, cameras, FEATURES, VIDEO, robot_type="synthetic") as w:
+    joints = {name: [f"j{i}" for i in range(6)] for name in FEATURES}
+    with DatasetWriter.open(
+        root, FPS, cameras, FEATURES, VIDEO, robot_type="synthetic", feature_names=joints
+    ) as w:
         for seed in range(2):
             episode = w.next_episode_index
             rows = EpisodeRows(FEATURES)
+            rows.reserve(30)
             for _ in range(30):
                 rows.append({n: np.ones(6, np.float32) for n in FEATURES}, w.task_index("task"))
-            columns = rows.columns(FPS, episode, w.next_frame_index)
-            table = rows_table(columns, rows.features)
-            write_parquet_atomically(table, layout.data_path(root, episode))
             for name in cameras:
                 layout.video_path(root, name, episode).parent.mkdir(parents=True, exist_ok=True)
                 layout.video_path(root, name, episode).write_bytes(b"")
             frame = np.full((96, 128, 3), seed * 50, np.uint8)
             hist = {name: channel_histograms(frame) * 30 for name in cameras}
-            w.commit_episode(episode, columns, hist)
+            w.commit_episode(episode, rows, hist)
 
     def schema(relative: str, base: Path) -> tuple:
         s = pq.read_schema(base / relative)
@@ -216,8 +222,6 @@ def test_files_match_the_reference_written_by_lerobot(tmp_path):
             assert info[key] == ref_info[key], key
     assert list(info["features"]) == list(ref_info["features"])
     for name, entry in ref_info["features"].items():
-        if name in FEATURES:  # LeRobot names the dimensions if the robot does; we have no names
-            entry = {**entry, "names": None}
         assert info["features"][name] == entry, name
 
     stats, ref_stats = read_json(root / "meta/stats.json"), read_json(REFERENCE / "meta/stats.json")
@@ -406,14 +410,15 @@ def test_failed_commit_changes_nothing_and_the_episode_can_be_committed_again(tm
     root, recorded = tmp_path / "ds", Recorded()
     with open_writer(root) as w:
         record_episode(w, 10, ["a"], 0, recorded)
-        columns, histograms = record_episode(w, 10, ["a"], 1, recorded, commit=False)
+        rows, histograms = record_episode(w, 10, ["a"], 1, recorded, commit=False)
         video = layout.video_path(root, "observation.images.cam1", 1)
         video.unlink()
         with pytest.raises(ValueError, match="files not in place"):
-            w.commit_episode(1, columns, histograms)
+            w.commit_episode(1, rows, histograms)
         assert (w.next_episode_index, w.next_frame_index) == (1, 10)
+        assert not layout.data_path(root, 1).exists()  # checked before anything is written
         video.write_bytes(b"placeholder mp4")
-        w.commit_episode(1, columns, histograms)
+        w.commit_episode(1, rows, histograms)
     assert read_json(root / "meta/info.json")["total_episodes"] == 2
     stats = read_json(root / "meta/stats.json")
     for name, want in numpy_stats(recorded).items():
@@ -438,24 +443,33 @@ def test_discarded_episode_leaves_no_trace(tmp_path):
     assert_loadable(root)
 
 
-SPOILED = {  # what is wrong -> (how: episode, columns, histograms -> the same, spoiled; error)
-    "episode index": (lambda e, c, h: (5, c, h), "expected episode 1, got 5"),
+def other_rows(features: dict) -> EpisodeRows:
+    rows = EpisodeRows(features)
+    rows.reserve(10)
+    for _ in range(10):
+        rows.append({n: np.zeros(shape, np.float32) for n, shape in features.items()}, 0)
+    return rows
+
+
+SPOILED = {  # what is wrong -> (how: episode, rows, histograms -> the same, spoiled; error)
+    "episode index": (lambda e, r, h: (5, r, h), "expected episode 1, got 5"),
     "camera frames": (
-        lambda e, c, h: (e, c, {k: v * 2 for k, v in h.items()}),
+        lambda e, r, h: (e, r, {k: v * 2 for k, v in h.items()}),
         "counts 20 frames, the data has 10",
     ),
-    "index column": (
-        lambda e, c, h: (e, {**c, "index": c["index"] + 1}, h),
-        "column index should be 10..19",
-    ),
-    "timestamps": (
-        lambda e, c, h: (e, {**c, "timestamp": c["timestamp"] * 2}, h),
-        "s off frame_index / fps",
+    "missing camera": (
+        lambda e, r, h: (e, r, {k: v for k, v in h.items() if k != "observation.images.cam0"}),
+        "histograms for ['observation.images.cam1']",
     ),
     "missing feature": (
-        lambda e, c, h: (e, {k: v for k, v in c.items() if k != "action"}, h),
-        "missing columns ['action']",
+        lambda e, r, h: (e, other_rows({"observation.state": (6,)}), h),
+        "rows have features [('observation.state', 6)]",
     ),
+    "feature width": (
+        lambda e, r, h: (e, other_rows({"observation.state": (6,), "action": (7,)}), h),
+        "('action', 7)",
+    ),
+    "no frames": (lambda e, r, h: (e, EpisodeRows(FEATURES), h), "no frames"),
 }
 
 
@@ -465,12 +479,229 @@ def test_commit_refuses_an_inconsistent_episode_and_writes_nothing(tmp_path, wha
     with open_writer(tmp_path / "ds") as w:
         record_episode(w, 10, ["a"], 0)
         before = file_digests(tmp_path / "ds")
-        columns, histograms = record_episode(w, 10, ["a"], 1, commit=False)
+        rows, histograms = record_episode(w, 10, ["a"], 1, commit=False)
         with pytest.raises(ValueError) as error:
-            w.commit_episode(*spoil(1, columns, histograms))
+            w.commit_episode(*spoil(1, rows, histograms))
         assert message in str(error.value)
     after = file_digests(tmp_path / "ds")
     assert {k: after[k] for k in before} == before
-    new_files = set(after) - set(before)  # only the caller's own data and video files
-    assert all(k.startswith(("data/", "videos/")) for k in new_files), new_files
+    new_files = set(after) - set(before)  # only the caller's own video files
+    assert all(k.startswith("videos/") for k in new_files), new_files
     assert read_json(tmp_path / "ds/meta/info.json")["total_episodes"] == 1
+
+
+# -- refusals change nothing -------------------------------------------------------------------
+def unfinished_files(root: Path) -> list[Path]:
+    """What a running recorder has on disk besides committed episodes: segments, temporaries."""
+    video = layout.video_path(root, "observation.images.cam0", 1)
+    return [
+        video.with_name(video.name + ".partial.000000"),
+        video.with_name(video.name + ".joining"),
+        layout.data_path(root, 1).with_name("file-001.parquet.partial"),
+        root / "meta" / "stats.json.partial",
+    ]
+
+
+def every_file(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("refusal", ["another writer", "other settings", "not a dataset"])
+def test_a_refused_open_changes_nothing_on_disk(tmp_path, refusal):
+    root = tmp_path / "ds"
+    running = None
+    if refusal == "not a dataset":
+        root.mkdir()
+        (root / "notes.txt").write_text("mine")
+    else:
+        running = open_writer(root)
+        record_episode(running, 5, ["a"], 0)
+        if refusal == "other settings":
+            running.close()
+            (root / layout.LOCK_PATH).unlink()  # e.g. a copied dataset: not even a lock appears
+    for path in unfinished_files(root):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half written " + path.name.encode())
+    before = every_file(root)
+    folders = sorted(p for p in root.rglob("*") if p.is_dir())
+
+    expected = {"another writer": UsageError, "other settings": ConfigError}
+    with pytest.raises(expected.get(refusal, ConfigError)):
+        open_writer(root, fps=15) if refusal == "other settings" else open_writer(root)
+
+    assert every_file(root) == before, "a refused open changed files"
+    assert sorted(p for p in root.rglob("*") if p.is_dir()) == folders
+    if refusal != "another writer":
+        assert not (root / layout.LOCK_PATH).exists()
+    if running is not None:
+        running.close()
+
+
+def test_resume_removes_what_a_killed_recorder_left(tmp_path):
+    root = tmp_path / "ds"
+    with open_writer(root) as w:
+        record_episode(w, 5, ["a"], 0)
+    committed = file_digests(root)
+    for path in unfinished_files(root):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half written")
+    layout.data_path(root, 1).write_bytes(b"never committed")
+    open_writer(root).close()
+    assert file_digests(root) == committed
+    remove_unfinished(root, 1)  # the same path, called again, finds nothing to do
+    assert file_digests(root) == committed
+
+
+# -- a full disk -------------------------------------------------------------------------------
+def failing_open(monkeypatch, file_name: str) -> None:
+    """The atomic writer's open of `file_name` (its temporary) fails as on a full disk."""
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if Path(path).name == file_name + ".partial":
+            raise OSError(28, "No space left on device")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(dataset_files, "open", fake_open, raising=False)
+
+
+@pytest.mark.parametrize("file_name", ["file-001.parquet", "stats.json", "info.json"])
+def test_full_disk_raises_dataset_error_naming_the_file_and_commits_nothing(
+    tmp_path, monkeypatch, file_name
+):
+    root, recorded = tmp_path / "ds", Recorded()
+    with open_writer(root) as w:
+        record_episode(w, 10, ["a"], 0, recorded)
+        committed = file_digests(root)
+        rows, histograms = record_episode(w, 10, ["a"], 1, recorded, commit=False)
+        with monkeypatch.context() as patch:
+            failing_open(patch, file_name)
+            with pytest.raises(DatasetError) as error:
+                w.commit_episode(1, rows, histograms)
+        assert file_name in str(error.value) and "No space left on device" in str(error.value)
+        assert isinstance(error.value, RuntimeError)
+        assert (w.next_episode_index, w.next_frame_index) == (1, 10)
+        assert read_json(root / "meta/info.json")["total_episodes"] == 1
+        assert not [p for p in root.rglob("*.partial")]
+        w.commit_episode(1, rows, histograms)  # the disk has room again
+    assert {k: v for k, v in file_digests(root).items() if k in committed and "meta/" not in k} == {
+        k: v for k, v in committed.items() if "meta/" not in k
+    }
+    stats = read_json(root / "meta/stats.json")
+    for name, want in numpy_stats(recorded).items():
+        assert_stats_equal(stats[name], want, f"dataset {name}")
+    assert_loadable(root)
+
+
+def test_discard_after_a_failed_commit_puts_tasks_and_stats_back(tmp_path, monkeypatch):
+    root = tmp_path / "ds"
+    with open_writer(root) as w:
+        record_episode(w, 10, ["a"], 0)
+        committed = file_digests(root)
+        rows, histograms = record_episode(w, 10, ["b"], 1, commit=False)
+        failing_open(monkeypatch, "info.json")  # tasks.parquet and stats.json were written
+        with pytest.raises(DatasetError, match="info.json"):
+            w.commit_episode(1, rows, histograms)
+        assert file_digests(root) != committed
+        w.discard_episode(1)
+        assert file_digests(root) == committed
+
+
+# -- settings ----------------------------------------------------------------------------------
+def test_robot_type_and_feature_names_reach_info_json_and_resume_compares_them(tmp_path):
+    root = tmp_path / "ds"
+    names = {"action": ["shoulder_pan.pos", "b", "c", "d", "e", "gripper.pos"]}
+    with open_writer(root, robot_type="so101", feature_names=names) as w:
+        record_episode(w, 5, ["a"], 0)
+    info = read_json(root / "meta/info.json")
+    assert info["robot_type"] == "so101"
+    assert info["features"]["action"]["names"] == names["action"]
+    assert info["features"]["observation.state"]["names"] is None
+    assert info["features"]["observation.images.cam0"]["names"] == ["height", "width", "channels"]
+    open_writer(root).close()  # neither given: the dataset's are kept
+    open_writer(root, robot_type="so101", feature_names=names).close()
+    with pytest.raises(ConfigError, match="robot_type: expected 'koch', found 'so101'"):
+        open_writer(root, robot_type="koch")
+    renamed = {"action": ["x"] * 6}
+    with pytest.raises(ConfigError, match="feature 'action' names: expected \\['x'"):
+        open_writer(root, feature_names=renamed)
+    assert read_json(root / "meta/info.json") == info
+
+
+BAD_SETTINGS = {  # (cameras, features, feature_names) -> what the error must say
+    "empty name": ({"": (4, 4, 3)}, {}, None, "camera name ''"),
+    "dot": ({".": (4, 4, 3)}, {}, None, "camera name '.'"),
+    "dot dot": ({"..": (4, 4, 3)}, {}, None, "camera name '..'"),
+    "slash": ({}, {"a/b": (2,)}, None, "feature name 'a/b'"),
+    "NUL": ({"c\0": (4, 4, 3)}, {}, None, "without '/' or NUL"),
+    "long": ({"c" * 300: (4, 4, 3)}, {}, None, "at most 200 bytes"),
+    "zero dimension": ({}, {"state": (0,)}, None, "feature 'state': expected a vector shape"),
+    "two dimensions": ({}, {"state": (2, 3)}, None, "feature 'state'"),
+    "gray camera": ({"cam": (4, 4)}, {}, None, "camera 'cam': expected shape (height, width, 3)"),
+    "zero height": ({"cam": (0, 4, 3)}, {}, None, "height, width >= 1"),
+    "RGBA": ({"cam": (4, 4, 4)}, {}, None, "camera 'cam'"),
+    "reserved": ({}, {"index": (1,)}, None, "reserved for LeRobot's index columns: ['index']"),
+    "both": ({"x": (4, 4, 3)}, {"x": (2,)}, None, "both as camera and feature: ['x']"),
+    "names count": ({}, {"state": (3,)}, {"state": ["a", "b"]}, "['state']: 2 names for 3"),
+    "names of nothing": ({}, {"state": (1,)}, {"arm": ["a"]}, "'arm' is not a feature"),
+}
+
+
+@pytest.mark.parametrize("what", BAD_SETTINGS)
+def test_check_names_refuses_what_the_dataset_could_not_hold(tmp_path, what):
+    cameras, features, feature_names, message = BAD_SETTINGS[what]
+    with pytest.raises(ConfigError) as error:
+        check_names(cameras, features, feature_names)
+    assert message in str(error.value)
+    with pytest.raises(ValueError):
+        open_writer(
+            tmp_path / "ds", cameras=cameras, features=features, feature_names=feature_names
+        )
+    assert not (tmp_path / "ds").exists()
+
+
+@pytest.mark.parametrize("fps", [True, 0, 2.5, "30"])
+def test_fps_must_be_a_whole_number(tmp_path, fps):
+    with pytest.raises(ConfigError, match="fps"):
+        open_writer(tmp_path / "ds", fps=fps)
+
+
+def test_numpy_integer_fps_is_written_as_a_number(tmp_path):
+    open_writer(tmp_path / "ds", fps=np.int64(30)).close()
+    assert read_json(tmp_path / "ds/meta/info.json")["fps"] == 30
+
+
+# -- rows and what a commit returns ------------------------------------------------------------
+def test_rows_grow_only_in_ensure_room_and_append_needs_room():
+    rows = EpisodeRows({"s": (2,)}, initial_capacity=2)
+    for i in range(2):
+        rows.append({"s": np.full(2, i, np.float32)}, 0)
+    with pytest.raises(UsageError, match="ensure_room"):
+        rows.append({"s": np.zeros(2, np.float32)}, 0)
+    assert rows.num_frames == 2
+    rows.ensure_room()
+    with pytest.raises(ValueError):  # a value that does not fit adds no row
+        rows.append({"s": np.zeros(3, np.float32)}, 0)
+    assert rows.num_frames == 2
+    rows.append({"s": np.full(2, 2, np.float32)}, 1)
+    rows.reserve(100)
+    np.testing.assert_array_equal(rows.values("s")[:, 0], [0, 1, 2])
+    np.testing.assert_array_equal(rows.task_indices(), [0, 0, 1])
+
+
+def test_commit_writes_the_data_file_once_and_reports_its_timings(tmp_path, monkeypatch):
+    reads = []
+    monkeypatch.setattr(pq, "read_table", lambda *a, **k: reads.append(a) or None)
+    monkeypatch.setattr(pq, "read_metadata", lambda *a, **k: reads.append(a) or None)
+    with open_writer(tmp_path / "ds") as w:
+        committed = record_episode(w, 12, ["a"], 0)
+    assert reads == [], "commit_episode read a file back"
+    monkeypatch.undo()
+    assert committed.data_path == str(layout.data_path(tmp_path / "ds", 0))
+    data = pq.read_table(committed.data_path)
+    assert data.column("index").to_pylist() == list(range(12))
+    assert set(committed.timings) == {"data", "stats", "meta", "total"}
+    assert all(t >= 0 for t in committed.timings.values())
+    parts = committed.timings["data"] + committed.timings["stats"] + committed.timings["meta"]
+    assert parts <= committed.timings["total"]
+    assert list(committed.stats) == list(read_json(tmp_path / "ds/meta/info.json")["features"])

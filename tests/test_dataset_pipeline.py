@@ -194,7 +194,11 @@ def test_a_crash_mid_recording_leaves_a_loadable_dataset(tmp_path):
     assert child.stdout.readline().strip() == "between"
     child.kill()
     child.wait()
-    time.sleep(0.5)
+    # the workers see their owner die and remove what the open episode left
+    deadline = time.monotonic() + 5
+    while list(tmp_path.rglob("*.partial*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not list(tmp_path.rglob("*.partial*")), "the dead owner's workers left segments"
     info = json.loads((tmp_path / "meta" / "info.json").read_text())
     assert (info["total_episodes"], info["total_frames"]) == (2, 20)
     for row in episodes_table(tmp_path):

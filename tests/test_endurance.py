@@ -41,6 +41,15 @@ def resources() -> dict[str, int]:
     }
 
 
+def settled_resources() -> dict[str, int]:
+    """resources() once two readings 20 ms apart agree (threads of a finished codec exit)."""
+    previous, current = None, resources()
+    while current != previous:
+        time.sleep(0.02)
+        previous, current = current, resources()
+    return current
+
+
 def rss_bytes() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -59,9 +68,13 @@ def test_churn_of_200_episodes_grows_nothing(tmp_path, backend):
                 pipe.cancel_episode()
             else:
                 pipe.finish_episode()
-            if episode in (19, 199):
-                time.sleep(0.2)  # let encoder threads of the last episode wind down
-                seen[episode] = resources()
+            if episode == 19:
+                seen[19] = settled_resources()
+            if episode == 199:  # wait (up to 5 s) for what the last episode's threads free
+                deadline = time.monotonic() + 5
+                while settled_resources() != seen[19] and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                seen[199] = settled_resources()
         assert pipe.next_episode_index == 100
     assert seen[199] == seen[19], f"resources grew between episode 20 and 200: {seen}"
     videos = list((tmp_path / "videos" / "front").rglob("*.mp4"))
@@ -136,7 +149,7 @@ def slow_encoder_run(tmp_path, seconds: float, encoder: VideoEncoderConfig) -> d
     frames = [textured_frame(i % 40, 240, 320) for i in range(40)]
     latencies, backlog = [], 0
     with Pipeline(
-        tmp_path, fps=30, cameras=cams, encoder=encoder, ring_slots=16, backend="process"
+        tmp_path, fps=30, cameras=cams, encoder=encoder, ring_budget_bytes=1, backend="process"
     ) as pipe:
         tick = time.perf_counter()
         for i in range(n):

@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+from oracles import merge_histograms
 
+from shmpipe.column_values import ColumnValues
 from shmpipe.image_stats import (
     QUANTILES,
     STAT_KEYS,
@@ -10,8 +12,6 @@ from shmpipe.image_stats import (
     channel_histograms,
     downsample,
     downsample_factor,
-    merge_histograms,
-    numeric_stats,
     stats_from_histograms,
 )
 
@@ -206,11 +206,11 @@ def test_accumulate_rejects_non_uint8_frames() -> None:
 
 
 @pytest.mark.parametrize(("frames", "dims"), [(1, 1), (7, 6), (1000, 14)])
-def test_numeric_stats_equal_numpy_in_float64(frames: int, dims: int) -> None:
+def test_column_values_stats_equal_numpy_in_float64(frames: int, dims: int) -> None:
     rng = np.random.default_rng(frames)
     values = (rng.standard_normal((frames, dims)) * 10).astype(np.float32)
     rows = values.astype(np.float64)
-    stats = numeric_stats(values)
+    stats = ColumnValues.of(values).stats()
     assert set(stats) == set(STAT_KEYS)
     expected = {
         "min": rows.min(axis=0),
@@ -222,9 +222,11 @@ def test_numeric_stats_equal_numpy_in_float64(frames: int, dims: int) -> None:
     for key, value in expected.items():
         assert stats[key].shape == (dims,) and stats[key].dtype == np.float64, key
         np.testing.assert_allclose(stats[key], value, err_msg=key, **TIGHT)
+    for key in QUANTILES:  # the same lerp as numpy's: equal to the bit
+        np.testing.assert_array_equal(stats[key], expected[key], err_msg=key)
     np.testing.assert_array_equal(stats["count"], np.array([frames], dtype=np.int64))
 
 
-def test_numeric_stats_of_zero_frames_raises() -> None:
-    with pytest.raises(ValueError, match="zero frames"):
-        numeric_stats(np.zeros((0, 3), dtype=np.float32))
+def test_column_values_of_zero_frames_raise() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        ColumnValues.empty(3).stats()

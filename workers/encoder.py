@@ -1,16 +1,15 @@
 """Encoder worker: reads one camera's ring in place and encodes each episode to its own MP4.
 
 Frames arrive in ring order, tagged with take and frame index; control messages say where a
-take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot
-is released only once its frame is in a flushed fragment on disk, so if this worker is killed
-its successor finds every frame it needs either in the file or still in the ring. (When the ring
-is nearly full the worker releases frames as soon as they are encoded instead, so that it never
-starves itself of input; `Pipeline` sizes rings so this does not happen at normal settings.)
+take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot is
+released only once its frame is in a flushed fragment on disk, so if this worker is killed its
+successor finds every frame it needs either in the file or still in the ring. Rings are sized for
+the frames the codec holds (shmpipe.codec_probe); should the codec ever hold a whole ring anyway,
+the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
 """
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from pathlib import Path
 
@@ -18,19 +17,16 @@ from multiprocess.connection import Connection
 
 from shmpipe import messages
 from shmpipe.doorbell import Doorbell
-from shmpipe.ring import ENCODER_READER, FrameRing
+from shmpipe.ring import ENCODER_READER, RingReader
 from shmpipe.video_writer import EpisodeVideoWriter, remove_segments
-from workers.channel import WorkerChannel, lower_own_priority, main
-
-IDLE_WAIT_S = 0.02
+from workers.base import WorkerLoop, main
 
 
-class EncoderLoop:
-    def __init__(self, channel: WorkerChannel, spec: messages.EncoderSpec) -> None:
-        self.channel = channel
-        self.spec = spec
-        self.ring = FrameRing.attach(spec.ring_name)
-        self.doorbell = Doorbell.attach(spec.doorbell_name)
+class EncoderLoop(WorkerLoop):
+    def __init__(self, conn: Connection, spec: messages.EncoderSpec) -> None:
+        self.ring = RingReader.attach(spec.ring_name, ENCODER_READER)
+        super().__init__(conn, Doorbell.attach(spec.doorbell_name), [self.ring])
+        self.camera, self.video = spec.camera, spec.video
         # keyed by take (see shmpipe.ring): where its file goes, and how many frames it has
         self.paths: dict[int, str] = {}
         self.targets: dict[int, int] = {}
@@ -40,38 +36,14 @@ class EncoderLoop:
         self.take = -1
         self.next_seq = self.ring.released(ENCODER_READER)  # next frame to read
         self.held: deque[tuple[int, int, int]] = deque()  # (seq, take, frame index) unreleased
-        self.pressure = max(2, self.ring.capacity // 8)
 
-    def run(self) -> None:
-        self.channel.reply(messages.Ready(pid=os.getpid()))
-        try:
-            while True:
-                for message in self.channel.pending():
-                    if isinstance(message, messages.Shutdown):
-                        return
-                    self.handle(message)
-                self.encode_available()
-                self.finish_if_complete()
-                self.release_durable()
-                self.sleep()
-        except Exception:
-            # a bug, not a request to stop: leave the segment for the successor to continue
-            if self.writer is not None:
-                self.writer.close_segment()
-                self.writer, self.take = None, -1
-            raise
-        finally:
-            self._drop_writer()
-            self.held.clear()
-            self.ring.close()
-            self.doorbell.close()
+    def has_unread(self) -> bool:
+        return self.ring.unread(self.next_seq)
 
-    def sleep(self) -> None:
-        """Wait for the doorbell unless frames arrived since we last looked."""
-        self.ring.set_asleep(ENCODER_READER, True)
-        if self.next_seq == self.ring.write_seq:
-            self.doorbell.wait(IDLE_WAIT_S)
-        self.ring.set_asleep(ENCODER_READER, False)
+    def work(self) -> None:
+        self.encode_available()
+        self.finish_if_complete()
+        self.release_durable()
 
     def handle(self, message: messages.ToWorker) -> None:
         match message:
@@ -87,10 +59,10 @@ class EncoderLoop:
                 elif take in self.paths:
                     remove_segments(Path(self.paths[take]))
                 self._forget(take)
-                self.channel.reply(messages.EpisodeCancelled(take=take))
+                self.reply(messages.EpisodeCancelled(take=take))
 
     def encode_available(self) -> None:
-        while self.next_seq < self.ring.write_seq:
+        while self.ring.unread(self.next_seq):
             slot = self.ring.read(self.next_seq)
             take, index = slot.take, slot.frame_index
             if take in self.void or (take < self.newest_take and take not in self.paths):
@@ -108,16 +80,18 @@ class EncoderLoop:
                 self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}")
             self._hold(slot.seq, take, index)
             del slot  # no view of the slot may outlive its release
+            self.ring.beat()
 
     def _hold(self, seq: int, take: int, index: int) -> None:
         self.held.append((seq, take, index))
         self.next_seq = seq + 1
-        self.ring.set_progress(ENCODER_READER, self.next_seq)
+        self.ring.set_progress(self.next_seq)
 
     def release_durable(self) -> None:
-        """Release held frames, oldest first, that are on disk (or void); under ring pressure,
-        every frame already encoded."""
-        under_pressure = self.ring.slots_used() >= self.ring.capacity - self.pressure
+        """Release held frames, oldest first, that are on disk (or void)."""
+        if self._starving():
+            self._cut_segment()
+        released = None
         while self.held:
             seq, take, index = self.held[0]
             on_disk = (
@@ -126,26 +100,37 @@ class EncoderLoop:
                 or self.writer is None
                 or index < self.writer.durable_frames
             )
-            if not (on_disk or under_pressure):
+            if not on_disk:
                 break
             self.held.popleft()
-            self.ring.release(ENCODER_READER, seq)
+            released = seq + 1
+        if released is not None:
+            self.ring.release_through(released)
+
+    def _starving(self) -> bool:
+        """Every slot is held by us, unsaved, and nothing new can arrive."""
+        return (
+            self.writer is not None
+            and len(self.held) >= self.ring.capacity - 1
+            and not self.ring.unread(self.next_seq)
+        )
+
+    def _cut_segment(self) -> None:
+        take, first = self.take, self.writer.frames
+        self.ring.beat(flushing=True)
+        try:
+            self.writer.close_durably()
+        except Exception as exc:
+            self._fail(take, f"flushing {self.writer.path}: {exc}")
+            return
+        finally:
+            self.ring.beat()
+        self.writer = None
+        self._open(take, first)
 
     def _open(self, take: int, first_frame: int) -> bool:
-        s = self.spec
-        h, w, _ = self.ring.shape
         try:
-            self.writer = EpisodeVideoWriter(
-                self.paths[take],
-                s.fps,
-                w,
-                h,
-                s.vcodec,
-                s.pix_fmt,
-                s.codec_options,
-                first_frame=first_frame,
-                demote=s.demote,
-            )
+            self.writer = EpisodeVideoWriter(self.paths[take], self.video, first_frame)
         except Exception as exc:
             self.take = take
             self._fail(take, f"opening {self.paths[take]}: {exc}")
@@ -157,14 +142,17 @@ class EncoderLoop:
         if self.writer is None or self.targets.get(self.take) != self.writer.frames:
             return
         take, writer = self.take, self.writer
+        self.ring.beat(flushing=True)
         try:
             seconds, size = writer.finish()
         except Exception as exc:
             self._fail(take, f"finishing {writer.path}: {exc}")
             return
+        finally:
+            self.ring.beat()
         self.writer, self.take = None, -1
         self._forget(take)
-        self.channel.reply(
+        self.reply(
             messages.EpisodeDone(
                 take=take,
                 num_frames=writer.frames,
@@ -178,11 +166,10 @@ class EncoderLoop:
         self._drop_writer()
         self.void.add(take)
         self._forget(take)
-        self.channel.reply(messages.WorkerFailed(take=take, error=error))
+        self.reply(messages.WorkerFailed(take=take, error=error))
 
     def _drop_writer(self) -> None:
-        """Abandon the open take's video. (Only a killed worker leaves segments behind, for its
-        successor; a worker that can still run code removes them.)"""
+        """Abandon the open take's video and delete its segments."""
         if self.writer is not None:
             self.writer.abort()
             self.writer, self.take = None, -1
@@ -191,11 +178,20 @@ class EncoderLoop:
         self.paths.pop(take, None)
         self.targets.pop(take, None)
 
+    def close(self, crashed: bool) -> None:
+        """A bug leaves the segment for the successor to continue; a shutdown or a dead owner
+        removes it (a finished episode's file is already renamed into place)."""
+        if crashed and self.writer is not None:
+            self.writer.close_segment()
+            self.writer = None
+        self._drop_writer()
+        self.held.clear()
+        super().close(crashed)
 
-def run(conn: Connection, spec: messages.EncoderSpec) -> None:
-    lower_own_priority()
-    EncoderLoop(WorkerChannel(conn), spec).run()
+
+def make_loop(conn: Connection, spec: messages.EncoderSpec) -> EncoderLoop:
+    return EncoderLoop(conn, spec)
 
 
 if __name__ == "__main__":
-    main(run)
+    main(make_loop)

@@ -1,0 +1,5 @@
+"""`python -m shmpipe`: the `shmpipe` command."""
+
+from shmpipe.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""One camera's way into its ring, as the control process sees it: stage a frame, then commit.
+
+`stage` writes the frame where it will live: the next free ring slot, or, when the ring is full,
+the overflow backlog (a private copy in memory while the backlog's memory allowance lasts, then a
+raw file on disk: never dropped). Nothing is visible to anyone until `commit`, which cannot fail
+and allocates nothing, so add_frame can stage every camera first and commit all or none. `drain`
+moves backlogged frames into slots as the encoder frees them, oldest first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.doorbell import Doorbell
+from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter
+
+log = logging.getLogger("shmpipe")
+MAX_SPARE_BUFFERS = 32
+_IN_SLOT = object()  # stage() token: the frame is in the claimed ring slot
+
+
+class BacklogBudget:
+    """Bytes of backlog copies all cameras may keep in memory together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+
+
+class _Waiting:
+    """A backlogged frame: in memory (`frame`) or at `offset` of the camera's spill file."""
+
+    __slots__ = ("frame", "offset", "take", "frame_index", "capture_time")
+
+    def __init__(self, frame, offset, take, frame_index, capture_time) -> None:
+        self.frame, self.offset = frame, offset
+        self.take, self.frame_index, self.capture_time = take, frame_index, capture_time
+
+
+class CameraFeed:
+    def __init__(self, name: str, ring: RingWriter, bell: Doorbell, stats_bell: Doorbell,
+                 budget: BacklogBudget, spill_path: Path) -> None:  # fmt: skip
+        self.name, self.ring, self.bell, self.stats_bell = name, ring, bell, stats_bell
+        self._budget, self._spill_path = budget, spill_path
+        self._spill_fd: int | None = None
+        self._spill_failed = False
+        self._spill_end = 0
+        self.backlog: deque[_Waiting] = deque()
+        self._spares: list[np.ndarray] = []
+        self.overflowed = 0  # frames of this episode that went through the backlog
+        self.spilled = 0  # of which on disk
+        self.behind_warned = False
+
+    # -- add_frame -------------------------------------------------------------------------
+    def stage(self, write) -> object:
+        """Call `write(out)` with the frame's destination (an HxWx3 uint8 array); returns the
+        token `commit` takes. Staging changes nothing that anyone else can see."""
+        if not self.backlog:
+            slot = self.ring.claim()
+            if slot is not None:
+                write(slot)
+                return _IN_SLOT
+        buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
+        write(buffer)
+        if self._budget.used + self.ring.frame_bytes <= self._budget.limit:
+            return buffer
+        if not self._spill_ok():
+            return buffer  # no disk either: memory beyond the allowance, never a lost frame
+        try:
+            os.pwrite(self._spill_fd, buffer, self._spill_end)  # counted only at commit
+        except OSError as exc:
+            log.warning("camera %r: spilling the backlog to %s failed (%s); keeping frames in "
+                        "memory", self.name, self._spill_path, exc)  # fmt: skip
+            self._spill_failed = True
+            return buffer
+        return self._spill_end
+
+    def commit(self, staged, take: int, frame_index: int, capture_time: float) -> None:
+        """Make the staged frame visible: published in its slot, or queued in the backlog."""
+        if staged is _IN_SLOT:
+            self.ring.publish(take, frame_index, capture_time)
+            self.wake()
+            return
+        if isinstance(staged, np.ndarray):
+            if self._spares and staged is self._spares[-1]:
+                self._spares.pop()
+            self._budget.used += self.ring.frame_bytes
+            self.backlog.append(_Waiting(staged, -1, take, frame_index, capture_time))
+        else:
+            self._spill_end = staged + self.ring.frame_bytes
+            self.spilled += 1
+            self.backlog.append(_Waiting(None, staged, take, frame_index, capture_time))
+        self.overflowed += 1
+
+    # -- backlog ---------------------------------------------------------------------------
+    def drain(self) -> int:
+        """Move backlogged frames into free slots, oldest first; returns how many moved."""
+        moved = 0
+        while self.backlog:
+            slot = self.ring.claim()
+            if slot is None:
+                break
+            item = self.backlog.popleft()
+            if item.frame is not None:
+                np.copyto(slot, item.frame)
+                self._budget.used -= self.ring.frame_bytes
+                if len(self._spares) < MAX_SPARE_BUFFERS:
+                    self._spares.append(item.frame)
+            else:
+                os.preadv(self._spill_fd, [slot.reshape(-1)], item.offset)
+            self.ring.publish(item.take, item.frame_index, item.capture_time)
+            moved += 1
+        if moved:
+            self.wake()
+            if not any(item.frame is None for item in self.backlog):
+                self._spill_end = 0  # the file's frames are all in the ring: reuse it
+        return moved
+
+    def clear(self) -> None:
+        """Forget the backlog (the episode was discarded) and the episode's counters."""
+        self._budget.used -= sum(self.ring.frame_bytes for i in self.backlog if i.frame is not None)
+        self.backlog.clear()
+        self._spill_end = 0
+        self._spill_failed = False
+        self.overflowed = self.spilled = 0
+        self.behind_warned = False
+
+    def backlog_bytes(self) -> int:
+        return sum(self.ring.frame_bytes for item in self.backlog if item.frame is not None)
+
+    def wake(self) -> None:
+        """Ring the doorbells of the camera's readers that sleep (a busy one sees new frames)."""
+        if self.ring.wake_needed(ENCODER_READER):
+            self.bell.ring()
+        if self.ring.wake_needed(STATS_READER):
+            self.stats_bell.ring()
+
+    def _spill_ok(self) -> bool:
+        if self._spill_failed:
+            return False
+        if self._spill_fd is None:
+            try:
+                self._spill_path.parent.mkdir(parents=True, exist_ok=True)
+                self._spill_fd = os.open(self._spill_path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                log.warning("camera %r: cannot spill the backlog to %s (%s)", self.name,
+                            self._spill_path, exc)  # fmt: skip
+                self._spill_failed = True
+                return False
+        return True
+
+    def _close_spill(self) -> None:
+        if self._spill_fd is not None and not any(i.frame is None for i in self.backlog):
+            os.close(self._spill_fd)
+            self._spill_fd = None
+            self._spill_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self.clear()
+        self._close_spill()
+        self.ring.close()
+        self.bell.close()
+
+
+class RateMeter:
+    """Frames per second of two counters over the last few seconds, for status()."""
+
+    def __init__(self, window_s: float = 3.0) -> None:
+        self.window_s = window_s
+        self.samples: deque[tuple[float, int, int]] = deque()
+
+    def rates(self, written: int, encoded: int) -> tuple[float, float]:
+        now = time.monotonic()
+        self.samples.append((now, written, encoded))
+        while len(self.samples) > 2 and now - self.samples[1][0] > self.window_s:
+            self.samples.popleft()
+        t0, w0, e0 = self.samples[0]
+        span = now - t0
+        if span < 0.2:
+            return 0.0, 0.0
+        return (written - w0) / span, (encoded - e0) / span

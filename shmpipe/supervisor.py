@@ -1,0 +1,307 @@
+"""The control process's workers: started, told about episodes, watched, and replaced.
+
+A worker runs `workers.<kind>` as a process (`python -m workers.<kind> <fd>`: nothing of the
+caller's script is re-imported and no encoder thread is ever forked) or as a thread, on one end
+of a socket pair carrying msgspec messages. The supervisor numbers episodes by take, tells every
+worker where a take starts and ends, and collects their answers. A worker that dies, or stops
+beating (SIGSTOP, a deadlock) for `stall_timeout_s`, is killed and replaced; the replacement is
+told the take in progress and picks up from the ring, so nothing is lost. A thread cannot be
+killed: on the thread backend a stall fails the episode instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+from multiprocess.connection import Connection, wait
+
+from shmpipe import messages
+from shmpipe.errors import WorkerError
+
+READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
+CHECK_EVERY_S = 0.2
+FLUSH_STALL_FACTOR = 12  # a codec flush may take this many stall timeouts before it counts
+MAX_RESTARTS_PER_WAIT = 5
+STOP_TIMEOUT_S = 1.0
+_ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
+
+Heartbeat = Callable[[str], tuple[int, bool]]  # label -> (beat count, flushing)
+
+
+class WorkerHandle:
+    """One running worker: its channel, its liveness, and the replies not yet consumed."""
+
+    def __init__(self, kind: str, label: str, spec: msgspec.Struct, backend: str) -> None:
+        self.kind, self.label = kind, label
+        ours, theirs = socket.socketpair()
+        self.process: subprocess.Popen | None = None
+        self.thread: threading.Thread | None = None
+        if backend == "process":
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
+            env.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner per episode
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{kind}", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+            theirs.close()
+        else:
+            os.environ.setdefault("SVT_LOG", "1")
+            make_loop = importlib.import_module(f"workers.{kind}").make_loop
+            args = (make_loop, Connection(theirs.detach()), spec)
+            self.thread = threading.Thread(
+                target=_run_thread, args=args, name=f"shmpipe-{label}", daemon=True
+            )
+        self.conn = Connection(ours.detach())
+        self.pid = self.process.pid if self.process else os.getpid()
+        self.ready = False
+        self.started = time.monotonic()
+        self.inbox: deque[messages.FromWorker] = deque()
+        self.beat: tuple[int, bool] | None = None
+        self.beat_at = self.started
+        if self.thread is not None:
+            self.thread.start()
+        else:
+            self.send(spec)
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.thread.is_alive()
+
+    def send(self, message: msgspec.Struct) -> None:
+        self.conn.send_bytes(messages.encode(message))
+
+    def collect(self) -> None:
+        """Read every reply that has arrived into the inbox (Ready only marks readiness)."""
+        while self.conn.poll():
+            reply = messages.decode_from_worker(self.conn.recv_bytes())
+            if isinstance(reply, messages.Ready):
+                self.ready, self.pid = True, reply.pid
+                self.beat_at = time.monotonic()
+            else:
+                self.inbox.append(reply)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+def _run_thread(make_loop, conn: Connection, spec) -> None:
+    from workers.base import OwnerGone
+
+    try:
+        prio = spec.video.priority if isinstance(spec, messages.EncoderSpec) else spec.priority
+        make_loop(conn, spec).run(prio)
+    except OwnerGone:
+        pass
+    except Exception:
+        traceback.print_exc()  # as a worker process would; the supervisor restarts it
+    finally:
+        conn.close()
+
+
+class Supervisor:
+    """Workers by label (a camera name, or "stats"), the take counter, and the take's replay."""
+
+    def __init__(self, backend: str, heartbeat: Heartbeat, wake: Callable[[], None],
+                 stall_timeout_s: float) -> None:  # fmt: skip
+        self.backend = backend
+        self.handles: dict[str, WorkerHandle] = {}
+        self.restarts: dict[str, int] = {}
+        self.take = 0
+        self._specs: dict[str, tuple[str, msgspec.Struct]] = {}
+        self._heartbeat, self._wake = heartbeat, wake
+        self._stall_timeout = stall_timeout_s
+        self._next_check = 0.0
+        self._open: dict[str, messages.StartEpisode] | None = None  # per encoder, while open
+        self._finishing: messages.FinishEpisode | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self, kind: str, label: str, spec: msgspec.Struct) -> None:
+        self._specs[label] = (kind, spec)
+        self.handles[label] = WorkerHandle(kind, label, spec, self.backend)
+
+    def await_ready(self) -> None:
+        """Wait until every worker attached to its shared memory (they start in parallel)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for handle in self.handles.values():
+            while not handle.ready:
+                if not handle.alive() or time.monotonic() > deadline:
+                    raise WorkerError(f"{describe(handle.label)} did not start")
+                wait([handle.conn], 0.1)
+                try:
+                    handle.collect()
+                except (EOFError, OSError):
+                    raise WorkerError(f"{describe(handle.label)} did not start") from None
+
+    def stop_all(self) -> None:
+        """Ask every worker to stop, all at once; kill whichever has not gone within a second."""
+        handles, self.handles = list(self.handles.values()), {}
+        for handle in handles:
+            try:
+                handle.send(messages.Shutdown())
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for handle in handles:
+            left = max(0.0, deadline - time.monotonic())
+            if handle.process is not None:
+                try:
+                    handle.process.wait(left)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                handle.thread.join(left)
+            handle.kill()
+
+    # -- episodes --------------------------------------------------------------------------
+    def open_take(self, starts: dict[str, messages.StartEpisode]) -> int:
+        """Number a new take and tell each encoder where its video goes; returns the take."""
+        self.take += 1
+        self._open = {
+            label: msgspec.structs.replace(m, take=self.take) for label, m in starts.items()
+        }
+        for label, message in self._open.items():
+            self.send(label, message)
+        return self.take
+
+    def close_take(self) -> None:
+        self._open, self._finishing = None, None
+
+    def finish_take(self, num_frames: int, between: Callable[[], None]) -> dict:
+        """Tell every worker the take has `num_frames` frames and collect each EpisodeDone,
+        calling `between()` while waiting (it feeds backlogged frames into the rings)."""
+        self._finishing = messages.FinishEpisode(take=self.take, num_frames=num_frames)
+        self._broadcast(self._finishing)
+        return self._collect(messages.EpisodeDone, between, give_up_s=None)
+
+    def cancel_take(self) -> None:
+        """Every worker drops the take. A worker restarted meanwhile never heard of it (it skips
+        frames of takes it was not told about), so its answer is not awaited."""
+        self._finishing = None
+        self._broadcast(messages.CancelEpisode(take=self.take))
+        self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=self._stall_timeout)
+        self._open = None
+
+    def _broadcast(self, message: msgspec.Struct) -> None:
+        for label in list(self.handles):
+            self.send(label, message)
+        self._wake()
+
+    def _collect(self, kind: type, between: Callable[[], None], give_up_s: float | None) -> dict:
+        waiting = set(self.handles)
+        restarts = dict(self.restarts)
+        done = {}
+        deadline = None if give_up_s is None else time.monotonic() + give_up_s
+        while waiting:
+            between()
+            self.supervise()
+            for label in [lb for lb in waiting if self.restarts.get(lb) != restarts.get(lb)]:
+                if kind is messages.EpisodeCancelled:
+                    waiting.discard(label)  # the successor never heard of the take
+                elif self.restarts[label] - restarts.get(label, 0) > MAX_RESTARTS_PER_WAIT:
+                    raise WorkerError(f"{describe(label)} keeps failing; the episode is lost")
+            for label, reply in self._replies(waiting, 0.005):
+                if isinstance(reply, messages.WorkerFailed) and reply.take == self.take:
+                    raise WorkerError(f"{describe(label)}: {reply.error}")
+                if isinstance(reply, kind) and reply.take == self.take:
+                    done[label] = reply
+                    waiting.discard(label)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return done
+
+    # -- messages and health ---------------------------------------------------------------
+    def send(self, label: str, message: msgspec.Struct) -> None:
+        """Send to one worker; if it has died, replace it (the replacement replays the take)."""
+        try:
+            self.handles[label].send(message)
+        except OSError:
+            self._restart(label)
+
+    def _replies(self, labels: set[str], timeout: float) -> list[tuple[str, msgspec.Struct]]:
+        handles = [self.handles[label] for label in labels]
+        if not any(h.inbox for h in handles):
+            wait([h.conn for h in handles], timeout)
+        out = []
+        for handle in handles:
+            try:
+                handle.collect()
+            except (EOFError, OSError):
+                self._restart(handle.label)
+                continue
+            while handle.inbox:
+                out.append((handle.label, handle.inbox.popleft()))
+        return out
+
+    def supervise(self, force: bool = False) -> None:
+        """Replace dead and stalled workers; cheap enough for every add_frame (it looks at
+        most every 0.2 s)."""
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return
+        self._next_check = now + CHECK_EVERY_S
+        for label, handle in list(self.handles.items()):
+            if not handle.alive():
+                self._restart(label)
+            elif self.stalled_s(label) > self._allowed_stall(handle):
+                if handle.process is None:
+                    raise WorkerError(
+                        f"{describe(label)} (a thread) made no progress for "
+                        f"{self.stalled_s(label):.1f} s; a thread cannot be replaced: use the "
+                        "process backend, or a longer stall_timeout_s"
+                    )
+                self._restart(label)
+
+    def stalled_s(self, label: str) -> float:
+        """Seconds since the worker's heartbeat last moved (0 while it beats)."""
+        handle, now = self.handles[label], time.monotonic()
+        if not handle.ready:
+            try:
+                handle.collect()
+            except (EOFError, OSError):
+                return 0.0  # it died: supervise() replaces it
+            return 0.0 if now - handle.started < READY_TIMEOUT_S else now - handle.started
+        beat = self._heartbeat(label)
+        if beat[0] != (handle.beat or (None,))[0]:
+            handle.beat, handle.beat_at = beat, now
+        stalled = now - handle.beat_at
+        return stalled if stalled > 2 * CHECK_EVERY_S else 0.0
+
+    def _allowed_stall(self, handle: WorkerHandle) -> float:
+        flushing = handle.beat is not None and handle.beat[1]
+        return self._stall_timeout * (FLUSH_STALL_FACTOR if flushing else 1)
+
+    def _restart(self, label: str) -> None:
+        old = self.handles[label]
+        old.kill()
+        kind, spec = self._specs[label]
+        self.handles[label] = WorkerHandle(kind, label, spec, self.backend)
+        self.restarts[label] = self.restarts.get(label, 0) + 1
+        if self._open is not None:  # replay what the old worker knew of the take
+            if label in self._open:
+                self.send(label, self._open[label])
+            if self._finishing is not None:
+                self.send(label, self._finishing)
+            self._wake()
+
+
+def describe(label: str) -> str:
+    return "stats worker" if label == "stats" else f"encoder worker for camera {label!r}"
