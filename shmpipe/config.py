@@ -92,6 +92,19 @@ def check_fps(fps: object) -> int:
     raise ConfigError(f"fps: expected a positive integer (e.g. 30), got {fps!r}")
 
 
+def check_choice(option: str, value: object, choices: tuple) -> object:
+    if value not in choices:
+        raise ConfigError(f"{option}: expected one of {choices}, got {value!r}")
+    return value
+
+
+def check_at_least(option: str, value: object, minimum: float, what: str) -> float | int:
+    """A real number (not a bool) >= minimum, else ConfigError saying `what` was expected."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise ConfigError(f"{option}: expected {what}, got {value!r}")
+
+
 def check_ring_slots(ring_slots: object) -> int | None:
     if ring_slots is None:
         return None

@@ -15,29 +15,23 @@ import threading
 import time
 import weakref
 from collections.abc import Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Literal
 
-from shmpipe import codec_probe, config, frame_input, layout, names, priority
-from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
+from shmpipe import config, frame_input, layout, priority
 from shmpipe.config import VideoEncoderConfig
 from shmpipe.dataset import DatasetWriter, check_names
-from shmpipe.doorbell import Doorbell
 from shmpipe.episode_rows import EpisodeRows
-from shmpipe.errors import ConfigError, FrameError, RingFullError, UsageError
+from shmpipe.errors import ConfigError, FrameError, UsageError
 from shmpipe.interrupts import InterruptsDeferred
-from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
-from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus, VideoSpan
-from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter, ring_bytes
-from shmpipe.segment import shm_free_bytes, shm_shortage_error
-from shmpipe.stats_store import StatsStore
-from shmpipe.supervisor import Supervisor
+from shmpipe.messages import StartEpisode, VideoSettings
+from shmpipe.results import EpisodeResult, PipelineStatus, VideoSpan
+from shmpipe.session import Session, ring_slots_for
 
 log = logging.getLogger("shmpipe")
 Overflow = Literal["backlog", "block", "error"]
 OVERFLOW_POLICIES = ("backlog", "block", "error")
-STATS = "stats"  # the stats worker's label; encoders are labelled by camera
 _forks = [0]  # bumped in every forked child: a Pipeline belongs to the process that started it
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
@@ -76,31 +70,24 @@ class Pipeline:
         self.root, self.fps = Path(root), config.check_fps(fps)
         if not cameras:
             raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
-        check_names(cameras, features or {})
+        check_names(cameras, features or {}, feature_names)
         self.cameras = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
         self.features = {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
-        if overflow not in OVERFLOW_POLICIES:
-            raise ConfigError(f"overflow: expected one of {OVERFLOW_POLICIES}, got {overflow!r}")
-        self.backend = backend or config.backend_from_env()
-        if self.backend not in config.BACKENDS:
-            raise ConfigError(f"backend: expected one of {config.BACKENDS}, got {self.backend!r}")
-        if not (isinstance(stall_timeout_s, int | float) and stall_timeout_s > 0):
-            raise ConfigError(f"stall_timeout_s: expected seconds > 0, got {stall_timeout_s!r}")
-        if backlog_bytes is not None and not (
-            isinstance(backlog_bytes, int) and backlog_bytes >= 0
-        ):
-            raise ConfigError(f"backlog_bytes: expected bytes >= 0, got {backlog_bytes!r}")
-        self.encoder = encoder or VideoEncoderConfig()
-        self.overflow, self.ring_budget_bytes = overflow, ring_budget_bytes
+        self.overflow = config.check_choice("overflow", overflow, OVERFLOW_POLICIES)
+        self.backend = config.check_choice(
+            "backend", backend or config.backend_from_env(), config.BACKENDS
+        )
+        self.stall_timeout_s = float(
+            config.check_at_least("stall_timeout_s", stall_timeout_s, 0.1, "seconds >= 0.1")
+        )
+        if backlog_bytes is None:
+            backlog_bytes = config.default_backlog_bytes()
+        self.backlog_bytes = int(config.check_at_least("backlog_bytes", backlog_bytes, 0, "bytes"))
+        self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
         self.ring_slots = config.check_ring_slots(ring_slots)
         self.encoder_priority = priority.check(encoder_priority)
-        self.stall_timeout_s = float(stall_timeout_s)
-        self.backlog_bytes = (
-            config.default_backlog_bytes() if backlog_bytes is None else backlog_bytes
-        )
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self._state = "new"  # new -> started -> closed
-        self._token = names.new_token()
         self._busy = threading.Lock()  # one call at a time (see add_frame)
         self._stack = ExitStack()
         self._owner = [os.getpid()]  # the process that started it (set again by start())
@@ -116,101 +103,43 @@ class Pipeline:
             state = "already started" if self._state == "started" else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        videos = {name: self._video_settings(shape) for name, shape in self.cameras.items()}
-        minimum = max(codec_probe.min_ring_slots(v, self.encoder.g) for v in videos.values())
-        self._size_rings(minimum)
+        threads = config.encoder_threads(len(self.cameras))
+        videos = {
+            name: VideoSettings(
+                self.fps,
+                w,
+                h,
+                self.encoder.vcodec,
+                self.encoder.pix_fmt,
+                self.encoder.codec_options(threads),
+                self.encoder_priority,
+                self.backend,
+            )  # fmt: skip
+            for name, (h, w, _) in self.cameras.items()
+        }
+        self.ring_slots = ring_slots_for(
+            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
+        )
         try:
-            self._open_dataset()
-            self._make_shared_memory()
-            self._start_workers(videos)
+            self._dataset = DatasetWriter.open(
+                self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
+                robot_type=self.robot_type, feature_names=self.feature_names or None,
+            )  # fmt: skip
+            self._stack.callback(self._dataset.close)
+            # a resumed dataset fixes the column order of every later file
+            self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
+            self._rows = EpisodeRows(self.features)
+            self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
+            spill_dir = self.root / layout.SHMPIPE_DIR / "spill"
+            self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
+                                    self.backlog_bytes, spill_dir, self.backend,
+                                    self.stall_timeout_s)  # fmt: skip
         except BaseException:
             self._stack.close()
             raise
+        self._feeds, self._supervisor = self._session.feeds, self._session.supervisor
         self._fork_generation, self._state = _forks[0], "started"
         return self
-
-    def _video_settings(self, shape: tuple[int, int, int]) -> VideoSettings:
-        threads = config.encoder_threads(len(self.cameras))
-        return VideoSettings(
-            self.fps, shape[1], shape[0], self.encoder.vcodec, self.encoder.pix_fmt,
-            self.encoder.codec_options(threads), self.encoder_priority,
-            "process" if self.backend == "process" else "thread",
-        )  # fmt: skip
-
-    def _size_rings(self, minimum: int) -> None:
-        if self.ring_slots is not None and self.ring_slots < minimum:
-            raise ConfigError(
-                f"ring_slots={self.ring_slots} is below the minimum of {minimum}: the encoder "
-                "holds that many frames before they are safely on disk"
-            )
-        frame_bytes = max(h * w * c for h, w, c in self.cameras.values())
-        self.ring_slots = self.ring_slots or config.ring_capacity(
-            frame_bytes, self.fps, len(self.cameras), self.ring_budget_bytes, minimum
-        )
-        needed = sum(ring_bytes(self.ring_slots, s) for s in self.cameras.values())
-        needed += StatsStore.size_for(len(self.cameras))
-        if needed > shm_free_bytes():
-            raise shm_shortage_error(needed, shm_free_bytes(), f"{len(self.cameras)} camera rings")
-
-    def _open_dataset(self) -> None:
-        self._dataset = DatasetWriter.open(
-            self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
-            robot_type=self.robot_type, feature_names=self.feature_names or None,
-        )  # fmt: skip
-        self._stack.callback(self._dataset.close)
-        # a resumed dataset fixes the column order of every later file
-        self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-        self._rows = EpisodeRows(self.features)
-        self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
-
-    def _make_shared_memory(self) -> None:
-        names.sweep_dead_owners()
-        pid, stack = os.getpid(), self._stack
-        stack.callback(names.OwnerLock(pid, self._token).release)
-
-        def ipc(what: str) -> str:
-            return names.object_name(pid, self._token, what)
-
-        self._stats_bell = Doorbell.create(ipc("bellstats"))
-        stack.callback(self._stats_bell.close)
-        self._store = StatsStore.create(ipc("stats"), len(self.cameras))
-        stack.callback(self._store.close)
-        budget = BacklogBudget(self.backlog_bytes)
-        spill_dir = self.root / layout.SHMPIPE_DIR / "spill"
-        self._feeds: dict[str, CameraFeed] = {}
-        self._meters = {name: RateMeter() for name in self.cameras}
-        for i, (name, shape) in enumerate(self.cameras.items()):
-            ring = RingWriter.create(ipc(f"ring{i}"), self.ring_slots, shape)
-            stack.callback(ring.close)  # (a feed closes it too; closing twice is harmless)
-            bell = Doorbell.create(ipc(f"bell{i}"))
-            stack.callback(bell.close)
-            spill = spill_dir / f"{self._token}-{i}.raw"
-            self._feeds[name] = CameraFeed(name, ring, bell, self._stats_bell, budget, spill)
-            stack.callback(self._feeds[name].close)
-
-    def _start_workers(self, videos: dict[str, VideoSettings]) -> None:
-        owner = Owner(os.getpid(), self._token)
-        sup = Supervisor(self.backend, self._heartbeat, self._wake_all, self.stall_timeout_s)
-        self._stack.callback(sup.stop_all)
-        for name, feed in self._feeds.items():
-            sup.start("encoder", name, EncoderSpec(name, feed.ring.name, feed.bell.name, owner,
-                                                   videos[name]))  # fmt: skip
-        rings = [feed.ring.name for feed in self._feeds.values()]
-        spec = StatsSpec(list(self.cameras), rings, self._stats_bell.name,
-                         self._store._segment.name, owner, self.encoder_priority)  # fmt: skip
-        sup.start("stats", STATS, spec)
-        sup.await_ready()
-        self._supervisor = sup
-
-    def _heartbeat(self, label: str) -> tuple[int, bool]:
-        if label == STATS:
-            return sum(f.ring.heartbeat(STATS_READER)[0] for f in self._feeds.values()), False
-        return self._feeds[label].ring.heartbeat(ENCODER_READER)
-
-    def _wake_all(self) -> None:
-        for feed in self._feeds.values():
-            feed.bell.ring()
-        self._stats_bell.ring()
 
     @property
     def next_episode_index(self) -> int:
@@ -242,7 +171,8 @@ class Pipeline:
         self.close()
 
     # -- recording -------------------------------------------------------------------------
-    def _enter(self, what: str) -> None:
+    @contextmanager
+    def _call(self, what: str):
         """Refuse calls in the wrong state, from a forked child, or from two threads at once."""
         if self._state != "started":
             hint = "call start() first" if self._state == "new" else "the pipeline is closed"
@@ -253,13 +183,16 @@ class Pipeline:
         if not self._busy.acquire(blocking=False):
             raise UsageError(f"Pipeline.{what}(): another call is running in another thread; "
                              "use a Pipeline from one thread at a time")  # fmt: skip
+        try:
+            yield
+        finally:
+            self._busy.release()
 
     def add_frame(self, frame: Mapping, task: str) -> None:
         """Add one time step: every camera image and feature value, and its task text. All or
         nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
         and no row, and the episode goes on."""
-        self._enter("add_frame")
-        try:
+        with self._call("add_frame"):
             if not isinstance(task, str) or not task:
                 raise FrameError(f"task: expected a non-empty string, got {task!r}")
             frame_input.check_keys(frame, self._expected_keys)
@@ -267,7 +200,7 @@ class Pipeline:
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
             if self.overflow != "backlog":
-                self._make_room()
+                self._session.make_room(self.overflow == "error")
             if not self._open:
                 self._open_episode()
             self._rows.reserve(self._rows.num_frames + 1)
@@ -278,21 +211,7 @@ class Pipeline:
                 for name, feed in self._feeds.items():
                     feed.commit(staged[name], self._take, frame_index, now)
                 self._rows.append(row, task_index)
-            self._warn_if_behind()
-        finally:
-            self._busy.release()
-
-    def _make_room(self) -> None:
-        """For overflow 'block' or 'error': every ring must have a free slot before writing."""
-        for name, feed in self._feeds.items():
-            while feed.ring.claim() is None:
-                if self.overflow == "error":
-                    raise RingFullError(
-                        f"camera {name!r}: ring full ({feed.ring.capacity} slots); the encoder is "
-                        "behind (overflow='error'); the frame was not added"
-                    )
-                self._supervisor.supervise()
-                time.sleep(0.001)
+            self._session.warn_if_behind()
 
     def _open_episode(self) -> None:
         self._restarts_at_open = sum(self._supervisor.restarts.values())
@@ -304,28 +223,11 @@ class Pipeline:
         self._take = self._supervisor.open_take(starts)
         self._open = True
 
-    def _warn_if_behind(self) -> None:
-        for name, feed in self._feeds.items():
-            if feed.backlog and not feed.behind_warned:
-                feed.behind_warned = True
-                log.warning("camera %r: the encoder is %d frames behind (ring full); frames wait "
-                            "in the backlog and finish_episode() will wait for them; see "
-                            "status()", name, feed.ring.capacity)  # fmt: skip
-
-    def _drain_all(self) -> None:
-        for feed in self._feeds.values():
-            if feed.backlog:
-                feed.drain()
-
-    # -- finishing and cancelling ----------------------------------------------------------
     def finish_episode(self) -> EpisodeResult:
         """Close the open episode: its videos, stats and rows are on disk on return. If it
         fails (a worker error, the disk), the episode is discarded and the error raised."""
-        self._enter("finish_episode")
-        try:
+        with self._call("finish_episode"):
             return self._finish()
-        finally:
-            self._busy.release()
 
     def _finish(self) -> EpisodeResult:
         if not self._open or self._rows.num_frames == 0:
@@ -333,12 +235,13 @@ class Pipeline:
         t0 = time.perf_counter()
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
-            done = self._supervisor.finish_take(n, self._drain_all)
+            done = self._supervisor.finish_take(n, self._session.drain_all)
         except BaseException:
             self._cancel()
             raise
         t_wait = time.perf_counter() - t0
-        histograms = {n: self._store.tally(i).histogram for i, n in enumerate(self.cameras)}
+        store = self._session.store
+        histograms = {n: store.tally(i).histogram for i, n in enumerate(self.cameras)}
         try:
             committed = self._dataset.commit_episode(episode, self._rows, histograms)
         except BaseException:
@@ -365,12 +268,9 @@ class Pipeline:
 
     def cancel_episode(self) -> None:
         """Discard the open episode: its frames are skipped and its partial files deleted."""
-        self._enter("cancel_episode")
-        try:
+        with self._call("cancel_episode"):
             if self._open:
                 self._cancel()
-        finally:
-            self._busy.release()
 
     def _cancel(self) -> None:
         try:
@@ -390,37 +290,14 @@ class Pipeline:
     # -- status ----------------------------------------------------------------------------
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
-        self._enter("status")
-        try:
+        with self._call("status"):
             self._supervisor.supervise()
-            cameras = {name: self._camera_status(name) for name in self.cameras}
-            stats = self._supervisor.handles[STATS]
-            rings = [feed.ring for feed in self._feeds.values()]
             return PipelineStatus(
-                cameras=cameras,
-                stats=StatsStatus(
-                    stats.pid,
-                    stats.alive(),
-                    self._supervisor.stalled_s(STATS),
-                    sum(r.released(STATS_READER) for r in rings),
-                ),  # fmt: skip
+                cameras={name: self._session.camera_status(name) for name in self.cameras},
+                stats=self._session.stats_status(),
                 episode_index=self._dataset.next_episode_index if self._open else None,
                 episode_frames=self._rows.num_frames,
             )
-        finally:
-            self._busy.release()
-
-    def _camera_status(self, name: str) -> CameraStatus:
-        feed, worker = self._feeds[name], self._supervisor.handles[name]
-        written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
-        input_fps, encode_fps = self._meters[name].rates(written, encoded)
-        behind = written + len(feed.backlog) - encoded
-        wait = behind / encode_fps if encode_fps > 0 else (0.0 if behind == 0 else float("inf"))
-        return CameraStatus(
-            worker.pid, worker.alive(), self._supervisor.stalled_s(name), written, encoded,
-            feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
-            feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
-        )  # fmt: skip
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

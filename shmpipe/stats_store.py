@@ -33,6 +33,7 @@ class CameraTally:
 class StatsStore:
     def __init__(self, segment: Segment, num_cameras: int) -> None:
         self._segment = segment
+        self.name = segment.name
         self.num_cameras = num_cameras
         self._words = np.ndarray((num_cameras, _CAMERA_WORDS), np.int64, segment.buffer, 0)
 

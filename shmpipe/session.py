@@ -1,0 +1,149 @@
+"""The shared memory and workers of one started Pipeline, owned by one ExitStack.
+
+`ring_slots_for` sizes the rings (and refuses what cannot work: a ring smaller than the encoder
+needs, or more than /dev/shm has); `Session` makes the owner lock, the rings with their feeds,
+the stats store and the workers, in that order, and the stack undoes them in reverse.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+from shmpipe import codec_probe, config, names
+from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
+from shmpipe.doorbell import Doorbell
+from shmpipe.errors import ConfigError, RingFullError
+from shmpipe.messages import EncoderSpec, Owner, StatsSpec, VideoSettings
+from shmpipe.results import CameraStatus, StatsStatus
+from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter, ring_bytes
+from shmpipe.segment import shm_free_bytes, shm_shortage_error
+from shmpipe.stats_store import StatsStore
+from shmpipe.supervisor import Supervisor
+
+log = logging.getLogger("shmpipe")
+STATS = "stats"  # the stats worker's label; encoders are labelled by camera
+
+
+def ring_slots_for(
+    cameras: dict[str, tuple[int, int, int]],
+    videos: dict[str, VideoSettings],
+    keyframe_interval: int,
+    ring_slots: int | None,
+    budget_bytes: int,
+) -> int:
+    """Slots per ring: as asked, or from the budget; never below what the encoders need."""
+    minimum = max(codec_probe.min_ring_slots(v, keyframe_interval) for v in videos.values())
+    if ring_slots is not None and ring_slots < minimum:
+        raise ConfigError(
+            f"ring_slots={ring_slots} is below the minimum of {minimum}: the encoder holds that "
+            "many frames before they are safely on disk"
+        )
+    fps = next(iter(videos.values())).fps
+    frame_bytes = max(h * w * c for h, w, c in cameras.values())
+    slots = ring_slots or config.ring_capacity(
+        frame_bytes, fps, len(cameras), budget_bytes, minimum
+    )
+    needed = sum(ring_bytes(slots, shape) for shape in cameras.values())
+    needed += StatsStore.size_for(len(cameras))
+    if needed > shm_free_bytes():
+        raise shm_shortage_error(needed, shm_free_bytes(), f"{len(cameras)} camera rings")
+    return slots
+
+
+class Session:
+    def __init__(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
+                 videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
+                 spill_dir: Path, backend: str, stall_timeout_s: float) -> None:  # fmt: skip
+        names.sweep_dead_owners()
+        self._owner = Owner(os.getpid(), names.new_token())
+        stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
+        self.stats_bell = self._push(stack, Doorbell.create(self._ipc("bellstats")))
+        self.store = self._push(stack, StatsStore.create(self._ipc("stats"), len(cameras)))
+        budget = BacklogBudget(backlog_bytes)
+        self.feeds: dict[str, CameraFeed] = {}
+        self._meters = {name: RateMeter() for name in cameras}
+        for i, (name, shape) in enumerate(cameras.items()):
+            ring = self._push(stack, RingWriter.create(self._ipc(f"ring{i}"), ring_slots, shape))
+            bell = self._push(stack, Doorbell.create(self._ipc(f"bell{i}")))
+            spill = spill_dir / f"{self._owner.token}-{i}.raw"
+            feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
+            self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
+        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
+        stack.callback(self.supervisor.stop_all)
+        self._start_workers(videos)
+
+    def _ipc(self, what: str) -> str:
+        return names.object_name(self._owner.pid, self._owner.token, what)
+
+    @staticmethod
+    def _push(stack: ExitStack, thing):
+        stack.callback(thing.close)
+        return thing
+
+    def _start_workers(self, videos: dict[str, VideoSettings]) -> None:
+        for name, feed in self.feeds.items():
+            spec = EncoderSpec(name, feed.ring.name, feed.bell.name, self._owner, videos[name])
+            self.supervisor.start("encoder", name, spec)
+        rings = [feed.ring.name for feed in self.feeds.values()]
+        priority = next(iter(videos.values())).priority
+        spec = StatsSpec(list(self.feeds), rings, self.stats_bell.name,
+                         self.store.name, self._owner, priority)  # fmt: skip
+        self.supervisor.start("stats", STATS, spec)
+        self.supervisor.await_ready()
+
+    def _heartbeat(self, label: str) -> tuple[int, bool]:
+        if label == STATS:
+            return sum(f.ring.heartbeat(STATS_READER)[0] for f in self.feeds.values()), False
+        return self.feeds[label].ring.heartbeat(ENCODER_READER)
+
+    def wake_all(self) -> None:
+        for feed in self.feeds.values():
+            feed.bell.ring()
+        self.stats_bell.ring()
+
+    def camera_status(self, name: str) -> CameraStatus:
+        feed, worker = self.feeds[name], self.supervisor.handles[name]
+        written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
+        input_fps, encode_fps = self._meters[name].rates(written, encoded)
+        behind = written + len(feed.backlog) - encoded
+        wait = behind / encode_fps if encode_fps > 0 else (0.0 if behind == 0 else float("inf"))
+        return CameraStatus(
+            worker.pid, worker.alive(), self.supervisor.stalled_s(name), written, encoded,
+            feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
+            feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
+        )  # fmt: skip
+
+    def stats_status(self) -> StatsStatus:
+        worker = self.supervisor.handles[STATS]
+        seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
+        return StatsStatus(worker.pid, worker.alive(), self.supervisor.stalled_s(STATS), seen)
+
+    def make_room(self, refuse: bool) -> None:
+        """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""
+        for name, feed in self.feeds.items():
+            while feed.ring.claim() is None:
+                if refuse:
+                    raise RingFullError(
+                        f"camera {name!r}: ring full ({feed.ring.capacity} slots); the encoder is "
+                        "behind (overflow='error'); the frame was not added"
+                    )
+                self.supervisor.supervise()
+                time.sleep(0.001)
+
+    def warn_if_behind(self) -> None:
+        """One warning per camera and episode, when its frames start to wait in the backlog."""
+        for name, feed in self.feeds.items():
+            if feed.backlog and not feed.behind_warned:
+                feed.behind_warned = True
+                log.warning("camera %r: the encoder is %d frames behind (its ring is full); frames "
+                            "wait in the backlog and finish_episode() will wait for them; see "
+                            "status()", name, feed.ring.capacity)  # fmt: skip
+
+    def drain_all(self) -> None:
+        for feed in self.feeds.values():
+            if feed.backlog:
+                feed.drain()
