@@ -36,7 +36,7 @@ from bench.frames import CameraFrames, state_action
 from bench.variants import FEATURES, TASK
 from shmpipe import Pipeline, messages, names
 from shmpipe.image_stats import HISTOGRAM_BINS, accumulate_histograms
-from shmpipe.ring import ENCODER_READER, STATS_READER, FrameRing
+from shmpipe.ring import READERS, RingReader, RingWriter
 from shmpipe.stats_store import StatsStore
 
 SIZES = {"96x128": (96, 128), "480x640": (480, 640), "720x1280": (720, 1280)}
@@ -183,24 +183,30 @@ def test_add_frame(benchmark, recorders, backend, size):
 @pytest.fixture
 def ring():
     name = names.object_name(os.getpid(), names.new_token(), "ring0")
-    ring = FrameRing.create(name, 8, (480, 640, 3))
-    yield ring
-    ring.close()
+    writer = RingWriter.create(name, 8, (480, 640, 3))
+    readers = [RingReader.attach(name, reader) for reader in READERS]
+    yield writer, readers
+    for r in readers:
+        r.close()
+    writer.close()
 
 
 @group("ring hand-off (no pixels copied)")
 def test_ring_cycle(benchmark, ring):
-    """claim_slot + publish, then peek + release by the encoder and the stats reader."""
+    """claim + publish, then read + release by the encoder and the stats reader."""
+    writer, readers = ring
     frame_index = itertools.count()
 
     def cycle() -> None:
-        ring.claim_slot()
-        ring.publish(1, 0, next(frame_index), 0.0)
-        for reader in (ENCODER_READER, STATS_READER):
-            ring.release(reader, ring.peek(reader).seq)
+        writer.claim()
+        writer.publish(1, next(frame_index), 0.0)
+        for reader in readers:
+            seq = reader.released(reader.reader)
+            reader.read(seq)
+            reader.release_through(seq + 1)
 
     benchmark(cycle)
-    assert ring.slots_used() == 0
+    assert writer.slots_used() == 0
 
 
 @group("ring hand-off (no pixels copied)")

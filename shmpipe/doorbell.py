@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import posix_ipc
 
+from shmpipe.names import unlink_quietly
+
 
 class Doorbell:
     def __init__(self, name: str, create: bool) -> None:
@@ -43,7 +45,4 @@ class Doorbell:
             pass
         if self.owner:
             self.owner = False
-            try:
-                posix_ipc.unlink_semaphore(self.name)
-            except posix_ipc.ExistentialError:
-                pass
+            unlink_quietly(posix_ipc.unlink_semaphore, self.name)

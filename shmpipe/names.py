@@ -69,6 +69,14 @@ def owner_alive(owner_pid: int, token: str) -> bool:
     return False
 
 
+def unlink_quietly(unlink, name: str) -> None:
+    """posix_ipc.unlink_semaphore / unlink_shared_memory of `name`, if it still exists."""
+    try:
+        unlink(name)
+    except posix_ipc.ExistentialError:
+        pass
+
+
 def pid_alive(pid: int) -> bool:
     """True if `pid` runs in our pid namespace; a zombie counts as dead (tests use this)."""
     try:

@@ -16,6 +16,7 @@ import os
 import posix_ipc
 
 from shmpipe.errors import SharedMemoryError
+from shmpipe.names import unlink_quietly
 
 SHM_DIR = "/dev/shm"
 MIB = 1024 * 1024
@@ -79,10 +80,7 @@ class Segment:
             pass  # a numpy view still exports it; the mapping goes when that view is collected
         if self.owner:
             self.owner = False
-            try:
-                posix_ipc.unlink_shared_memory(self.name)
-            except posix_ipc.ExistentialError:
-                pass
+            unlink_quietly(posix_ipc.unlink_shared_memory, self.name)
 
 
 def _reserve(fd: int, size: int, name: str) -> None:

@@ -60,8 +60,8 @@ class WorkerHandle:
             theirs.close()
         else:
             os.environ.setdefault("SVT_LOG", "1")
-            make_loop = importlib.import_module(f"workers.{kind}").make_loop
-            args = (make_loop, Connection(theirs.detach()), spec)
+            loop_class = worker_loop_class(kind)
+            args = (loop_class, Connection(theirs.detach()), spec)
             self.thread = threading.Thread(
                 target=_run_thread, args=args, name=f"shmpipe-{label}", daemon=True
             )
@@ -101,6 +101,12 @@ class WorkerHandle:
                 self.process.kill()
             self.process.wait()
         self.conn.close()
+
+
+def worker_loop_class(kind: str) -> type:
+    """The loop a worker of `kind` runs (workers.encoder.EncoderLoop, workers.stats.StatsLoop)."""
+    class_name = {"encoder": "EncoderLoop", "stats": "StatsLoop"}[kind]
+    return getattr(importlib.import_module(f"workers.{kind}"), class_name)
 
 
 def _run_thread(make_loop, conn: Connection, spec) -> None:

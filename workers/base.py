@@ -98,7 +98,7 @@ class WorkerLoop:
         self.doorbell.close()
 
 
-def main(make_loop) -> None:
+def main(loop_class: type[WorkerLoop]) -> None:
     """`python -m workers.X <fd>`: run the loop on the inherited socket; clean up if orphaned."""
     # Ctrl-C in the terminal reaches the whole process group; the owner decides what to do
     # and tells us over the channel, so a worker never dies mid-file from SIGINT.
@@ -109,7 +109,7 @@ def main(make_loop) -> None:
     try:
         spec = messages.decode_to_worker(conn.recv_bytes())
         _set_title(spec)
-        make_loop(conn, spec).run(_priority_of(spec))
+        loop_class(conn, spec).run(_priority_of(spec))
     except (OwnerGone, EOFError, OSError):
         orphaned = True
     finally:

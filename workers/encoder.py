@@ -189,9 +189,5 @@ class EncoderLoop(WorkerLoop):
         super().close(crashed)
 
 
-def make_loop(conn: Connection, spec: messages.EncoderSpec) -> EncoderLoop:
-    return EncoderLoop(conn, spec)
-
-
 if __name__ == "__main__":
-    main(make_loop)
+    main(EncoderLoop)

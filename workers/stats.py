@@ -62,9 +62,5 @@ class StatsLoop(WorkerLoop):
         super().close(crashed)
 
 
-def make_loop(conn: Connection, spec: messages.StatsSpec) -> StatsLoop:
-    return StatsLoop(conn, spec)
-
-
 if __name__ == "__main__":
-    main(make_loop)
+    main(StatsLoop)
