@@ -25,6 +25,7 @@ from shmpipe.stats_store import StatsStore
 from shmpipe.supervisor import Supervisor
 
 log = logging.getLogger("shmpipe")
+SHM_SHARE = 0.9  # of free /dev/shm that default rings may take
 STATS = "stats"  # the stats worker's label; encoders are labelled by camera
 
 
@@ -35,7 +36,8 @@ def ring_slots_for(
     ring_slots: int | None,
     budget_bytes: int,
 ) -> int:
-    """Slots per ring: as asked, or from the budget; never below what the encoders need."""
+    """Slots per ring: as asked, or from the budget and what /dev/shm has free; never below
+    what the encoders need (ConfigError), never more than /dev/shm holds (SharedMemoryError)."""
     minimum = max(codec_probe.min_ring_slots(v, keyframe_interval) for v in videos.values())
     if ring_slots is not None and ring_slots < minimum:
         raise ConfigError(
@@ -47,11 +49,20 @@ def ring_slots_for(
     slots = ring_slots or config.ring_capacity(
         frame_bytes, fps, len(cameras), budget_bytes, minimum
     )
-    needed = sum(ring_bytes(slots, shape) for shape in cameras.values())
-    needed += StatsStore.size_for(len(cameras))
-    if needed > shm_free_bytes():
-        raise shm_shortage_error(needed, shm_free_bytes(), f"{len(cameras)} camera rings")
+    free = shm_free_bytes()
+    if ring_slots is None:  # a small /dev/shm (Docker: 64 MiB) gets smaller rings, not an error
+        while slots > minimum + 8 and _shm_needed(cameras, slots) > free * SHM_SHARE:
+            slots = max(minimum + 8, slots * 3 // 4)
+    needed = _shm_needed(cameras, slots)
+    if needed > free:
+        raise shm_shortage_error(needed, free, f"{len(cameras)} camera rings of {slots} slots")
     return slots
+
+
+def _shm_needed(cameras: dict[str, tuple[int, int, int]], slots: int) -> int:
+    return sum(ring_bytes(slots, shape) for shape in cameras.values()) + StatsStore.size_for(
+        len(cameras)
+    )
 
 
 class Session:
