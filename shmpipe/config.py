@@ -116,6 +116,9 @@ def check_ring_slots(ring_slots: object) -> int | None:
     )
 
 
-def default_backlog_bytes() -> int:
-    """An eighth of the machine's RAM: past it, backlogged frames spill to disk."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+def check_backlog_bytes(backlog_bytes: object) -> int:
+    """As given (bytes >= 0), or by default an eighth of the machine's RAM: past it, backlogged
+    frames spill to disk."""
+    if backlog_bytes is None:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    return int(check_at_least("backlog_bytes", backlog_bytes, 0, "bytes >= 0"))

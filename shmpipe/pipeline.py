@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 import weakref
 from collections.abc import Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Literal
 
@@ -24,31 +23,23 @@ from shmpipe.config import VideoEncoderConfig
 from shmpipe.dataset import DatasetWriter, check_names
 from shmpipe.episode_rows import EpisodeRows
 from shmpipe.errors import ConfigError, FrameError, UsageError
-from shmpipe.interrupts import InterruptsDeferred
-from shmpipe.messages import StartEpisode, VideoSettings
-from shmpipe.results import EpisodeResult, PipelineStatus, VideoSpan
-from shmpipe.session import Session, ring_slots_for
+from shmpipe.guards import CallGuard, InterruptsDeferred
+from shmpipe.messages import StartEpisode
+from shmpipe.results import EpisodeResult, PipelineStatus
+from shmpipe.session import Session, ring_slots_for, video_settings
 
 log = logging.getLogger("shmpipe")
 Overflow = Literal["backlog", "block", "error"]
 OVERFLOW_POLICIES = ("backlog", "block", "error")
-_forks = [0]  # bumped in every forked child: a Pipeline belongs to the process that started it
-os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
 class Pipeline:
-    """Records episodes of several cameras (and numeric features) under `root`.
-
-    cameras: name -> (height, width, 3), RGB uint8 frames. features: name -> (dims,) float32.
-    ring_slots: slots per camera ring (default: a share of `ring_budget_bytes`, never below
-    what the encoder needs). overflow, when a ring is full: "backlog" (default: keep a copy in
-    memory up to `backlog_bytes`, then on disk; nothing is dropped and nothing waits), "block"
-    (wait for a slot) or "error" (raise RingFullError; the frame is not added).
-    backend: "process" or "thread"; default from $SHMPIPE_BACKEND, else "process".
-    encoder_priority: "idle" or a nice level 0..19 for the workers (README: priority matrix).
-    stall_timeout_s: a worker silent this long while it should work is replaced.
-    robot_type, feature_names (feature -> a name per dimension) go into meta/info.json.
-    """
+    """Records episodes of cameras (name -> (h, w, 3) RGB uint8) and numeric features (name ->
+    (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
+    sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
+    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND);
+    workers run at `encoder_priority` ("idle" or nice 0..19) and are replaced after
+    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json."""
 
     def __init__(
         self,
@@ -74,49 +65,32 @@ class Pipeline:
         self.cameras = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
         self.features = {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
         self.overflow = config.check_choice("overflow", overflow, OVERFLOW_POLICIES)
-        self.backend = config.check_choice(
-            "backend", backend or config.backend_from_env(), config.BACKENDS
-        )
+        self.backend = config.check_choice("backend", backend or config.backend_from_env(),
+                                           config.BACKENDS)  # fmt: skip
         self.stall_timeout_s = float(
             config.check_at_least("stall_timeout_s", stall_timeout_s, 0.1, "seconds >= 0.1")
         )
-        if backlog_bytes is None:
-            backlog_bytes = config.default_backlog_bytes()
-        self.backlog_bytes = int(config.check_at_least("backlog_bytes", backlog_bytes, 0, "bytes"))
+        self.backlog_bytes = config.check_backlog_bytes(backlog_bytes)
         self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
         self.ring_slots = config.check_ring_slots(ring_slots)
         self.encoder_priority = priority.check(encoder_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
-        self._state = "new"  # new -> started -> closed
-        self._busy = threading.Lock()  # one call at a time (see add_frame)
+        self._guard = CallGuard()
         self._stack = ExitStack()
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
         self._open = False
-        self._restarts_at_open = 0
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
         """Check every setting (the encoder is opened once at the real size), make the rings
         and start the workers; they live until close(). Nothing is written if this fails."""
-        if self._state != "new":
-            state = "already started" if self._state == "started" else "closed"
+        if self._guard.state != "new":
+            state = "already started" if self._guard.state == "started" else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        threads = config.encoder_threads(len(self.cameras))
-        videos = {
-            name: VideoSettings(
-                self.fps,
-                w,
-                h,
-                self.encoder.vcodec,
-                self.encoder.pix_fmt,
-                self.encoder.codec_options(threads),
-                self.encoder_priority,
-                self.backend,
-            )  # fmt: skip
-            for name, (h, w, _) in self.cameras.items()
-        }
+        videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
+                                self.backend)  # fmt: skip
         self.ring_slots = ring_slots_for(
             self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
         )
@@ -138,7 +112,7 @@ class Pipeline:
             self._stack.close()
             raise
         self._feeds, self._supervisor = self._session.feeds, self._session.supervisor
-        self._fork_generation, self._state = _forks[0], "started"
+        self._guard.started()
         return self
 
     @property
@@ -149,9 +123,9 @@ class Pipeline:
     def close(self) -> None:
         """Stop the workers and remove all shared memory. An open episode is discarded, with a
         warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
-        if self._state == "closed":
+        if self._guard.state == "closed":
             return
-        if self._state == "started" and self._open and self._fork_generation == _forks[0]:
+        if self._guard.state == "started" and self._open and self._guard.in_owner():
             log.warning("close(): episode %d discarded with its %d frames (finish_episode() "
                         "was not called)", self._dataset.next_episode_index,
                         self._rows.num_frames)  # fmt: skip
@@ -159,11 +133,11 @@ class Pipeline:
                 self._cancel()
             except Exception as exc:
                 log.warning("close(): cancelling the open episode failed: %s", exc)
-        self._state = "closed"
+        self._guard.state = "closed"
         self._finalizer()
 
     def __enter__(self) -> Pipeline:
-        if self._state == "new":
+        if self._guard.state == "new":
             self.start()
         return self
 
@@ -171,28 +145,11 @@ class Pipeline:
         self.close()
 
     # -- recording -------------------------------------------------------------------------
-    @contextmanager
-    def _call(self, what: str):
-        """Refuse calls in the wrong state, from a forked child, or from two threads at once."""
-        if self._state != "started":
-            hint = "call start() first" if self._state == "new" else "the pipeline is closed"
-            raise UsageError(f"Pipeline.{what}(): {hint}")
-        if self._fork_generation != _forks[0]:
-            raise UsageError(f"Pipeline.{what}(): this pipeline belongs to the process that "
-                             "started it, not to a forked child; start a new one here")  # fmt: skip
-        if not self._busy.acquire(blocking=False):
-            raise UsageError(f"Pipeline.{what}(): another call is running in another thread; "
-                             "use a Pipeline from one thread at a time")  # fmt: skip
-        try:
-            yield
-        finally:
-            self._busy.release()
-
     def add_frame(self, frame: Mapping, task: str) -> None:
         """Add one time step: every camera image and feature value, and its task text. All or
         nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
         and no row, and the episode goes on."""
-        with self._call("add_frame"):
+        with self._guard.call("add_frame"):
             if not isinstance(task, str) or not task:
                 raise FrameError(f"task: expected a non-empty string, got {task!r}")
             frame_input.check_keys(frame, self._expected_keys)
@@ -214,7 +171,6 @@ class Pipeline:
             self._session.warn_if_behind()
 
     def _open_episode(self) -> None:
-        self._restarts_at_open = sum(self._supervisor.restarts.values())
         starts = {}
         for name, feed in self._feeds.items():
             feed.ring.reset_high_water()
@@ -226,7 +182,7 @@ class Pipeline:
     def finish_episode(self) -> EpisodeResult:
         """Close the open episode: its videos, stats and rows are on disk on return. If it
         fails (a worker error, the disk), the episode is discarded and the error raised."""
-        with self._call("finish_episode"):
+        with self._guard.call("finish_episode"):
             return self._finish()
 
     def _finish(self) -> EpisodeResult:
@@ -236,39 +192,19 @@ class Pipeline:
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
             done = self._supervisor.finish_take(n, self._session.drain_all)
-        except BaseException:
-            self._cancel()
-            raise
-        t_wait = time.perf_counter() - t0
-        store = self._session.store
-        histograms = {n: store.tally(i).histogram for i, n in enumerate(self.cameras)}
-        try:
+            waited = time.perf_counter() - t0
+            histograms = self._session.histograms()
             committed = self._dataset.commit_episode(episode, self._rows, histograms)
         except BaseException:
             self._cancel()
             raise
-        timings = {"video_flush": t_wait,
-                   "encoder_flush": max(done[name].flush_seconds for name in self.cameras),
-                   **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
-        timings["total"] = time.perf_counter() - t0
-        result = EpisodeResult(
-            episode_index=episode,
-            num_frames=n,
-            videos={name: VideoSpan(done[name].path, 0.0, n / self.fps) for name in self.cameras},
-            data=committed.data_path,
-            stats=committed.stats,
-            timings=timings,
-            ring_high_water={name: feed.ring.high_water for name, feed in self._feeds.items()},
-            overflow_count={name: feed.overflowed for name, feed in self._feeds.items()},
-            tasks=committed.tasks,
-            worker_restarts=sum(self._supervisor.restarts.values()) - self._restarts_at_open,
-        )
+        result = self._session.episode_result(committed, done, waited, t0)
         self._end_episode()
         return result
 
     def cancel_episode(self) -> None:
         """Discard the open episode: its frames are skipped and its partial files deleted."""
-        with self._call("cancel_episode"):
+        with self._guard.call("cancel_episode"):
             if self._open:
                 self._cancel()
 
@@ -290,14 +226,9 @@ class Pipeline:
     # -- status ----------------------------------------------------------------------------
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
-        with self._call("status"):
-            self._supervisor.supervise()
-            return PipelineStatus(
-                cameras={name: self._session.camera_status(name) for name in self.cameras},
-                stats=self._session.stats_status(),
-                episode_index=self._dataset.next_episode_index if self._open else None,
-                episode_frames=self._rows.num_frames,
-            )
+        with self._guard.call("status"):
+            episode = self._dataset.next_episode_index if self._open else None
+            return self._session.status(episode, self._rows.num_frames)
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

@@ -13,12 +13,15 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import numpy as np
+
 from shmpipe import codec_probe, config, names
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
+from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
 from shmpipe.errors import ConfigError, RingFullError
 from shmpipe.messages import EncoderSpec, Owner, StatsSpec, VideoSettings
-from shmpipe.results import CameraStatus, StatsStatus
+from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus, VideoSpan
 from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter, ring_bytes
 from shmpipe.segment import shm_free_bytes, shm_shortage_error
 from shmpipe.stats_store import StatsStore
@@ -27,6 +30,17 @@ from shmpipe.supervisor import Supervisor
 log = logging.getLogger("shmpipe")
 SHM_SHARE = 0.9  # of free /dev/shm that default rings may take
 STATS = "stats"  # the stats worker's label; encoders are labelled by camera
+
+
+def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
+                   encoder: config.VideoEncoderConfig, prio: object,
+                   backend: str) -> dict[str, VideoSettings]:  # fmt: skip
+    """Each camera's encoder settings; all encoders together use about one thread per core."""
+    options = encoder.codec_options(config.encoder_threads(len(cameras)))
+    return {
+        name: VideoSettings(fps, w, h, encoder.vcodec, encoder.pix_fmt, options, prio, backend)
+        for name, (h, w, _) in cameras.items()
+    }
 
 
 def ring_slots_for(
@@ -85,6 +99,7 @@ class Session:
             self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
         self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
         stack.callback(self.supervisor.stop_all)
+        self._videos = videos
         self._start_workers(videos)
 
     def _ipc(self, what: str) -> str:
@@ -116,7 +131,12 @@ class Session:
             feed.bell.ring()
         self.stats_bell.ring()
 
-    def camera_status(self, name: str) -> CameraStatus:
+    def status(self, episode: int | None, episode_frames: int) -> PipelineStatus:
+        self.supervisor.supervise()
+        cameras = {name: self._camera_status(name) for name in self.feeds}
+        return PipelineStatus(cameras, self._stats_status(), episode, episode_frames)
+
+    def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[name]
         written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
         input_fps, encode_fps = self._meters[name].rates(written, encoded)
@@ -128,10 +148,35 @@ class Session:
             feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
         )  # fmt: skip
 
-    def stats_status(self) -> StatsStatus:
+    def _stats_status(self) -> StatsStatus:
         worker = self.supervisor.handles[STATS]
         seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
         return StatsStatus(worker.pid, worker.alive(), self.supervisor.stalled_s(STATS), seen)
+
+    def histograms(self) -> dict[str, np.ndarray]:
+        """The open episode's per-camera (3, 256) pixel counts, as the stats worker committed."""
+        return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
+
+    def episode_result(self, committed: CommittedEpisode, done: dict, waited: float,
+                       started: float) -> EpisodeResult:  # fmt: skip
+        """What finish_episode returns; `done` has every encoder's EpisodeDone."""
+        n, fps = committed.length, next(iter(self._videos.values())).fps
+        timings = {"video_flush": waited,
+                   "encoder_flush": max(done[name].flush_seconds for name in self.feeds),
+                   **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
+        timings["total"] = time.perf_counter() - started
+        return EpisodeResult(
+            episode_index=committed.episode_index,
+            num_frames=n,
+            videos={name: VideoSpan(done[name].path, 0.0, n / fps) for name in self.feeds},
+            data=committed.data_path,
+            stats=committed.stats,
+            timings=timings,
+            ring_high_water={name: feed.ring.high_water for name, feed in self.feeds.items()},
+            overflow_count={name: feed.overflowed for name, feed in self.feeds.items()},
+            tasks=committed.tasks,
+            worker_restarts=self.supervisor.take_restarts,
+        )
 
     def make_room(self, refuse: bool) -> None:
         """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""

@@ -1,126 +1,32 @@
 """The control process's workers: started, told about episodes, watched, and replaced.
 
-A worker runs `workers.<kind>` as a process (`python -m workers.<kind> <fd>`: nothing of the
-caller's script is re-imported and no encoder thread is ever forked) or as a thread, on one end
-of a socket pair carrying msgspec messages. The supervisor numbers episodes by take, tells every
-worker where a take starts and ends, and collects their answers. A worker that dies, or stops
-beating (SIGSTOP, a deadlock) for `stall_timeout_s`, is killed and replaced; the replacement is
+Each worker (shmpipe.worker_handle) talks over a socket pair carrying msgspec messages. The
+supervisor numbers episodes by take, tells every worker where a take starts and ends, and
+collects their answers. A worker that dies, or stops beating (SIGSTOP, a deadlock) for `stall_timeout_s`, is killed and replaced; the replacement is
 told the take in progress and picks up from the ring, so nothing is lost. A thread cannot be
 killed: on the thread backend a stall fails the episode instead of hanging the caller.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-import socket
 import subprocess
-import sys
-import threading
 import time
-import traceback
-from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 
 import msgspec
-from multiprocess.connection import Connection, wait
+from multiprocess.connection import wait
 
 from shmpipe import messages
 from shmpipe.errors import WorkerError
+from shmpipe.worker_handle import WorkerHandle
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
 FLUSH_STALL_FACTOR = 12  # a codec flush may take this many stall timeouts before it counts
 MAX_RESTARTS_PER_WAIT = 5
 STOP_TIMEOUT_S = 1.0
-_ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
 
 Heartbeat = Callable[[str], tuple[int, bool]]  # label -> (beat count, flushing)
-
-
-class WorkerHandle:
-    """One running worker: its channel, its liveness, and the replies not yet consumed."""
-
-    def __init__(self, kind: str, label: str, spec: msgspec.Struct, backend: str) -> None:
-        self.kind, self.label = kind, label
-        ours, theirs = socket.socketpair()
-        self.process: subprocess.Popen | None = None
-        self.thread: threading.Thread | None = None
-        if backend == "process":
-            env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
-            env.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner per episode
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", f"workers.{kind}", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()],
-                env=env,
-                stdin=subprocess.DEVNULL,
-            )
-            theirs.close()
-        else:
-            os.environ.setdefault("SVT_LOG", "1")
-            loop_class = worker_loop_class(kind)
-            args = (loop_class, Connection(theirs.detach()), spec)
-            self.thread = threading.Thread(
-                target=_run_thread, args=args, name=f"shmpipe-{label}", daemon=True
-            )
-        self.conn = Connection(ours.detach())
-        self.pid = self.process.pid if self.process else os.getpid()
-        self.ready = False
-        self.started = time.monotonic()
-        self.inbox: deque[messages.FromWorker] = deque()
-        self.beat: tuple[int, bool] | None = None
-        self.beat_at = self.started
-        if self.thread is not None:
-            self.thread.start()
-        else:
-            self.send(spec)
-
-    def alive(self) -> bool:
-        if self.process is not None:
-            return self.process.poll() is None
-        return self.thread.is_alive()
-
-    def send(self, message: msgspec.Struct) -> None:
-        self.conn.send_bytes(messages.encode(message))
-
-    def collect(self) -> None:
-        """Read every reply that has arrived into the inbox (Ready only marks readiness)."""
-        while self.conn.poll():
-            reply = messages.decode_from_worker(self.conn.recv_bytes())
-            if isinstance(reply, messages.Ready):
-                self.ready, self.pid = True, reply.pid
-                self.beat_at = time.monotonic()
-            else:
-                self.inbox.append(reply)
-
-    def kill(self) -> None:
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-        self.conn.close()
-
-
-def worker_loop_class(kind: str) -> type:
-    """The loop a worker of `kind` runs (workers.encoder.EncoderLoop, workers.stats.StatsLoop)."""
-    class_name = {"encoder": "EncoderLoop", "stats": "StatsLoop"}[kind]
-    return getattr(importlib.import_module(f"workers.{kind}"), class_name)
-
-
-def _run_thread(make_loop, conn: Connection, spec) -> None:
-    from workers.base import OwnerGone
-
-    try:
-        prio = spec.video.priority if isinstance(spec, messages.EncoderSpec) else spec.priority
-        make_loop(conn, spec).run(prio)
-    except OwnerGone:
-        pass
-    except Exception:
-        traceback.print_exc()  # as a worker process would; the supervisor restarts it
-    finally:
-        conn.close()
 
 
 class Supervisor:
@@ -132,6 +38,7 @@ class Supervisor:
         self.handles: dict[str, WorkerHandle] = {}
         self.restarts: dict[str, int] = {}
         self.take = 0
+        self.take_restarts = 0  # workers replaced since the take opened
         self._specs: dict[str, tuple[str, msgspec.Struct]] = {}
         self._heartbeat, self._wake = heartbeat, wake
         self._stall_timeout = stall_timeout_s
@@ -181,6 +88,7 @@ class Supervisor:
     def open_take(self, starts: dict[str, messages.StartEpisode]) -> int:
         """Number a new take and tell each encoder where its video goes; returns the take."""
         self.take += 1
+        self.take_restarts = 0
         self._open = {
             label: msgspec.structs.replace(m, take=self.take) for label, m in starts.items()
         }
@@ -301,6 +209,7 @@ class Supervisor:
         kind, spec = self._specs[label]
         self.handles[label] = WorkerHandle(kind, label, spec, self.backend)
         self.restarts[label] = self.restarts.get(label, 0) + 1
+        self.take_restarts += 1
         if self._open is not None:  # replay what the old worker knew of the take
             if label in self._open:
                 self.send(label, self._open[label])

@@ -1,0 +1,77 @@
+"""Guards around Pipeline calls: one call at a time, only in the process that started it, and
+Ctrl-C held back across the few statements that must happen together.
+
+add_frame makes a frame visible in every camera's ring and appends its row; a KeyboardInterrupt
+between two of those would leave one camera a frame ahead of the rows. Python runs signal
+handlers only in the main thread, between bytecodes, so for those statements the main thread's
+SIGINT handler just records the signal, and the original handler runs right after them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+
+from shmpipe.errors import UsageError
+
+_forks = [0]  # bumped in every forked child: a Pipeline belongs to the process that started it
+os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
+
+
+class CallGuard:
+    """Refuses calls in the wrong state, from a forked child, or from two threads at once."""
+
+    def __init__(self) -> None:
+        self.state = "new"  # new -> started -> closed
+        self._busy = threading.Lock()
+        self._generation = _forks[0]
+
+    def started(self) -> None:
+        self.state, self._generation = "started", _forks[0]
+
+    def in_owner(self) -> bool:
+        """False in a forked child of the process that started the pipeline."""
+        return self._generation == _forks[0]
+
+    @contextmanager
+    def call(self, what: str):
+        if self.state != "started":
+            hint = "call start() first" if self.state == "new" else "the pipeline is closed"
+            raise UsageError(f"Pipeline.{what}(): {hint}")
+        if not self.in_owner():
+            raise UsageError(f"Pipeline.{what}(): this pipeline belongs to the process that "
+                             "started it, not to a forked child; start a new one here")  # fmt: skip
+        if not self._busy.acquire(blocking=False):
+            raise UsageError(f"Pipeline.{what}(): another call is running in another thread; "
+                             "use a Pipeline from one thread at a time")  # fmt: skip
+        try:
+            yield
+        finally:
+            self._busy.release()
+
+
+class InterruptsDeferred:
+    """`with InterruptsDeferred(): ...` — a SIGINT inside is delivered at the end of the block."""
+
+    __slots__ = ("_previous", "_pending")
+
+    def __enter__(self) -> InterruptsDeferred:
+        self._previous = self._pending = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if callable(previous):
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame) -> None:
+        self._pending = (signum, frame)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._previous is None:
+            return
+        signal.signal(signal.SIGINT, self._previous)
+        if self._pending is not None:
+            self._previous(*self._pending)
