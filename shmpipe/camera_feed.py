@@ -59,7 +59,10 @@ class CameraFeed:
     # -- add_frame -------------------------------------------------------------------------
     def stage(self, write) -> object:
         """Call `write(out)` with the frame's destination (an HxWx3 uint8 array); returns the
-        token `commit` takes. Staging changes nothing that anyone else can see."""
+        token `commit` takes. Staging changes nothing that anyone else can see (but first moves
+        earlier, committed frames from the backlog into free slots)."""
+        if self.backlog:
+            self.drain()
         if not self.backlog:
             slot = self.ring.claim()
             if slot is not None:

@@ -25,7 +25,8 @@ class CallGuard:
 
     def __init__(self) -> None:
         self.state = "new"  # new -> started -> closed
-        self._busy = threading.Lock()
+        self._mutex = threading.Lock()  # held only to test-and-set `_caller`
+        self._caller: int | None = None  # the thread inside a call
         self._generation = _forks[0]
 
     def started(self) -> None:
@@ -43,13 +44,17 @@ class CallGuard:
         if not self.in_owner():
             raise UsageError(f"Pipeline.{what}(): this pipeline belongs to the process that "
                              "started it, not to a forked child; start a new one here")  # fmt: skip
-        if not self._busy.acquire(blocking=False):
-            raise UsageError(f"Pipeline.{what}(): another call is running in another thread; "
-                             "use a Pipeline from one thread at a time")  # fmt: skip
+        me = threading.get_ident()
+        with self._mutex:
+            # a mark of our own thread is stale: a call of ours interrupted before it could clear it
+            if self._caller not in (None, me):
+                raise UsageError(f"Pipeline.{what}(): another call is running in another "
+                                 "thread; use a Pipeline from one thread at a time")  # fmt: skip
+            self._caller = me
         try:
             yield
         finally:
-            self._busy.release()
+            self._caller = None
 
 
 class InterruptsDeferred:
@@ -61,6 +66,9 @@ class InterruptsDeferred:
         self._previous = self._pending = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.getsignal(signal.SIGINT)
+            stale = getattr(previous, "__self__", None)
+            if isinstance(stale, InterruptsDeferred):  # one left installed by an interruption
+                previous = stale._previous
             if callable(previous):
                 self._previous = previous
                 signal.signal(signal.SIGINT, self._hold)

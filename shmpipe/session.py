@@ -139,8 +139,9 @@ class Session:
     def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[name]
         written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
-        input_fps, encode_fps = self._meters[name].rates(written, encoded)
-        behind = written + len(feed.backlog) - encoded
+        added = written + len(feed.backlog)  # into the ring or waiting for it
+        input_fps, encode_fps = self._meters[name].rates(added, encoded)
+        behind = added - encoded
         wait = behind / encode_fps if encode_fps > 0 else (0.0 if behind == 0 else float("inf"))
         return CameraStatus(
             worker.pid, worker.alive(), self.supervisor.stalled_s(name), written, encoded,

@@ -2,9 +2,10 @@
 
 Each worker (shmpipe.worker_handle) talks over a socket pair carrying msgspec messages. The
 supervisor numbers episodes by take, tells every worker where a take starts and ends, and
-collects their answers. A worker that dies, or stops beating (SIGSTOP, a deadlock) for `stall_timeout_s`, is killed and replaced; the replacement is
-told the take in progress and picks up from the ring, so nothing is lost. A thread cannot be
-killed: on the thread backend a stall fails the episode instead of hanging the caller.
+collects their answers. A worker that dies, or stops beating (SIGSTOP, a deadlock) for
+`stall_timeout_s`, is killed and replaced; the replacement is told the take in progress and
+picks up from the ring, so nothing is lost. A thread cannot be killed: on the thread backend
+a stall fails the episode instead of hanging the caller.
 """
 
 from __future__ import annotations
