@@ -105,6 +105,16 @@ def check_at_least(option: str, value: object, minimum: float, what: str) -> flo
     raise ConfigError(f"{option}: expected {what}, got {value!r}")
 
 
+def check_fifo_priority(value: object) -> int | None:
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 99
+    ):
+        return value
+    raise ConfigError(
+        f"control_priority: expected None or a SCHED_FIFO priority 1..99, got {value!r}"
+    )
+
+
 def check_ring_slots(ring_slots: object) -> int | None:
     if ring_slots is None:
         return None

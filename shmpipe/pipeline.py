@@ -38,7 +38,8 @@ class Pipeline:
     (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
     sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
     "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND);
-    workers run at `encoder_priority` ("idle" or nice 0..19) and are replaced after
+    workers run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in
+    SCHED_FIFO `control_priority` if permitted (None: left alone); workers are replaced after
     `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json."""
 
     def __init__(
@@ -53,6 +54,7 @@ class Pipeline:
         overflow: Overflow = "backlog",
         backend: config.Backend | None = None,
         encoder_priority: priority.EncoderPriority = priority.DEFAULT_ENCODER_PRIORITY,
+        control_priority: int | None = priority.DEFAULT_CONTROL_PRIORITY,
         backlog_bytes: int | None = None,
         stall_timeout_s: float = 5.0,
         robot_type: str | None = None,
@@ -74,6 +76,7 @@ class Pipeline:
         self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
         self.ring_slots = config.check_ring_slots(ring_slots)
         self.encoder_priority = priority.check(encoder_priority)
+        self.control_priority = config.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self._guard = CallGuard()
         self._stack = ExitStack()
@@ -107,7 +110,7 @@ class Pipeline:
             spill_dir = self.root / layout.SHMPIPE_DIR / "spill"
             self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
                                     self.backlog_bytes, spill_dir, self.backend,
-                                    self.stall_timeout_s)  # fmt: skip
+                                    self.stall_timeout_s, self.control_priority)  # fmt: skip
         except BaseException:
             self._stack.close()
             raise
@@ -137,9 +140,7 @@ class Pipeline:
         self._finalizer()
 
     def __enter__(self) -> Pipeline:
-        if self._guard.state == "new":
-            self.start()
-        return self
+        return self.start() if self._guard.state == "new" else self
 
     def __exit__(self, *exc_info) -> None:
         self.close()

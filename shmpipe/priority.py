@@ -4,17 +4,23 @@ Run as root, SVT-AV1 makes its threads SCHED_FIFO priority 99; three such encode
 made a 30 Hz loop in another process wake up to 893 ms late (FIELD-NOTES). So once an encoder has
 opened, its threads are moved to the chosen `EncoderPriority`: "idle" (SCHED_IDLE: only CPU time
 nobody else wants; starves beside a busy policy or ROS node) or a nice level 0..19 under
-SCHED_OTHER (a share of the CPU by weight). The README's priority matrix says which to choose.
+SCHED_OTHER (a share of the CPU by weight). The README's priority matrix says which to choose:
+beside a busy policy or ROS node only nice 0 keeps the encoders at 30 fps, and only a control
+thread in SCHED_FIFO then keeps its wake-ups within 2 ms; `raise_control_thread` does that when
+the process may (root, CAP_SYS_NICE or an RLIMIT_RTPRIO), with SCHED_RESET_ON_FORK so that the
+threads and worker processes it starts are normal tasks again.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Literal
 
 EncoderPriority = Literal["idle"] | int
 IDLE = "idle"
-DEFAULT_ENCODER_PRIORITY: EncoderPriority = 10
+DEFAULT_ENCODER_PRIORITY: EncoderPriority = 0
+DEFAULT_CONTROL_PRIORITY = 10  # SCHED_FIFO priority for the thread that calls start()
 
 
 def check(priority: object) -> EncoderPriority:
@@ -54,3 +60,24 @@ def apply(tids: set[int], priority: EncoderPriority) -> int:
         except OSError:
             continue
     return changed
+
+
+def raise_control_thread(fifo_priority: int) -> tuple[int, int, os.sched_param] | None:
+    """Put the calling thread in SCHED_FIFO at `fifo_priority`; returns (tid, policy, param) to
+    restore it with, or None if not permitted (the thread is left as it was)."""
+    tid = threading.get_native_id()
+    before = (tid, os.sched_getscheduler(0), os.sched_getparam(0))
+    policy = os.SCHED_FIFO | os.SCHED_RESET_ON_FORK
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(fifo_priority))
+    except OSError:
+        return None
+    return before
+
+
+def restore_thread(saved: tuple[int, int, os.sched_param]) -> None:
+    tid, policy, param = saved
+    try:
+        os.sched_setscheduler(tid, policy, param)
+    except OSError:
+        pass  # the thread has ended

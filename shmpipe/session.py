@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shmpipe import codec_probe, config, names
+from shmpipe import codec_probe, config, names, priority
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
 from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
@@ -82,7 +82,8 @@ def _shm_needed(cameras: dict[str, tuple[int, int, int]], slots: int) -> int:
 class Session:
     def __init__(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
-                 spill_dir: Path, backend: str, stall_timeout_s: float) -> None:  # fmt: skip
+                 spill_dir: Path, backend: str, stall_timeout_s: float,
+                 control_priority: int | None) -> None:  # fmt: skip
         names.sweep_dead_owners()
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
@@ -101,6 +102,14 @@ class Session:
         stack.callback(self.supervisor.stop_all)
         self._videos = videos
         self._start_workers(videos)
+        self.control_raised = False
+        if control_priority is not None:
+            saved = priority.raise_control_thread(control_priority)
+            self.control_raised = saved is not None
+            if saved is None:
+                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
+            else:
+                stack.callback(priority.restore_thread, saved)
 
     def _ipc(self, what: str) -> str:
         return names.object_name(self._owner.pid, self._owner.token, what)

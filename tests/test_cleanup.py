@@ -158,8 +158,27 @@ def test_encoder_threads_run_below_the_control_loop(tmp_path, prio):
         tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
         assert len(tids) > 2, "the encoder has not started its threads"
         assert set(scheduling(tids).values()) == {want}, scheduling(tids)
-        assert scheduling([0])[0] == (os.SCHED_OTHER, 0)  # the control process is untouched
         p.finish_episode()
+    assert scheduling([0])[0] == (os.SCHED_OTHER, 0)  # the control thread is itself again
+
+
+def control_policy() -> int:
+    return os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="SCHED_FIFO needs root (or CAP_SYS_NICE)")
+def test_control_thread_runs_fifo_while_recording_and_is_restored(tmp_path):
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, backend="process") as p:
+        assert control_policy() == os.SCHED_FIFO and os.sched_getparam(0).sched_priority == 10
+        p.add_frame({"front": np.zeros((48, 64, 3), np.uint8)}, task="t")
+        encoded(p, "front", 1)
+        pid = p.status().cameras["front"].worker_pid
+        # what the control thread starts runs as a normal task (SCHED_RESET_ON_FORK)
+        assert os.sched_getscheduler(pid) == os.SCHED_OTHER
+        p.finish_episode()
+    assert control_policy() == os.SCHED_OTHER
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, control_priority=None, backend="thread"):
+        assert control_policy() == os.SCHED_OTHER
 
 
 def test_thread_backend_moves_only_worker_threads(tmp_path):
@@ -172,6 +191,6 @@ def test_thread_backend_moves_only_worker_threads(tmp_path):
         workers = {int(t) for t in set(os.listdir("/proc/self/task")) - before}
         assert len(workers) > 2, "the workers and the codec's threads should be running"
         assert set(scheduling(workers).values()) == {(os.SCHED_OTHER, 15)}, scheduling(workers)
-        assert scheduling([main])[main] == (os.SCHED_OTHER, 0)
+        assert scheduling([main])[main] != (os.SCHED_OTHER, 15)
         p.finish_episode()
     assert scheduling([main])[main] == (os.SCHED_OTHER, 0)
