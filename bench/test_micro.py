@@ -199,7 +199,7 @@ def test_ring_cycle(benchmark, ring):
 
     def cycle() -> None:
         writer.claim()
-        writer.publish(1, next(frame_index), 0.0)
+        writer.publish(1, next(frame_index))
         for reader in readers:
             seq = reader.released(reader.reader)
             reader.read(seq)

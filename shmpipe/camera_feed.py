@@ -35,11 +35,10 @@ class BacklogBudget:
 class _Waiting:
     """A backlogged frame: in memory (`frame`) or at `offset` of the camera's spill file."""
 
-    __slots__ = ("frame", "offset", "take", "frame_index", "capture_time")
+    __slots__ = ("frame", "offset", "take", "frame_index")
 
-    def __init__(self, frame, offset, take, frame_index, capture_time) -> None:
-        self.frame, self.offset = frame, offset
-        self.take, self.frame_index, self.capture_time = take, frame_index, capture_time
+    def __init__(self, frame, offset, take, frame_index) -> None:
+        self.frame, self.offset, self.take, self.frame_index = frame, offset, take, frame_index
 
 
 class CameraFeed:
@@ -54,28 +53,55 @@ class CameraFeed:
         self._spares: list[np.ndarray] = []
         self.overflowed = 0  # frames of this episode that went through the backlog
         self.spilled = 0  # of which on disk
+        self._spilled_waiting = 0  # backlogged frames in the spill file now
         self.behind_warned = False
+        self._loan: tuple[np.ndarray, object] | None = None  # (buffer, its stage() token)
 
     # -- add_frame -------------------------------------------------------------------------
-    def stage(self, write) -> object:
-        """Call `write(out)` with the frame's destination (an HxWx3 uint8 array); returns the
-        token `commit` takes. Staging changes nothing that anyone else can see (but first moves
-        earlier, committed frames from the backlog into free slots)."""
+    def loan(self) -> np.ndarray:
+        """A writable HxWx3 uint8 buffer to fill in place: the next free ring slot, or a backlog
+        buffer while frames wait. stage() of that very array then copies nothing."""
         if self.backlog:
             self.drain()
-        if not self.backlog:
-            slot = self.ring.claim()
-            if slot is not None:
-                write(slot)
+        slot = None if self.backlog else self.ring.claim()
+        if slot is not None:
+            self._loan = (slot, _IN_SLOT)
+        else:
+            buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
+            self._loan = (buffer, buffer)
+        return self._loan[0]
+
+    def is_loaned(self, image: object) -> bool:
+        return self._loan is not None and image is self._loan[0]
+
+    def stage(self, write) -> object:
+        """Call `write(out)` with the frame's destination (an HxWx3 uint8 array), or, with
+        `write` None, take the loaned buffer as it is; returns the token `commit` takes. Staging
+        changes nothing that anyone else can see (but first moves earlier, committed frames
+        from the backlog into free slots) and ends any loan."""
+        loan, self._loan = self._loan, None
+        if write is None:
+            if loan[1] is _IN_SLOT:
                 return _IN_SLOT
-        buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
-        write(buffer)
+            buffer = loan[0]
+        else:
+            if self.backlog:
+                self.drain()
+            if not self.backlog:
+                slot = self.ring.claim()
+                if slot is not None:
+                    write(slot)
+                    return _IN_SLOT
+            buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
+            write(buffer)
         if self._budget.used + self.ring.frame_bytes <= self._budget.limit:
             return buffer
         if not self._spill_ok():
             return buffer  # no disk either: memory beyond the allowance, never a lost frame
         try:
-            os.pwrite(self._spill_fd, buffer, self._spill_end)  # counted only at commit
+            written = os.pwrite(self._spill_fd, buffer, self._spill_end)  # counted at commit
+            if written != buffer.nbytes:
+                raise OSError(f"wrote {written} of {buffer.nbytes} bytes (disk full?)")
         except OSError as exc:
             log.warning("camera %r: spilling the backlog to %s failed (%s); keeping frames in "
                         "memory", self.name, self._spill_path, exc)  # fmt: skip
@@ -83,21 +109,22 @@ class CameraFeed:
             return buffer
         return self._spill_end
 
-    def commit(self, staged, take: int, frame_index: int, capture_time: float) -> None:
+    def commit(self, staged, take: int, frame_index: int) -> None:
         """Make the staged frame visible: published in its slot, or queued in the backlog."""
         if staged is _IN_SLOT:
-            self.ring.publish(take, frame_index, capture_time)
+            self.ring.publish(take, frame_index)
             self.wake()
             return
         if isinstance(staged, np.ndarray):
             if self._spares and staged is self._spares[-1]:
                 self._spares.pop()
             self._budget.used += self.ring.frame_bytes
-            self.backlog.append(_Waiting(staged, -1, take, frame_index, capture_time))
+            self.backlog.append(_Waiting(staged, -1, take, frame_index))
         else:
             self._spill_end = staged + self.ring.frame_bytes
             self.spilled += 1
-            self.backlog.append(_Waiting(None, staged, take, frame_index, capture_time))
+            self._spilled_waiting += 1
+            self.backlog.append(_Waiting(None, staged, take, frame_index))
         self.overflowed += 1
 
     # -- backlog ---------------------------------------------------------------------------
@@ -116,19 +143,21 @@ class CameraFeed:
                     self._spares.append(item.frame)
             else:
                 os.preadv(self._spill_fd, [slot.reshape(-1)], item.offset)
-            self.ring.publish(item.take, item.frame_index, item.capture_time)
+                self._spilled_waiting -= 1
+            self.ring.publish(item.take, item.frame_index)
             moved += 1
         if moved:
             self.wake()
-            if not any(item.frame is None for item in self.backlog):
+            if not self._spilled_waiting:
                 self._spill_end = 0  # the file's frames are all in the ring: reuse it
         return moved
 
     def clear(self) -> None:
-        """Forget the backlog (the episode was discarded) and the episode's counters."""
+        """Forget the backlog (the episode was discarded), any loan and the episode's counters."""
+        self._loan = None
         self._budget.used -= sum(self.ring.frame_bytes for i in self.backlog if i.frame is not None)
         self.backlog.clear()
-        self._spill_end = 0
+        self._spill_end = self._spilled_waiting = 0
         self._spill_failed = False
         self.overflowed = self.spilled = 0
         self.behind_warned = False
@@ -158,7 +187,7 @@ class CameraFeed:
         return True
 
     def _close_spill(self) -> None:
-        if self._spill_fd is not None and not any(i.frame is None for i in self.backlog):
+        if self._spill_fd is not None and not self._spilled_waiting:
             os.close(self._spill_fd)
             self._spill_fd = None
             self._spill_path.unlink(missing_ok=True)

@@ -102,7 +102,7 @@ class DatasetWriter:
             if found is None:
                 writer._write_info(wanted)
             else:
-                remove_unfinished(root, writer.next_episode_index)
+                remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
             return writer
         except BaseException:

@@ -42,8 +42,9 @@ def is_temporary(name: str) -> bool:
     return ".partial" in name or name.endswith(".joining")
 
 
-def remove_unfinished(root: Path, committed_episodes: int) -> None:
-    """Delete temporaries and every numbered file of episode >= `committed_episodes`.
+def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False) -> None:
+    """Delete temporaries and every numbered file of episode >= `committed_episodes`; when
+    `opening`, also backlog spill files a killed recorder left.
 
     The one cleanup path: on opening a dataset (under its lock) and when an episode is
     discarded. Only chunk folders that can hold such files are listed, so it costs at most one
@@ -54,6 +55,8 @@ def remove_unfinished(root: Path, committed_episodes: int) -> None:
     folders = [root / name for name in EPISODE_FOLDERS]
     folders += sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []
     leftovers = [p for p in (root / "meta").glob("*") if is_temporary(p.name)]
+    if opening:
+        leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
     for folder in folders:
         for chunk in folder.glob("chunk-*"):
             number = layout.chunk_number(chunk)

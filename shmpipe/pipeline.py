@@ -9,6 +9,7 @@ dataset at `root`. Workers that die or stall are replaced on the way (shmpipe.su
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -18,13 +19,14 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from shmpipe import config, frame_input, layout, priority
 from shmpipe.config import VideoEncoderConfig
 from shmpipe.dataset import DatasetWriter, check_names
 from shmpipe.episode_rows import EpisodeRows
 from shmpipe.errors import ConfigError, FrameError, UsageError
 from shmpipe.guards import CallGuard, InterruptsDeferred
-from shmpipe.messages import StartEpisode
 from shmpipe.results import EpisodeResult, PipelineStatus
 from shmpipe.session import Session, ring_slots_for, video_settings
 
@@ -107,7 +109,7 @@ class Pipeline:
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
             self._rows = EpisodeRows(self.features)
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
-            spill_dir = self.root / layout.SHMPIPE_DIR / "spill"
+            spill_dir = self.root / layout.SPILL_DIR
             self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
                                     self.backlog_bytes, spill_dir, self.backend,
                                     self.stall_timeout_s, self.control_priority)  # fmt: skip
@@ -154,31 +156,29 @@ class Pipeline:
             if not isinstance(task, str) or not task:
                 raise FrameError(f"task: expected a non-empty string, got {task!r}")
             frame_input.check_keys(frame, self._expected_keys)
-            writers = {n: frame_input.frame_writer(n, frame[n], s) for n, s in self.cameras.items()}
+            writers = self._session.writers(frame)
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
             if self.overflow != "backlog":
                 self._session.make_room(self.overflow == "error")
             if not self._open:
-                self._open_episode()
+                video = functools.partial(layout.video_path, self.root)
+                self._take = self._session.open_episode(video, self._dataset.next_episode_index)
+                self._open = True
             self._rows.reserve(self._rows.num_frames + 1)
-            staged = {name: self._feeds[name].stage(w) for name, w in writers.items()}
-            frame_index, now = self._rows.num_frames, time.time()
+            staged = self._session.stage(writers)
             with InterruptsDeferred():
                 task_index = self._dataset.task_index(task)
-                for name, feed in self._feeds.items():
-                    feed.commit(staged[name], self._take, frame_index, now)
+                self._session.commit(staged, self._take, self._rows.num_frames)
                 self._rows.append(row, task_index)
             self._session.warn_if_behind()
 
-    def _open_episode(self) -> None:
-        starts = {}
-        for name, feed in self._feeds.items():
-            feed.ring.reset_high_water()
-            path = layout.video_path(self.root, name, self._dataset.next_episode_index)
-            starts[name] = StartEpisode(take=0, video_path=str(path))
-        self._take = self._supervisor.open_take(starts)
-        self._open = True
+    def loan(self, camera: str) -> np.ndarray:
+        """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in
+        place; give it as that camera's image to add_frame, which then copies nothing. A loan
+        that is not added ends at the next loan, add_frame or cancel of that camera."""
+        with self._guard.call("loan"):
+            return self._session.loan(camera)
 
     def finish_episode(self) -> EpisodeResult:
         """Close the open episode: its videos, stats and rows are on disk on return. If it

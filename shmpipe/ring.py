@@ -1,7 +1,7 @@
 """Shared-memory frame ring: one per camera, one writer (the control process), two readers.
 
-A slot holds one raw HxWx3 uint8 frame and a header: its sequence number, take, frame index and
-capture time. Frame `seq` lives in slot `seq % capacity`. Who owns a slot is carried by counters,
+A slot holds one raw HxWx3 uint8 frame and a header: its sequence number, take and frame index.
+Frame `seq` lives in slot `seq % capacity`. Who owns a slot is carried by counters,
 each with exactly one writer:
 - `write_seq` (writer): frames < write_seq are published; readers may read them in place.
 - `released[r]` (reader r): reader r is done with every frame < released[r].
@@ -32,8 +32,8 @@ _W_WRITE_SEQ = _LINE
 _W_HIGH_WATER = _LINE + 1
 # per reader, one cache line: released, progress (frames read), asleep, heartbeat, flushing
 _RELEASED, _PROGRESS, _ASLEEP, _HEARTBEAT, _FLUSHING = range(5)
-_H_SEQ, _H_TAKE, _H_FRAME_INDEX, _H_CAPTURE_TIME = range(4)  # words of a slot header
-_SLOT_WORDS = 4
+_H_SEQ, _H_TAKE, _H_FRAME_INDEX = range(3)  # words of a slot header
+_SLOT_WORDS = 4  # (one spare: headers stay 32-byte aligned)
 
 
 def _w(reader: int, field: int) -> int:
@@ -69,7 +69,6 @@ class _RingMemory:
         self.shape = tuple(int(self._ctrl[w]) for w in (_W_HEIGHT, _W_WIDTH, _W_CHANNELS))
         headers = whole[_HEADER_BYTES : _HEADER_BYTES + self.capacity * _SLOT_WORDS * 8]
         self._words = self._cast(headers, "q")
-        self._times = self._cast(headers, "d")
         h, w, c = self.shape
         self.frame_bytes = h * w * c
         self._frames = np.ndarray(
@@ -107,7 +106,7 @@ class _RingMemory:
         return ctrl[_W_WRITE_SEQ] - oldest
 
     def close(self) -> None:
-        self._ctrl = self._words = self._times = self._frames = None
+        self._ctrl = self._words = self._frames = None
         for view in reversed(self._views):
             view.release()
         self._views = []
@@ -147,14 +146,13 @@ class RingWriter(_RingMemory):
             return None
         return self._frames[self._ctrl[_W_WRITE_SEQ] % self.capacity]
 
-    def publish(self, take: int, frame_index: int, capture_time: float) -> None:
+    def publish(self, take: int, frame_index: int) -> None:
         """Hand the claimed slot, now filled, to every reader."""
         ctrl = self._ctrl
         seq = ctrl[_W_WRITE_SEQ]
         base = (seq % self.capacity) * _SLOT_WORDS
         self._words[base + _H_TAKE] = take
         self._words[base + _H_FRAME_INDEX] = frame_index
-        self._times[base + _H_CAPTURE_TIME] = capture_time
         self._words[base + _H_SEQ] = seq  # the slot's own seq last: it vouches for the rest
         ctrl[_W_WRITE_SEQ] = seq + 1
         used = seq + 1 - min(ctrl[_w(0, _RELEASED)], ctrl[_w(1, _RELEASED)])
@@ -182,11 +180,10 @@ class Slot:
     """A published frame as a reader sees it; `frame` is a view into the ring: drop it before
     releasing the slot."""
 
-    __slots__ = ("seq", "take", "frame_index", "capture_time", "frame")
+    __slots__ = ("seq", "take", "frame_index", "frame")
 
-    def __init__(self, seq, take, frame_index, capture_time, frame) -> None:
-        self.seq, self.take, self.frame_index = seq, take, frame_index
-        self.capture_time, self.frame = capture_time, frame
+    def __init__(self, seq: int, take: int, frame_index: int, frame: np.ndarray) -> None:
+        self.seq, self.take, self.frame_index, self.frame = seq, take, frame_index, frame
 
 
 class RingReader(_RingMemory):
@@ -218,7 +215,6 @@ class RingReader(_RingMemory):
             seq,
             self._words[base + _H_TAKE],
             self._words[base + _H_FRAME_INDEX],
-            self._times[base + _H_CAPTURE_TIME],
             self._frames[index],
         )
 

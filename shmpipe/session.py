@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shmpipe import codec_probe, config, names, priority
+from shmpipe import codec_probe, config, frame_input, names, priority
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
 from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
-from shmpipe.errors import ConfigError, RingFullError
-from shmpipe.messages import EncoderSpec, Owner, StatsSpec, VideoSettings
+from shmpipe.errors import ConfigError, FrameError, RingFullError
+from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus, VideoSpan
 from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter, ring_bytes
 from shmpipe.segment import shm_free_bytes, shm_shortage_error
@@ -187,6 +187,35 @@ class Session:
             tasks=committed.tasks,
             worker_restarts=self.supervisor.take_restarts,
         )
+
+    def open_episode(self, video_path, episode: int) -> int:
+        """Tell the workers a new take begins (each encoder: where its video goes); its number."""
+        starts = {}
+        for name, feed in self.feeds.items():
+            feed.ring.reset_high_water()
+            starts[name] = StartEpisode(take=0, video_path=str(video_path(name, episode)))
+        return self.supervisor.open_take(starts)
+
+    def loan(self, camera: str) -> np.ndarray:
+        if camera not in self.feeds:
+            raise FrameError(f"loan: unknown camera {camera!r}; cameras: {list(self.feeds)}")
+        return self.feeds[camera].loan()
+
+    def writers(self, frame) -> dict:
+        """Per camera, how to put its image in place (None: it is the camera's loaned buffer)."""
+        return {
+            name: None
+            if feed.is_loaned(frame[name])
+            else frame_input.frame_writer(name, frame[name], feed.ring.shape)
+            for name, feed in self.feeds.items()
+        }
+
+    def stage(self, writers: dict) -> dict:
+        return {name: self.feeds[name].stage(write) for name, write in writers.items()}
+
+    def commit(self, staged: dict, take: int, frame_index: int) -> None:
+        for name, feed in self.feeds.items():
+            feed.commit(staged[name], take, frame_index)
 
     def make_room(self, refuse: bool) -> None:
         """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""
