@@ -1,5 +1,8 @@
 """One camera's way into its ring, as the control process sees it: stage a frame, then commit.
 
+HWC uint8 RGB images are copied straight into a ring slot (or filled in place through `loan`);
+CHW uint8 and float arrays in [0, 1] are converted on the way in, as LeRobot accepts them.
+
 `stage` writes the frame where it will live: the next free ring slot, or, when the ring is full,
 the overflow backlog (a private copy in memory while the backlog's memory allowance lasts, then a
 raw file on disk: never dropped). Nothing is visible to anyone until `commit`, which cannot fail
@@ -13,11 +16,13 @@ import logging
 import os
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from shmpipe.doorbell import Doorbell
+from shmpipe.errors import FrameError
 from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter
 
 log = logging.getLogger("shmpipe")
@@ -71,8 +76,12 @@ class CameraFeed:
             self._loan = (buffer, buffer)
         return self._loan[0]
 
-    def is_loaned(self, image: object) -> bool:
-        return self._loan is not None and image is self._loan[0]
+    def writer_for(self, image: object) -> Callable[[np.ndarray], None] | None:
+        """How `image` gets into place: None if it is this camera's loaned buffer (it is there
+        already), else a function writing it, converted, into a slot (FrameError if it can't)."""
+        if self._loan is not None and image is self._loan[0]:
+            return None
+        return frame_writer(self.name, image, self.ring.shape)
 
     def stage(self, write) -> object:
         """Call `write(out)` with the frame's destination (an HxWx3 uint8 array), or, with
@@ -197,6 +206,40 @@ class CameraFeed:
         self._close_spill()
         self.ring.close()
         self.bell.close()
+
+
+def frame_writer(name: str, image, shape: tuple[int, int, int]) -> Callable[[np.ndarray], None]:
+    """A function that writes `image` into an HWC uint8 array of `shape` (a ring slot), with
+    whatever conversion it needs; raises FrameError for anything it cannot convert."""
+    if not isinstance(image, np.ndarray):
+        raise FrameError(
+            f"camera {name!r}: expected a numpy array of shape {shape} (HWC uint8), "
+            f"got {type(image).__name__}"
+        )
+    h, w, c = shape
+    if image.shape == (h, w, c):
+        src = image
+    elif image.shape == (c, h, w):
+        src = image.transpose(1, 2, 0)
+    else:
+        raise FrameError(
+            f"camera {name!r}: expected shape {(h, w, c)} (HWC) or {(c, h, w)} (CHW), "
+            f"got {image.shape}"
+        )
+    if image.dtype == np.uint8:
+        return lambda out: np.copyto(out, src)
+    if image.dtype.kind == "f":
+        if not np.isfinite(image).all():
+            raise FrameError(f"camera {name!r}: float image contains NaN or inf")
+        lo, hi = float(image.min()), float(image.max())
+        if lo < 0.0 or hi > 1.0:
+            raise FrameError(
+                f"camera {name!r}: float images must lie in [0, 1], got values in [{lo}, {hi}]"
+            )
+        return lambda out: np.copyto(out, np.rint(src * 255.0), casting="unsafe")
+    raise FrameError(
+        f"camera {name!r}: expected dtype uint8 (or float in [0, 1]), got {image.dtype}"
+    )
 
 
 class RateMeter:

@@ -156,7 +156,7 @@ class Pipeline:
             if not isinstance(task, str) or not task:
                 raise FrameError(f"task: expected a non-empty string, got {task!r}")
             frame_input.check_keys(frame, self._expected_keys)
-            writers = self._session.writers(frame)
+            writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
             if self.overflow != "backlog":
@@ -166,10 +166,11 @@ class Pipeline:
                 self._take = self._session.open_episode(video, self._dataset.next_episode_index)
                 self._open = True
             self._rows.reserve(self._rows.num_frames + 1)
-            staged = self._session.stage(writers)
+            staged = {n: feed.stage(writers[n]) for n, feed in self._feeds.items()}
             with InterruptsDeferred():
                 task_index = self._dataset.task_index(task)
-                self._session.commit(staged, self._take, self._rows.num_frames)
+                for name, feed in self._feeds.items():
+                    feed.commit(staged[name], self._take, self._rows.num_frames)
                 self._rows.append(row, task_index)
             self._session.warn_if_behind()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shmpipe import codec_probe, config, frame_input, names, priority
+from shmpipe import codec_probe, config, names, priority
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
 from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
@@ -200,22 +200,6 @@ class Session:
         if camera not in self.feeds:
             raise FrameError(f"loan: unknown camera {camera!r}; cameras: {list(self.feeds)}")
         return self.feeds[camera].loan()
-
-    def writers(self, frame) -> dict:
-        """Per camera, how to put its image in place (None: it is the camera's loaned buffer)."""
-        return {
-            name: None
-            if feed.is_loaned(frame[name])
-            else frame_input.frame_writer(name, frame[name], feed.ring.shape)
-            for name, feed in self.feeds.items()
-        }
-
-    def stage(self, writers: dict) -> dict:
-        return {name: self.feeds[name].stage(write) for name, write in writers.items()}
-
-    def commit(self, staged: dict, take: int, frame_index: int) -> None:
-        for name, feed in self.feeds.items():
-            feed.commit(staged[name], take, frame_index)
 
     def make_room(self, refuse: bool) -> None:
         """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""
