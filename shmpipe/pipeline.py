@@ -182,8 +182,9 @@ class Pipeline:
             return self._session.loan(camera)
 
     def finish_episode(self) -> EpisodeResult:
-        """Close the open episode: its videos, stats and rows are on disk on return. If it
-        fails (a worker error, the disk), the episode is discarded and the error raised."""
+        """Close the open episode: its videos, stats and rows are on disk on return (timings:
+        see EpisodeResult). If it fails (a worker error, the disk), the episode is discarded
+        and the error raised."""
         with self._guard.call("finish_episode"):
             return self._finish()
 

@@ -209,3 +209,18 @@ def test_a_crash_mid_recording_leaves_a_loadable_dataset(tmp_path):
     with Pipeline(tmp_path, fps=FPS, cameras=cams, backend="thread") as pipe:
         pipe.add_frame({n: np.zeros((96, 128, 3), np.uint8) for n in cams}, task="t")
         assert pipe.finish_episode().episode_index == 2
+
+
+def test_robot_type_and_joint_names_given_to_the_pipeline_reach_info_json(tmp_path):
+    joints = [f"joint{i}.pos" for i in range(6)]
+    cams = {"observation.images.cam0": (48, 64, 3)}
+    with Pipeline(tmp_path, fps=FPS, cameras=cams, features={"observation.state": (6,)},
+                  robot_type="so100", feature_names={"observation.state": joints},
+                  backend="thread") as pipe:  # fmt: skip
+        pipe.add_frame({"observation.images.cam0": np.zeros((48, 64, 3), np.uint8),
+                        "observation.state": np.zeros(6, np.float32)}, task="t")  # fmt: skip
+        pipe.finish_episode()
+    info = json.loads((tmp_path / "meta" / "info.json").read_text())
+    assert info["robot_type"] == "so100"
+    assert info["features"]["observation.state"]["names"] == joints
+    assert info["features"]["observation.images.cam0"]["names"] == ["height", "width", "channels"]
