@@ -35,6 +35,23 @@ def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
     return held + held // 2 + max(1, keyframe_interval) + 2
 
 
+class EncoderUnusable(ConfigError):
+    """The encoder cannot open, or cannot encode, with these settings; `reason` in a few words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def unusable_reason(video: VideoSettings) -> str | None:
+    """None if the encoder opens and encodes with `video`'s settings here, else why not."""
+    try:
+        frames_held_back(video)
+    except EncoderUnusable as exc:
+        return exc.reason
+    return None
+
+
 def frames_held_back(video: VideoSettings) -> int:
     """Most frames the codec holds at once: fed but not yet out (cached per settings)."""
     key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority)
@@ -50,9 +67,12 @@ def _probe(key: tuple, options: tuple) -> int:
     before = priority.thread_ids()
     caller = (os.sched_getscheduler(0), os.sched_getparam(0))  # SVT-AV1 raises the caller too
     held, emitted, last = 0, -1, None  # most frames in flight; newest frame out; when to stop
+    stage = "cannot open"
     try:
         with av.open(io.BytesIO(), "w", format="mp4", options=CRASH_SAFE_MP4) as container:
             stream = add_video_stream(container, video)
+            stream.codec_context.open()  # hardware encoders with no device fail here
+            stage = "cannot encode"
             for i in range(MAX_PROBE_FRAMES):
                 frame = av.VideoFrame.from_numpy_buffer(black, format="rgb24")
                 frame.pts = i
@@ -69,9 +89,10 @@ def _probe(key: tuple, options: tuple) -> int:
                     break
             container.mux(stream.encode(None))
     except (av.FFmpegError, ValueError, OSError) as exc:
-        raise ConfigError(
+        raise EncoderUnusable(
             f"encoder {vcodec!r} ({pix_fmt}, {width}x{height} at {fps} fps, options "
-            f"{dict(options)}) cannot encode: {exc}"
+            f"{dict(options)}) {stage}: {exc}",
+            f"{stage}: {getattr(exc, 'strerror', None) or exc}",
         ) from None
     finally:
         os.sched_setscheduler(0, *caller)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from shmpipe import codecs
 from shmpipe.errors import ConfigError
 
 Backend = Literal["process", "thread"]
@@ -20,37 +21,42 @@ BACKEND_ENV = "SHMPIPE_BACKEND"
 BACKENDS = ("process", "thread")
 DEFAULT_RING_BUDGET_BYTES = 256 * 1024 * 1024  # shared by all cameras' rings
 MAX_RING_SECONDS = 10.0  # more only costs memory: past this the overflow backlog takes over
+LIBSVTAV1_DEFAULT_PRESET = 12  # LeRobot's
 
 
 @dataclass(frozen=True)
 class VideoEncoderConfig:
-    """Video encoding settings, LeRobot's names and defaults (AV1 via SVT-AV1, keyframe every 2)."""
+    """Video encoding settings, LeRobot's names and defaults (AV1 via SVT-AV1, keyframe every 2).
+
+    `vcodec` is any name LeRobot accepts (shmpipe.codecs.ACCEPTED), checked at start(). "auto"
+    becomes the first encoder that opens and encodes here (Pipeline.encoder is then resolved to
+    it, so info.json names that encoder). `preset` None is the codec's default (LeRobot's
+    12 for libsvtav1); x264/x265 take names ("veryfast") or 0..9."""
 
     vcodec: str = "libsvtav1"
     pix_fmt: str = "yuv420p"
     g: int = 2
     crf: int = 30
-    preset: int = 12
+    preset: int | str | None = None
     fast_decode: int = 0
     extra_options: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "vcodec", codecs.canonical(self.vcodec))
+        if self.preset is None and self.vcodec == "libsvtav1":
+            object.__setattr__(self, "preset", LIBSVTAV1_DEFAULT_PRESET)
+
     def codec_options(self, threads: int) -> dict[str, str]:
-        """FFmpeg codec options; `threads` becomes SVT-AV1's level of parallelism (lp)."""
-        options = {"g": str(self.g), "crf": str(self.crf)}
-        if self.vcodec == "libsvtav1":
-            options["preset"] = str(self.preset)
-            svt = [f"lp={threads}"]
-            if self.fast_decode:
-                svt.append(f"fast-decode={self.fast_decode}")
-            options["svtav1-params"] = ":".join(svt)
-        else:
-            options["threads"] = str(threads)
-            if self.vcodec in ("libx264", "libx265") and self.preset is not None:
-                options["preset"] = str(self.preset)
-        options.update({k: str(v) for k, v in self.extra_options.items()})
-        return options
+        """FFmpeg options of the (resolved) codec; `threads` per encoder (SVT-AV1's lp)."""
+        return codecs.codec_options(self.vcodec, self.crf, self.g, self.preset,
+                                    self.fast_decode, self.extra_options, threads)  # fmt: skip
+
+    def resolved(self, vcodec: str) -> VideoEncoderConfig:
+        """These settings for `vcodec` (what start() chose for "auto")."""
+        return self if vcodec == self.vcodec else replace(self, vcodec=vcodec)
 
     def as_dict(self) -> dict:
+        """The settings as info.json keeps them."""
         return {
             "vcodec": self.vcodec,
             "pix_fmt": self.pix_fmt,

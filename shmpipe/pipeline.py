@@ -96,6 +96,7 @@ class Pipeline:
         self._owner[0] = os.getpid()
         videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
                                 self.backend)  # fmt: skip
+        self.encoder = self.encoder.resolved(videos.choice.encoder)  # "auto" -> what opened
         self.ring_slots = ring_slots_for(
             self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
         )

@@ -78,3 +78,5 @@ class PipelineStatus:
     stats: StatsStatus
     episode_index: int | None  # the open episode, if any
     episode_frames: int
+    encoder: str = ""  # the vcodec start() opened ("auto" resolved)
+    encoder_notes: list[str] = field(default_factory=list)  # "auto": why each earlier one was not

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shmpipe import codec_probe, config, names, priority
+from shmpipe import codec_probe, codecs, config, names, priority
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
 from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
@@ -35,12 +35,31 @@ STATS = "stats"  # the stats worker's label; encoders are labelled by camera
 def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
                    encoder: config.VideoEncoderConfig, prio: object,
                    backend: str) -> dict[str, VideoSettings]:  # fmt: skip
-    """Each camera's encoder settings; all encoders together use about one thread per core."""
-    options = encoder.codec_options(config.encoder_threads(len(cameras)))
-    return {
-        name: VideoSettings(fps, w, h, encoder.vcodec, encoder.pix_fmt, options, prio, backend)
-        for name, (h, w, _) in cameras.items()
-    }
+    """Each camera's encoder settings; all encoders together use about one thread per core.
+    vcodec "auto" becomes the first encoder that opens and encodes at every camera's size here
+    (shmpipe.codecs.choose); the `choice` of the result names it and why the others were not."""
+    threads = config.encoder_threads(len(cameras))
+
+    def settings(vcodec: str) -> dict[str, VideoSettings]:
+        chosen = encoder.resolved(vcodec)
+        options = chosen.codec_options(threads)
+        pix_fmt = codecs.input_pix_fmt(vcodec, chosen.pix_fmt)
+        return {name: VideoSettings(fps, w, h, codecs.ENCODERS[vcodec], pix_fmt, options, prio,
+                                    backend) for name, (h, w, _) in cameras.items()}  # fmt: skip
+
+    def unusable(vcodec: str) -> str | None:
+        try:
+            sizes = {(v.width, v.height): v for v in settings(vcodec).values()}
+        except ConfigError as exc:
+            return str(exc)
+        reasons = (codec_probe.unusable_reason(video) for video in sizes.values())
+        return next((reason for reason in reasons if reason), None)
+
+    choice = codecs.choose(encoder.vcodec, unusable)
+    if encoder.vcodec == codecs.AUTO:
+        log.info("vcodec 'auto' chose %s; skipped: %s", choice.encoder,
+                 "; ".join(choice.notes) or "none")  # fmt: skip
+    return codecs.CameraVideos(settings(choice.encoder), choice)
 
 
 def ring_slots_for(
@@ -111,6 +130,12 @@ class Session:
             else:
                 stack.callback(priority.restore_thread, saved)
 
+    @property
+    def encoder_choice(self) -> codecs.EncoderChoice:
+        """The encoder start() opened and, for vcodec "auto", why it skipped those before it."""
+        first = next(iter(self._videos.values())).vcodec
+        return getattr(self._videos, "choice", None) or codecs.EncoderChoice(first)
+
     def _ipc(self, what: str) -> str:
         return names.object_name(self._owner.pid, self._owner.token, what)
 
@@ -143,7 +168,9 @@ class Session:
     def status(self, episode: int | None, episode_frames: int) -> PipelineStatus:
         self.supervisor.supervise()
         cameras = {name: self._camera_status(name) for name in self.feeds}
-        return PipelineStatus(cameras, self._stats_status(), episode, episode_frames)
+        choice = self.encoder_choice
+        return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
+                              choice.encoder, list(choice.notes))  # fmt: skip
 
     def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[name]
