@@ -81,6 +81,7 @@ def test_churn_of_200_episodes_grows_nothing(tmp_path, backend):
     assert len(videos) == 100
 
 
+@pytest.mark.soak  # ~18 s; the default run keeps the 200-episode churn for leaks
 def test_long_episode_keeps_control_process_memory_flat(tmp_path):
     n = 18_000
     images = [np.full((48, 64, 3), v, np.uint8) for v in range(0, 250, 10)]
