@@ -9,6 +9,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from shmpipe import names
@@ -111,3 +112,37 @@ def exact_image_stats(frames: list[np.ndarray]) -> dict[str, np.ndarray]:
     out = {k: v.reshape(3, 1, 1) for k, v in out.items()}
     out["count"] = np.array([pixels.shape[0]])
     return out
+
+
+def value_of(k: int) -> int:
+    """The grey level that names frame k: neighbours differ by far more than the encoder's
+    error, so a frame out of place (one camera a frame ahead of another) shows."""
+    return (k * 37) % 224 + 16
+
+
+def marked_frames(count: int, height: int, width: int, phase: float = 0.0) -> list[np.ndarray]:
+    """Smooth frames (for PSNR) with a flat 32x32 corner whose value identifies the frame."""
+    out = []
+    for k in range(count):
+        f = smooth_frame(k, height, width, phase).copy()
+        f[:32, :32] = value_of(k)
+        out.append(f)
+    return out
+
+
+def assert_marked_episode(
+    result, camera: str, frames: list[np.ndarray], n: int, psnr_every: int = 1
+) -> None:
+    """The camera's video is frames[i % len(frames)] (marked_frames) for i < n, in order, at
+    i / 30 s, as are the rows."""
+    decoded, times = decode_video(result.videos[camera][0])
+    assert len(decoded) == n, f"{camera}: {len(decoded)} of {n} frames in the video"
+    assert pq.ParquetFile(result.data).metadata.num_rows == n
+    np.testing.assert_allclose(times, np.arange(n) / 30, atol=1e-4)
+    k = len(frames)
+    marks = np.array([f[:32, :32].mean() for f in decoded])
+    expected = np.array([value_of(i % k) for i in range(n)])
+    wrong = np.flatnonzero(np.abs(marks - expected) > 8)
+    assert wrong.size == 0, f"{camera}: frames {wrong[:10].tolist()} out of place"
+    worst = min(psnr(decoded[i], frames[i % k]) for i in range(0, n, psnr_every))
+    assert worst >= 30, f"{camera}: worst PSNR {worst:.1f} dB"

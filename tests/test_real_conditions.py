@@ -29,12 +29,13 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import (
     OUR_CONTROL_PROCESSES,
+    assert_marked_episode,
     decode_video,
     episode_files,
     exact_image_stats,
-    psnr,
-    smooth_frame,
+    marked_frames,
     textured_frame,
+    value_of,
 )
 
 from shmpipe import Pipeline, names
@@ -47,26 +48,12 @@ RECORDER_CHILD = TESTS / "recorder_child.py"
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def value_of(k: int) -> int:
-    """The pixel value of the k-th frame offered: neighbours differ by far more than AV1's error,
-    so a frame out of place (one camera a frame ahead of another) shows."""
-    return (k * 37) % 224 + 16
 
 
 def flat_frame(cameras: dict, k: int, features: dict | None = None) -> dict:
     out = {name: np.full(shape, value_of(k), np.uint8) for name, shape in cameras.items()}
     for name, shape in (features or {}).items():
         out[name] = np.full(shape, k, np.float32)
-    return out
-
-
-def marked_frames(count: int, height: int, width: int, phase: float = 0.0) -> list[np.ndarray]:
-    """Smooth frames (for PSNR) with a flat 32x32 corner whose value identifies the frame."""
-    out = []
-    for k in range(count):
-        f = smooth_frame(k, height, width, phase).copy()
-        f[:32, :32] = value_of(k)
-        out.append(f)
     return out
 
 
@@ -91,21 +78,6 @@ def assert_flat_episode(result, values: list[int]) -> None:
         )
 
 
-def assert_marked_episode(result, camera: str, frames: list[np.ndarray], n: int) -> None:
-    """The camera's video is frames[i % len(frames)] for i < n, in order, at i / fps."""
-    decoded, times = decode_video(result.videos[camera][0])
-    assert len(decoded) == n, f"{camera}: {len(decoded)} of {n} frames in the video"
-    assert data_rows(result.data) == n
-    np.testing.assert_allclose(times, np.arange(n) / FPS, atol=1e-4)
-    k = len(frames)
-    marks = np.array([f[:32, :32].mean() for f in decoded])
-    expected = np.array([value_of(i % k) for i in range(n)])
-    wrong = np.flatnonzero(np.abs(marks - expected) > 8)
-    assert wrong.size == 0, f"{camera}: frames {wrong[:10].tolist()} out of place"
-    worst = min(psnr(decoded[i], frames[i % k]) for i in range(n))
-    assert worst >= 30, f"{camera}: worst PSNR {worst:.1f} dB"
-
-
 def child_result(info: dict) -> SimpleNamespace:
     """What a child printed about its finished episode, shaped like an EpisodeResult."""
     return SimpleNamespace(
@@ -126,6 +98,38 @@ def shmpipe_warnings(caplog) -> list[str]:
 def own_objects(pid: int | None = None) -> list[str]:
     pid = os.getpid() if pid is None else pid
     return [e for e in names.list_objects() if names.owner_pid(e) == pid]
+
+
+def start_recorder(argv: list[str], **popen) -> tuple[subprocess.Popen, dict]:
+    """Start a recorder child (ours to judge for leaks) and read its first JSON line."""
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             **popen)  # fmt: skip
+    OUR_CONTROL_PROCESSES.add(child.pid)
+    line = child.stdout.readline()
+    if not line:
+        stop_process(child)
+        pytest.fail(f"recorder {argv[-2:]} failed: {child.stderr.read()[-3000:]}")
+    return child, json.loads(line)
+
+
+def run_child(argv: list[str], timeout: float) -> dict:
+    """Run a child to its end (ours to judge for leaks); the JSON of its last line. A child
+    that hangs or dies of a signal (SIGBUS: no Python exception) fails the test."""
+    child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    OUR_CONTROL_PROCESSES.add(child.pid)
+    try:
+        out, err = child.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_process(child)
+        out, err = child.communicate()
+        pytest.fail(f"{Path(argv[-1]).name} hung (a call stalled?): {err[-2000:]}")
+    finally:
+        stop_process(child)
+    if child.returncode < 0:
+        died = signal.Signals(-child.returncode).name
+        pytest.fail(f"the child died of {died} with no Python exception: {err[-2000:]}")
+    assert child.returncode == 0, f"child failed ({child.returncode}): {err[-3000:]}"
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def stop_process(proc: subprocess.Popen) -> None:
@@ -385,30 +389,8 @@ def test_ctrl_c_at_random_moments_inside_add_frame_keeps_every_camera_equal_to_t
     tmp_path, backend
 ):
     attempts = 200
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            str(CHILDREN / "ctrl_c_recorder.py"),
-            str(tmp_path),
-            backend,
-            str(attempts),
-            "9",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    OUR_CONTROL_PROCESSES.add(child.pid)
-    try:
-        out, err = child.communicate(timeout=45)
-    except subprocess.TimeoutExpired:
-        child.kill()
-        out, err = child.communicate()
-        pytest.fail(f"the recording child hung (finish_episode stalled?): {err[-2000:]}")
-    finally:
-        stop_process(child)
-    assert child.returncode == 0, f"child failed ({child.returncode}): {err[-3000:]}"
-    info = json.loads(out.strip().splitlines()[-1])
+    script = str(CHILDREN / "ctrl_c_recorder.py")
+    info = run_child([sys.executable, script, str(tmp_path), backend, str(attempts), "9"], 45)
     print(
         f"{backend}: {info['interrupted']} of {attempts} add_frame calls interrupted "
         f"(add_frame ~{info['add_frame_s'] * 1e6:.0f} us); {info['num_frames']} frames; "
@@ -711,20 +693,13 @@ def test_sweep_keeps_the_objects_of_a_live_recorder_in_another_pid_namespace(tmp
     # where a pid check calls a live recorder dead): /bin/true takes pids 2 .. target-1.
     target = first_pid_free_here()
     trues = "/bin/true; " * ((target or 2) - 2)
-    child = subprocess.Popen(
+    child, info = start_recorder(
         ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
         + ["sh", "-c", trues + '"$@"; exit $?', "sh"]
         + [sys.executable, str(CHILDREN / "ns_recorder.py"), str(tmp_path / "ns")],
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    OUR_CONTROL_PROCESSES.add(child.pid)
     try:
-        line = child.stdout.readline()
-        assert line, f"the namespaced recorder failed: {child.stderr.read()[-3000:]}"
-        info = json.loads(line)
         OUR_CONTROL_PROCESSES.add(info["pid"])
         print(f"recorder's pid in its namespace: {info['pid']}; free here: {target}")
         assert info["objects"], "the recorder has no objects in /dev/shm"
@@ -753,25 +728,11 @@ def run_with_small_dev_shm(root: Path, *args: str) -> dict:
     if why:
         pytest.skip(why)
     script = 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$@"'
-    child = subprocess.Popen(
+    return run_child(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"]
         + [sys.executable, str(CHILDREN / "small_shm_recorder.py"), str(root), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        120,
     )
-    OUR_CONTROL_PROCESSES.add(child.pid)
-    try:
-        out, err = child.communicate(timeout=120)
-    finally:
-        stop_process(child)
-    if child.returncode < 0:
-        pytest.fail(
-            f"the recorder died of {signal.Signals(-child.returncode).name} with no Python "
-            f"exception: {err[-2000:]}"
-        )
-    assert child.returncode == 0, f"recorder failed ({child.returncode}): {err[-3000:]}"
-    return json.loads(out.strip().splitlines()[-1])
 
 
 def test_start_on_a_too_small_dev_shm_raises_saying_what_is_needed(tmp_path):
@@ -873,17 +834,9 @@ def test_add_frame_from_two_threads_raises_and_loses_no_accepted_frame(tmp_path,
 # -- item 10: a killed control process leaves no half-written video ---------------------------
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_control_process_leaves_no_partial_video(tmp_path, sig):
-    child = subprocess.Popen(
-        [sys.executable, str(RECORDER_CHILD), str(tmp_path), "process"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    OUR_CONTROL_PROCESSES.add(child.pid)
+    child, info = start_recorder([sys.executable, str(RECORDER_CHILD), str(tmp_path), "process"])
     try:
-        line = child.stdout.readline()
-        assert line, f"recorder child failed: {child.stderr.read()[-2000:]}"
-        pids = json.loads(line)["pids"]
+        pids = info["pids"]
         deadline = time.monotonic() + 3
         while not list(tmp_path.glob("videos/**/*.partial*")) and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -11,40 +11,13 @@ import time
 
 import numpy as np
 import pytest
-from conftest import decode_video, psnr, smooth_frame
+from conftest import assert_marked_episode, marked_frames
 
 from shmpipe import Pipeline
 
 pytestmark = pytest.mark.soak
 
 FPS = 30
-
-
-def value_of(k: int) -> int:
-    return (k * 37) % 224 + 16
-
-
-def marked_frames(count: int, height: int, width: int, phase: float = 0.0) -> list[np.ndarray]:
-    """Smooth frames (for PSNR) with a flat 32x32 corner whose value identifies the frame."""
-    out = []
-    for k in range(count):
-        f = smooth_frame(k, height, width, phase).copy()
-        f[:32, :32] = value_of(k)
-        out.append(f)
-    return out
-
-
-def assert_every_frame(result, camera: str, frames: list[np.ndarray], n: int) -> None:
-    decoded, times = decode_video(result.videos[camera][0])
-    assert len(decoded) == n, f"{camera}: {len(decoded)} of {n} frames in the video"
-    np.testing.assert_allclose(times, np.arange(n) / FPS, atol=1e-4)
-    k = len(frames)
-    marks = np.array([f[:32, :32].mean() for f in decoded])
-    expected = np.array([value_of(i % k) for i in range(n)])
-    wrong = np.flatnonzero(np.abs(marks - expected) > 8)
-    assert wrong.size == 0, f"{camera}: frames {wrong[:10].tolist()} out of place"
-    worst = min(psnr(decoded[i], frames[i % k]) for i in range(0, n, 7))
-    assert worst >= 30, f"{camera}: worst PSNR {worst:.1f} dB"
 
 
 def busy_loops(count: int) -> list[subprocess.Popen]:
@@ -93,7 +66,7 @@ def test_encoders_keep_up_beside_two_busy_processes_and_finish_is_bounded(tmp_pa
     )
     assert result.num_frames == n
     for name in cams:
-        assert_every_frame(result, name, frames[name], n)
+        assert_marked_episode(result, name, frames[name], n, psnr_every=7)
     assert finish_s < 15, f"finish_episode took {finish_s:.1f} s after a 10 s episode"
 
 
@@ -127,4 +100,4 @@ def test_encoder_killed_with_a_nearly_full_default_ring_at_720p_loses_no_frame(t
     print(f"ring {used[1]} slots: encoder killed at {used[0]} used; {i} frames")
     assert result.worker_restarts >= 1
     for name in cams:
-        assert_every_frame(result, name, frames[name], i)
+        assert_marked_episode(result, name, frames[name], i, psnr_every=7)
