@@ -201,7 +201,8 @@ def _run_record(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from shmpipe.record import Plan, camera_key
+    from shmpipe.record import Plan
+    from shmpipe.record_figures import camera_key
 
     cameras = {camera_key(name): spec for name, spec in args.cameras}
     if len(cameras) < len(args.cameras):
@@ -230,7 +231,8 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     from shmpipe import Pipeline, VideoEncoderConfig
     from shmpipe.keyboard import Keyboard
     from shmpipe.live_view import LiveView, render_summary
-    from shmpipe.record import EpisodeSaved, RecordSession
+    from shmpipe.record import RecordSession
+    from shmpipe.record_figures import EpisodeSaved
     from shmpipe.sources import SourceError, open_source
 
     stack.enter_context(_warnings_on_screen(console if live else None))
@@ -291,7 +293,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
 
 
 def _event_text(event, root: Path, plan) -> str | None:
-    from shmpipe.record import EpisodeCancelled, EpisodeSaved, Notice, SessionStarted
+    from shmpipe.record_figures import EpisodeCancelled, EpisodeSaved, Notice, SessionStarted
 
     if isinstance(event, SessionStarted):
         start = f"resuming at episode {event.first_episode}" if event.resumed else "recording"

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from shmpipe.record import EpisodeSummary, Figures, camera_label, format_bytes
+from shmpipe.record_figures import EpisodeSummary, Figures, camera_label, format_bytes
 
 REFRESH_PER_SECOND = 4
 KEYS_HINT = "→ finish episode   ← re-record   Esc stop after saving   Ctrl-C abort (nothing saved)"

@@ -22,7 +22,8 @@ from shmpipe import Pipeline, names
 from shmpipe.cli import EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, main
 from shmpipe.keyboard import KeyDecoder
 from shmpipe.live_view import render_figures, render_summary
-from shmpipe.record import CameraTrack, Pacer, Plan, RecordSession, repeats_warning
+from shmpipe.record import Pacer, Plan, RecordSession
+from shmpipe.record_figures import CameraTrack, repeats_warning
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = "synthetic:48x64"
