@@ -4,6 +4,32 @@
 `lerobot-record` asks of its dataset (add_frame with "task", save_episode, clear_episode_buffer,
 finalize, num_episodes, fps, features, meta, push_to_hub), recording through a Pipeline: frames
 are encoded while the episode goes on, so save_episode only flushes what is left.
+
+- `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
+  cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
+  width) and 'float32' vectors (n,) with their `names`. Other dtypes and depth cameras raise
+  ConfigError (a ValueError) naming the feature. LeRobot's index columns, if present, are
+  skipped: shmpipe writes them. `features` answers with info.json's dict: every camera as
+  (h, w, 3) "video", index columns included, shapes as tuples, as LeRobot loads them.
+- add_frame's frame holds every feature and "task". An optional "timestamp" must be
+  frame_index / fps within `tolerance_s` (else FrameError): shmpipe stores i / fps, as
+  LeRobot does, and would otherwise drop a different timestamp without a word.
+- create() refuses a `root` that exists (FileExistsError, as LeRobot). resume() reads the
+  dataset at `root`, which defaults to $HF_LEROBOT_HOME/repo_id as for create() (LeRobot
+  demands a root there: without one it would download; this never downloads).
+- LeRobot's other create/resume options are accepted by keyword and ignored, as they do
+  not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
+  images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
+  (frames are always encoded while recording, one process per camera sizing its threads),
+  video_backend, metadata_buffer_size, depth_encoder (no depth cameras),
+  data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
+  defaults), revision, force_cache_sync, token (nothing is downloaded). Any other keyword
+  goes to Pipeline (backend, ring_budget_bytes, ...). use_videos=False is refused.
+- Encoding: `rgb_encoder` (LeRobot's RGBEncoderConfig, read by attribute) or LeRobot 0.4's
+  `vcodec`; by default LeRobot's (libsvtav1, crf 30, g 2, preset 12).
+- `writer` is None, so LeRobot's VideoEncodingManager(recorder) only calls finalize(). A
+  recorder is truthy even when empty, so lerobot-record's `if dataset: dataset.finalize()`
+  always stops the workers; len() is num_frames as in LeRobot.
 """
 
 from __future__ import annotations
@@ -16,6 +42,7 @@ import numpy as np
 
 from shmpipe import layout
 from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.hub import push_folder
 from shmpipe.info_json import read_info, shapes
 from shmpipe.lerobot_features import (
     RecorderMeta,
@@ -30,8 +57,6 @@ from shmpipe.results import EpisodeResult
 
 __all__ = ["LeRobotRecorder"]
 NOT_RECORDED = ("task", "timestamp")  # frame keys LeRobot's add_frame takes that are not columns
-# not uploaded by push_to_hub: LeRobot's temporary images, our writer lock and backlog spill
-HUB_IGNORE = ["images/", layout.LOCK_PATH, layout.SPILL_DIR + "/"]
 IGNORED_OPTIONS = frozenset({
     "image_writer_processes", "image_writer_threads", "video_backend", "batch_encoding_size",
     "depth_encoder", "metadata_buffer_size", "streaming_encoding", "encoder_queue_maxsize",
@@ -47,34 +72,8 @@ def pipeline_options(options: Mapping[str, object]) -> dict[str, object]:
 
 class LeRobotRecorder:
     """Records a LeRobot v3.0 dataset with LeRobotDataset's recording API; swap it in for
-    `LeRobotDataset.create` / `.resume` in a record script.
-
-    - `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
-      cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
-      width) and 'float32' vectors (n,) with their `names`. Other dtypes and depth cameras raise
-      ConfigError (a ValueError) naming the feature. LeRobot's index columns, if present, are
-      skipped: shmpipe writes them. `features` answers with info.json's dict: every camera as
-      (h, w, 3) "video", index columns included, shapes as tuples, as LeRobot loads them.
-    - add_frame's frame holds every feature and "task". An optional "timestamp" must be
-      frame_index / fps within `tolerance_s` (else FrameError): shmpipe stores i / fps, as
-      LeRobot does, and would otherwise drop a different timestamp without a word.
-    - create() refuses a `root` that exists (FileExistsError, as LeRobot). resume() reads the
-      dataset at `root`, which defaults to $HF_LEROBOT_HOME/repo_id as for create() (LeRobot
-      demands a root there: without one it would download; this never downloads).
-    - LeRobot's other create/resume options are accepted by keyword and ignored, as they do
-      not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
-      images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
-      (frames are always encoded while recording, one process per camera sizing its threads),
-      video_backend, metadata_buffer_size, depth_encoder (no depth cameras),
-      data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
-      defaults), revision, force_cache_sync, token (nothing is downloaded). Any other keyword
-      goes to Pipeline (backend, ring_budget_bytes, ...). use_videos=False is refused.
-    - Encoding: `rgb_encoder` (LeRobot's RGBEncoderConfig, read by attribute) or LeRobot 0.4's
-      `vcodec`; by default LeRobot's (libsvtav1, crf 30, g 2, preset 12).
-    - `writer` is None, so LeRobot's VideoEncodingManager(recorder) only calls finalize(). A
-      recorder is truthy even when empty, so lerobot-record's `if dataset: dataset.finalize()`
-      always stops the workers; len() is num_frames as in LeRobot.
-    """
+    `LeRobotDataset.create` / `.resume` in a record script (the module docstring has the
+    details: features, frames, roots, ignored options, encoding)."""
 
     writer = None
 
@@ -261,25 +260,6 @@ class LeRobotRecorder:
         upload the folder, tag the codebase version), with huggingface_hub (LeRobot's own
         dependency). Differences: no dataset card is written (tags, license and card_kwargs are
         unused), and each episode is its own file (many files for a large dataset)."""
-        try:
-            from huggingface_hub import HfApi
-            from huggingface_hub.errors import RevisionNotFoundError
-        except ImportError:
-            raise ImportError("push_to_hub needs huggingface_hub (pip install huggingface_hub); "
-                              f"{self.root} is complete without it") from None  # fmt: skip
-        ignore = HUB_IGNORE + ([] if push_videos else ["videos/"])
-        api = HfApi()
-        api.create_repo(repo_id=self.repo_id, private=private, repo_type="dataset", exist_ok=True)
-        if branch:
-            api.create_branch(repo_id=self.repo_id, branch=branch, repo_type="dataset",
-                              exist_ok=True)  # fmt: skip
-        upload = api.upload_large_folder if upload_large_folder else api.upload_folder
-        upload(repo_id=self.repo_id, folder_path=self.root, repo_type="dataset", revision=branch,
-               allow_patterns=allow_patterns, ignore_patterns=ignore)  # fmt: skip
-        if tag_version:
-            version = self.meta.info["codebase_version"]
-            try:
-                api.delete_tag(self.repo_id, tag=version, repo_type="dataset")
-            except RevisionNotFoundError:
-                pass
-            api.create_tag(self.repo_id, tag=version, revision=branch, repo_type="dataset")
+        push_folder(self.root, self.repo_id, self.meta.info["codebase_version"], branch,
+                    tag_version, push_videos, private, allow_patterns,
+                    upload_large_folder)  # fmt: skip
