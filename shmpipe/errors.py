@@ -37,3 +37,7 @@ class DatasetError(ShmpipeError, RuntimeError):
 
 class RingFullError(ShmpipeError, RuntimeError):
     """A full ring refused a frame under overflow='error'; the frame was not added."""
+
+
+class SourceError(ShmpipeError, RuntimeError):
+    """A camera source failed: the device is gone or stopped delivering, the file is unreadable."""

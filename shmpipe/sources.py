@@ -18,7 +18,9 @@ import av
 import numpy as np
 
 from shmpipe.config import check_fps
-from shmpipe.errors import ConfigError, ShmpipeError
+from shmpipe.errors import ConfigError, SourceError
+
+__all__ = ["Capture", "FrameSource", "SourceError", "open_source"]
 
 SPEC_FORMS = (
     '"opencv:<camera index>", "opencv:/dev/videoN", "opencv:<video file>", "file:<video file>", '
@@ -26,10 +28,6 @@ SPEC_FORMS = (
 )
 SYNTHETIC_SHAPE = (480, 640)
 JOIN_TIMEOUT_S = 2.0  # how long close() waits for a capture thread stuck in the driver
-
-
-class SourceError(ShmpipeError, RuntimeError):
-    """A source failed: the device is gone or stopped delivering, the file is unreadable."""
 
 
 @dataclass(frozen=True)
