@@ -1,7 +1,8 @@
 """One camera's way into its ring, as the control process sees it: stage a frame, then commit.
 
 HWC uint8 RGB images are copied straight into a ring slot (or filled in place through `loan`);
-CHW uint8 and float arrays in [0, 1] are converted on the way in, as LeRobot accepts them.
+CHW uint8 and float arrays in [0, 1] are converted on the way in, as LeRobot accepts them. A
+depth camera ((h, w, 1)) takes uint16 millimetres, (h, w) or (h, w, 1), copied as they are.
 
 `stage` writes the frame where it will live: the next free ring slot, or, when the ring is full,
 the overflow backlog (a private copy in memory while the backlog's memory allowance lasts, then a
@@ -28,6 +29,7 @@ from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter
 log = logging.getLogger("shmpipe")
 MAX_SPARE_BUFFERS = 32
 _IN_SLOT = object()  # stage() token: the frame is in the claimed ring slot
+_UINT8 = np.dtype(np.uint8)
 
 
 class BacklogBudget:
@@ -64,15 +66,15 @@ class CameraFeed:
 
     # -- add_frame -------------------------------------------------------------------------
     def loan(self) -> np.ndarray:
-        """A writable HxWx3 uint8 buffer to fill in place: the next free ring slot, or a backlog
-        buffer while frames wait. stage() of that very array then copies nothing."""
+        """A writable HxWxC buffer (the ring's dtype) to fill in place: the next free ring slot,
+        or a backlog buffer while frames wait. stage() of that very array then copies nothing."""
         if self.backlog:
             self.drain()
         slot = None if self.backlog else self.ring.claim()
         if slot is not None:
             self._loan = (slot, _IN_SLOT)
         else:
-            buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
+            buffer = self._spare()
             self._loan = (buffer, buffer)
         return self._loan[0]
 
@@ -81,10 +83,10 @@ class CameraFeed:
         already), else a function writing it, converted, into a slot (FrameError if it can't)."""
         if self._loan is not None and image is self._loan[0]:
             return None
-        return frame_writer(self.name, image, self.ring.shape)
+        return frame_writer(self.name, image, self.ring.shape, self.ring.dtype)
 
     def stage(self, write) -> object:
-        """Call `write(out)` with the frame's destination (an HxWx3 uint8 array), or, with
+        """Call `write(out)` with the frame's destination (an HxWxC array), or, with
         `write` None, take the loaned buffer as it is; returns the token `commit` takes. Staging
         changes nothing that anyone else can see (but first moves earlier, committed frames
         from the backlog into free slots) and ends any loan."""
@@ -101,7 +103,7 @@ class CameraFeed:
                 if slot is not None:
                     write(slot)
                     return _IN_SLOT
-            buffer = self._spares[-1] if self._spares else np.empty(self.ring.shape, np.uint8)
+            buffer = self._spare()
             write(buffer)
         if self._budget.used + self.ring.frame_bytes <= self._budget.limit:
             return buffer
@@ -135,6 +137,9 @@ class CameraFeed:
             self._spilled_waiting += 1
             self.backlog.append(_Waiting(None, staged, take, frame_index))
         self.overflowed += 1
+
+    def _spare(self) -> np.ndarray:
+        return self._spares[-1] if self._spares else np.empty(self.ring.shape, self.ring.dtype)
 
     # -- backlog ---------------------------------------------------------------------------
     def drain(self) -> int:
@@ -208,9 +213,12 @@ class CameraFeed:
         self.bell.close()
 
 
-def frame_writer(name: str, image, shape: tuple[int, int, int]) -> Callable[[np.ndarray], None]:
-    """A function that writes `image` into an HWC uint8 array of `shape` (a ring slot), with
-    whatever conversion it needs; raises FrameError for anything it cannot convert."""
+def frame_writer(name: str, image, shape: tuple[int, int, int],
+                 dtype: np.dtype = _UINT8) -> Callable[[np.ndarray], None]:  # fmt: skip
+    """A function that writes `image` into an HWC array of `shape` and `dtype` (a ring slot),
+    with whatever conversion it needs; raises FrameError for anything it cannot convert."""
+    if dtype != _UINT8:
+        return _depth_writer(name, image, shape)
     if not isinstance(image, np.ndarray):
         raise FrameError(
             f"camera {name!r}: expected a numpy array of shape {shape} (HWC uint8), "
@@ -228,6 +236,11 @@ def frame_writer(name: str, image, shape: tuple[int, int, int]) -> Callable[[np.
         )
     if image.dtype == np.uint8:
         return lambda out: np.copyto(out, src)
+    if image.dtype == np.uint16:
+        raise FrameError(
+            f"camera {name!r}: got a uint16 image for an RGB camera of shape {shape}; expected "
+            "uint8 (or float in [0, 1]); depth cameras are declared with shape (h, w, 1)"
+        )
     if image.dtype.kind == "f":
         if not np.isfinite(image).all():
             raise FrameError(f"camera {name!r}: float image contains NaN or inf")
@@ -240,6 +253,24 @@ def frame_writer(name: str, image, shape: tuple[int, int, int]) -> Callable[[np.
     raise FrameError(
         f"camera {name!r}: expected dtype uint8 (or float in [0, 1]), got {image.dtype}"
     )
+
+
+def _depth_writer(name: str, image, shape: tuple[int, int, int]) -> Callable[[np.ndarray], None]:
+    """frame_writer of a depth camera: uint16 millimetres, (h, w) or (h, w, 1), copied."""
+    h, w, _ = shape
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint16:
+        got = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
+        raise FrameError(
+            f"camera {name!r}: a depth camera expects uint16 millimetres of shape {(h, w)} or "
+            f"{(h, w, 1)}, got {got}"
+        )
+    if image.shape not in ((h, w), (h, w, 1)):
+        raise FrameError(
+            f"camera {name!r}: a depth camera expects shape {(h, w)} or {(h, w, 1)}, "
+            f"got {image.shape}"
+        )
+    src = image.reshape(h, w, 1)
+    return lambda out: np.copyto(out, src)
 
 
 class RateMeter:

@@ -16,10 +16,10 @@ import threading
 import av
 import numpy as np
 
-from shmpipe import priority
+from shmpipe import depth, priority
 from shmpipe.errors import ConfigError
 from shmpipe.messages import VideoSettings
-from shmpipe.video_writer import CRASH_SAFE_MP4, add_video_stream
+from shmpipe.video_writer import CRASH_SAFE_MP4, add_video_stream, input_frame
 
 MAX_PROBE_FRAMES = 400
 STEADY_FRAMES = 48
@@ -54,16 +54,19 @@ def unusable_reason(video: VideoSettings) -> str | None:
 
 def frames_held_back(video: VideoSettings) -> int:
     """Most frames the codec holds at once: fed but not yet out (cached per settings)."""
-    key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority)
+    key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority,
+           video.input_format)  # fmt: skip
     return _probe(key, tuple(sorted(video.codec_options.items())))
 
 
 @functools.lru_cache(maxsize=64)
 def _probe(key: tuple, options: tuple) -> int:
-    fps, width, height, vcodec, pix_fmt, prio = key
-    video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread")
+    fps, width, height, vcodec, pix_fmt, prio, input_format = key
+    video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
+                          input_format)  # fmt: skip
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner
-    black = np.zeros((height, width, 3), np.uint8)
+    rgb = input_format != depth.PIX_FMT
+    black = np.zeros((height, width, 3 if rgb else 1), np.uint8 if rgb else np.uint16)
     before = priority.thread_ids()
     caller = (os.sched_getscheduler(0), os.sched_getparam(0))  # SVT-AV1 raises the caller too
     held, emitted, last = 0, -1, None  # most frames in flight; newest frame out; when to stop
@@ -74,7 +77,7 @@ def _probe(key: tuple, options: tuple) -> int:
             stream.codec_context.open()  # hardware encoders with no device fail here
             stage = "cannot encode"
             for i in range(MAX_PROBE_FRAMES):
-                frame = av.VideoFrame.from_numpy_buffer(black, format="rgb24")
+                frame = input_frame(black, input_format)
                 frame.pts = i
                 packets = stream.encode(frame)
                 if i == 0:  # the codec's own threads: keep them below the caller's

@@ -66,7 +66,7 @@ class DatasetWriter:
         self._tasks = TaskList(root / layout.TASKS_PATH)
         widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
         widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
-        self._stats = DatasetStats.empty(list(info["features"]), list(self.cameras), widths)
+        self._stats = DatasetStats.empty(list(info["features"]), self.cameras, widths)
         self._stats_ahead = False  # meta/stats.json counts an episode that was not committed
 
     @classmethod

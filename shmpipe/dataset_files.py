@@ -2,23 +2,34 @@
 
 Every file is written under a temporary name and renamed, so it is complete or absent; a failed
 write raises DatasetError naming the file. Temporaries (`*.partial`, a video's
-`*.partial.<frame>` segments, `*.joining`) and files of episodes the dataset does not count are
-removed by one function, called by the writer that holds the dataset's lock.
+`*.partial.<frame>` segments, `*.joining`, pack's `*.packing`) and files of episodes the dataset
+does not count are removed by one function, called by the writer that holds the dataset's lock;
+it first finishes (or undoes) a pack that was interrupted, following pack's journal.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from shmpipe import layout
 from shmpipe.errors import ConfigError, DatasetError, UsageError
 
 # Folders of numbered episode files (chunk-XXX/file-YYY.*), besides one per camera in videos/.
 EPISODE_FOLDERS = ("data", "meta/episodes", layout.HISTOGRAMS_DIR)
+# pack's journal: {"state": "writing" | "swapping", "renames": [[temporary, final], ...],
+# "remove": [old file, ...]}, paths relative to the root (see shmpipe/pack.py).
+PACK_JOURNAL = layout.SHMPIPE_DIR + "/pack.json"
+PACKING = ".packing"  # suffix of pack's new files until they are renamed into place
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -39,7 +50,7 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 
 def is_temporary(name: str) -> bool:
     """A file name that is never part of a finished episode."""
-    return ".partial" in name or name.endswith(".joining")
+    return ".partial" in name or name.endswith((".joining", PACKING))
 
 
 def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False) -> None:
@@ -50,6 +61,8 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
     discarded. Only chunk folders that can hold such files are listed, so it costs at most one
     chunk, not the whole dataset.
     """
+    if opening:
+        finish_pack(root)
     first_chunk, _ = layout.chunk_and_file(committed_episodes)
     videos = root / "videos"
     folders = [root / name for name in EPISODE_FOLDERS]
@@ -101,3 +114,54 @@ def take_lock(root: Path) -> IO[bytes]:
         lock.close()
         raise UsageError(f"{root} is open for recording by another writer") from None
     return lock
+
+
+def finish_pack(root: Path) -> None:
+    """Bring an interrupted pack to one layout. Journal "writing": the old layout is whole;
+    delete the new files. "swapping": the new layout was complete before its first rename;
+    finish the renames and the deletions. Idempotent: a crash in here is finished next time."""
+    journal = root / PACK_JOURNAL
+    if not journal.exists():
+        return
+    plan = json.loads(journal.read_text())
+    for temporary, final in plan["renames"]:
+        if plan["state"] == "writing":
+            (root / temporary).unlink(missing_ok=True)
+        elif (root / temporary).exists():
+            os.replace(root / temporary, root / final)
+    if plan["state"] == "swapping":
+        for old in plan["remove"]:
+            (root / old).unlink(missing_ok=True)
+    journal.unlink()
+
+
+def read_episodes(root: Path, committed: int, columns: Sequence[str] | None = None) -> pa.Table:
+    """Rows of meta/episodes for episodes 0..committed-1 (any layout), by episode_index; a
+    ConfigError if one is missing or listed twice."""
+    files = sorted((root / "meta" / "episodes").glob("chunk-*/file-*.parquet"))
+    names = None if columns is None else list(dict.fromkeys(["episode_index", *columns]))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # footers: parsing-bound
+        tables = list(pool.map(lambda path: pq.read_table(path, columns=names), files))
+    table = (
+        pa.concat_tables(tables) if tables else pa.table({"episode_index": pa.array([], "int64")})
+    )
+    indices = table.column("episode_index").to_numpy()
+    table = table.filter(pa.array(indices < committed)).sort_by("episode_index")
+    if table.column("episode_index").to_pylist() != list(range(committed)):
+        raise ConfigError(
+            f"{root}: meta/episodes does not list each of episodes 0..{committed - 1} once"
+        )
+    return table
+
+
+def data_rows(root: Path, committed: int) -> dict[Path, np.ndarray]:
+    """Each data file holding rows of episodes 0..committed-1 and those rows' [from, to)
+    dataset index ranges ((n, 2) int64), as meta/episodes says: one file per episode or many."""
+    keys = ("data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
+    table = read_episodes(root, committed, keys)
+    chunk, file, start, end = (table.column(k).to_numpy() for k in keys)
+    out: dict[Path, list[tuple[int, int]]] = {}
+    for c, f, a, b in zip(chunk, file, start, end, strict=True):
+        path = root / layout.DATA_PATH.format(chunk_index=int(c), file_index=int(f))
+        out.setdefault(path, []).append((int(a), int(b)))
+    return {path: np.array(ranges, np.int64).reshape(-1, 2) for path, ranges in out.items()}

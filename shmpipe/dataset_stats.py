@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 
 from shmpipe import layout
 from shmpipe.column_values import ColumnValues, Stats
+from shmpipe.dataset_files import data_rows
 from shmpipe.errors import ConfigError
-from shmpipe.image_stats import HISTOGRAM_BINS, STAT_KEYS, stats_from_histograms
+from shmpipe.image_stats import STAT_KEYS, histogram_shape, stats_from_histograms
 
 INTEGER_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
-CAMERA_CHANNELS = 3
 
 
 class DatasetStats:
@@ -38,10 +38,11 @@ class DatasetStats:
 
     @classmethod
     def empty(
-        cls, order: Sequence[str], cameras: Sequence[str], numeric: Mapping[str, int]
+        cls, order: Sequence[str], cameras: Mapping[str, tuple], numeric: Mapping[str, int]
     ) -> DatasetStats:
-        """No frames yet. numeric: column -> values per row (1 for the index columns)."""
-        zeros = {name: np.zeros((CAMERA_CHANNELS, HISTOGRAM_BINS), np.int64) for name in cameras}
+        """No frames yet. cameras: name -> shape; numeric: column -> values per row (1 for the
+        index columns)."""
+        zeros = {name: np.zeros(histogram_shape(s), np.int64) for name, s in cameras.items()}
         values = {name: ColumnValues.empty(width) for name, width in numeric.items()}
         return cls(order, zeros, values)
 
@@ -51,7 +52,7 @@ class DatasetStats:
         histograms: Mapping[str, np.ndarray],
     ) -> DatasetStats:
         """The stats of other frames, laid out as these: their numeric columns (numpy or arrow,
-        one row per frame) and each camera's (3, 256) histogram of downsampled pixels."""
+        one row per frame) and each camera's histogram of downsampled pixels."""
         values = {
             name: ColumnValues.of(_rows(columns[name], old.sorted.shape[0]))
             for name, old in self.values.items()
@@ -67,12 +68,13 @@ class DatasetStats:
 
     def read_back(self, root: Path, episodes: int, frames: int) -> DatasetStats:
         """These stats merged with those of episodes 0..episodes-1, read back from their files
-        (saved image histograms, data rows); `frames` is how many rows info.json counts."""
+        (saved image histograms, data rows found through meta/episodes, so per-episode and
+        packed files alike); `frames` is how many rows info.json counts."""
         if episodes == 0:
             return self
         hist_paths = [layout.histograms_path(root, e) for e in range(episodes)]
-        data_paths = [layout.data_path(root, e) for e in range(episodes)]
-        absent = [str(p.relative_to(root)) for p in hist_paths + data_paths if not p.is_file()]
+        data_files = data_rows(root, episodes)
+        absent = [str(p.relative_to(root)) for p in [*hist_paths, *data_files] if not p.is_file()]
         if absent:
             raise ConfigError(
                 f"{root}: meta/info.json counts {episodes} episodes but {len(absent)} of "
@@ -84,7 +86,9 @@ class DatasetStats:
                 for name in histograms:
                     histograms[name] = histograms[name] + saved[name]
         names = list(self.values)
-        table = pa.concat_tables([pq.read_table(p, columns=names) for p in data_paths])
+        table = pa.concat_tables(
+            [_rows_in(pq.read_table(p, columns=names), r) for p, r in data_files.items()]
+        )
         if table.num_rows != frames:
             raise ConfigError(
                 f"{root}: data files hold {table.num_rows} rows, "
@@ -116,6 +120,15 @@ def counts_in(stats_json_text: str) -> dict[str, list[int]] | None:
         return {name: s["count"] for name, s in json.loads(stats_json_text).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _rows_in(table: pa.Table, ranges: np.ndarray) -> pa.Table:
+    """The rows of `table` whose dataset `index` lies in one of the [from, to) ranges."""
+    index = table.column("index").to_numpy()
+    ranges = ranges[np.argsort(ranges[:, 0])]
+    at = np.searchsorted(ranges[:, 0], index, side="right") - 1
+    inside = (at >= 0) & (index < ranges[np.maximum(at, 0), 1])
+    return table.filter(pa.array(inside))
 
 
 def _rows(column: np.ndarray | pa.ChunkedArray, width: int) -> np.ndarray:

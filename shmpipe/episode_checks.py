@@ -14,7 +14,7 @@ import numpy as np
 from shmpipe import layout
 from shmpipe.episode_rows import EpisodeRows
 from shmpipe.errors import ConfigError
-from shmpipe.image_stats import HISTOGRAM_BINS, downsample_factor
+from shmpipe.image_stats import downsample_factor, histogram_shape
 
 
 def check_episode(
@@ -51,14 +51,15 @@ def check_episode(
 def check_histograms(
     cameras: Mapping[str, tuple[int, ...]], histograms: Mapping[str, np.ndarray], frames: int
 ) -> None:
-    """Every camera's (3, 256) histogram counted exactly `frames` downsampled frames."""
+    """Every camera's histogram ((3, 256), depth (1, 4096)) counted exactly `frames`
+    downsampled frames."""
     if set(histograms) != set(cameras):
         raise ConfigError(
             f"commit_episode: histograms for {sorted(histograms)}, cameras are {sorted(cameras)}"
         )
     for name, (height, width, channels) in cameras.items():
         hist = np.asarray(histograms[name])
-        if hist.shape != (channels, HISTOGRAM_BINS):
+        if hist.shape != histogram_shape((height, width, channels)):
             raise ConfigError(f"commit_episode: camera {name!r} histogram shape {hist.shape}")
         stride = downsample_factor(height, width)
         per_frame = -(-height // stride) * -(-width // stride)

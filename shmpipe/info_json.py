@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from shmpipe import layout
+from shmpipe import depth, layout
 from shmpipe.episode_rows import INDEX_COLUMNS
 from shmpipe.errors import ConfigError
 
@@ -39,10 +39,10 @@ def check_names(
         for name in entries:
             _check_name(kind, name)
     for name, shape in cameras.items():
-        if not _is_shape(shape, 3) or shape[2] != CAMERA_CHANNELS:
+        if not _is_shape(shape, 3) or shape[2] not in (CAMERA_CHANNELS, depth.CHANNELS):
             raise ConfigError(
-                f"camera {name!r}: expected shape (height, width, 3) with height, width >= 1, "
-                f"got {shape!r}"
+                f"camera {name!r}: expected shape (height, width, 3) (RGB) or (height, width, 1) "
+                f"(depth) with height, width >= 1, got {shape!r}"
             )
     for name, shape in features.items():
         if not _is_shape(shape, 1):
@@ -115,6 +115,11 @@ def new_info(
     entries: dict[str, dict] = {}
     for name, shape in cameras.items():
         height, width, channels = (int(d) for d in shape)
+        if channels == depth.CHANNELS:
+            entries[name] = {"dtype": "video", "shape": [height, width, channels],
+                             "names": ["height", "width", "channels"],
+                             "info": depth.feature_info(height, width, fps)}  # fmt: skip
+            continue
         entries[name] = {
             "dtype": "video",
             "shape": [height, width, channels],

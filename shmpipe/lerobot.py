@@ -7,7 +7,8 @@ are encoded while the episode goes on, so save_episode only flushes what is left
 
 - `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
   cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
-  width) and 'float32' vectors (n,) with their `names`. Other dtypes and depth cameras raise
+  width), depth cameras (h, w, 1) taking uint16 millimetres (stored as LeRobot stores depth,
+  see shmpipe.depth), and 'float32' vectors (n,) with their `names`. Other dtypes raise
   ConfigError (a ValueError) naming the feature. LeRobot's index columns, if present, are
   skipped: shmpipe writes them. `features` answers with info.json's dict: every camera as
   (h, w, 3) "video", index columns included, shapes as tuples, as LeRobot loads them.
@@ -21,7 +22,7 @@ are encoded while the episode goes on, so save_episode only flushes what is left
   not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
   images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
   (frames are always encoded while recording, one process per camera sizing its threads),
-  video_backend, metadata_buffer_size, depth_encoder (no depth cameras),
+  video_backend, metadata_buffer_size, depth_encoder (depth is stored with LeRobot's defaults),
   data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
   defaults), revision, force_cache_sync, token (nothing is downloaded). Any other keyword
   goes to Pipeline (backend, ring_budget_bytes, ...). use_videos=False is refused.

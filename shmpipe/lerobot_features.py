@@ -81,9 +81,10 @@ def _camera_shape(name: str, spec: Mapping) -> tuple[int, int, int]:
                           f"{CHW_NAMES}")  # fmt: skip
     channel_first = dim_names is not None and list(dim_names) == CHW_NAMES
     h, w, c = (shape[1], shape[2], shape[0]) if channel_first else shape
-    if c == 1 or info.get("is_depth_map") or info.get("video.is_depth_map"):
-        raise ConfigError(f"camera {name!r}: depth maps (1 channel) are not supported yet; "
-                          f"LeRobotRecorder records {SUPPORTED}")  # fmt: skip
+    if c == 1:
+        return (h, w, 1)  # a depth map: uint16 millimetres, stored as LeRobot does (depth.py)
+    if info.get("is_depth_map") or info.get("video.is_depth_map"):
+        raise ConfigError(f"camera {name!r}: a depth map has 1 channel, got shape {shape!r}")
     if c != 3:
         raise ConfigError(f"camera {name!r}: {c} channels in shape {shape!r}; expected RGB, 3")
     return (h, w, c)
@@ -215,7 +216,8 @@ class RecorderMeta:
 
     @property
     def depth_keys(self) -> list[str]:
-        return []  # depth cameras are refused
+        return [k for k, f in self.features.items()
+                if f["dtype"] == "video" and (f.get("info") or {}).get("is_depth_map")]  # fmt: skip
 
     @property
     def names(self) -> dict[str, list | None]:

@@ -20,6 +20,7 @@ class VideoSettings(msgspec.Struct, frozen=True):
     codec_options: dict[str, str]
     priority: str | int = 10  # shmpipe.priority.EncoderPriority for the codec's threads
     scope: str = "process"  # whose threads to move: the whole "process" or only the "thread"
+    input_format: str = "rgb24"  # what a ring slot holds: "rgb24", or "gray12le" for depth (mm)
 
 
 class Owner(msgspec.Struct, frozen=True):

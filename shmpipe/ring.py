@@ -1,6 +1,7 @@
 """Shared-memory frame ring: one per camera, one writer (the control process), two readers.
 
-A slot holds one raw HxWx3 uint8 frame and a header: its sequence number, take and frame index.
+A slot holds one raw HxWxC frame (uint8 RGB, or uint16 depth: the itemsize is in the ring's
+header) and a header: its sequence number, take and frame index.
 Frame `seq` lives in slot `seq % capacity`. Who owns a slot is carried by counters,
 each with exactly one writer:
 - `write_seq` (writer): frames < write_seq are published; readers may read them in place.
@@ -27,7 +28,7 @@ READERS = (ENCODER_READER, STATS_READER)
 _MAGIC = 0x73686D7069706532  # "shmpipe2"
 _HEADER_BYTES = 4096
 _LINE = 8  # words per 64-byte cache line
-_W_MAGIC, _W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS, _W_SLOT_BYTES = range(6)
+_W_MAGIC, _W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS, _W_SLOT_BYTES, _W_ITEMSIZE = range(7)
 _W_WRITE_SEQ = _LINE
 _W_HIGH_WATER = _LINE + 1
 # per reader, one cache line: released, progress (frames read), asleep, heartbeat, flushing
@@ -44,9 +45,9 @@ def _align(n: int, to: int) -> int:
     return (n + to - 1) // to * to
 
 
-def ring_bytes(capacity: int, shape: tuple[int, int, int]) -> int:
+def ring_bytes(capacity: int, shape: tuple[int, int, int], itemsize: int = 1) -> int:
     """Size of the shared-memory segment of a ring of `capacity` frames of `shape`."""
-    return _data_offset(capacity) + capacity * _align(int(np.prod(shape)), 64)
+    return _data_offset(capacity) + capacity * _align(int(np.prod(shape)) * itemsize, 64)
 
 
 def _data_offset(capacity: int) -> int:
@@ -70,13 +71,15 @@ class _RingMemory:
         headers = whole[_HEADER_BYTES : _HEADER_BYTES + self.capacity * _SLOT_WORDS * 8]
         self._words = self._cast(headers, "q")
         h, w, c = self.shape
-        self.frame_bytes = h * w * c
+        self.dtype = np.dtype(f"u{int(self._ctrl[_W_ITEMSIZE])}")
+        size = self.dtype.itemsize
+        self.frame_bytes = h * w * c * size
         self._frames = np.ndarray(
             (self.capacity, h, w, c),
-            np.uint8,
+            self.dtype,
             segment.buffer,
             _data_offset(self.capacity),
-            strides=(int(self._ctrl[_W_SLOT_BYTES]), w * c, c, 1),
+            strides=(int(self._ctrl[_W_SLOT_BYTES]), w * c * size, c * size, size),
         )
 
     def _cast(self, view: memoryview, fmt: str) -> memoryview:
@@ -117,15 +120,19 @@ class RingWriter(_RingMemory):
     """The control process's side: `claim()` lends the next free slot, `publish()` hands it on."""
 
     @classmethod
-    def create(cls, name: str, capacity: int, shape: tuple[int, int, int]) -> RingWriter:
-        """Make the segment (its memory reserved, so a full /dev/shm fails here, not later)."""
+    def create(cls, name: str, capacity: int, shape: tuple[int, int, int],
+               dtype: np.dtype | type = np.uint8) -> RingWriter:  # fmt: skip
+        """Make the segment (its memory reserved, so a full /dev/shm fails here, not later);
+        slots hold unsigned `dtype` (uint8 RGB, uint16 depth)."""
         if capacity < 2:
             raise ValueError(f"a ring needs at least 2 slots, got {capacity}")
-        segment = Segment.create(name, ring_bytes(capacity, shape))
+        itemsize = np.dtype(dtype).itemsize
+        segment = Segment.create(name, ring_bytes(capacity, shape, itemsize))
         try:
             ctrl = np.ndarray((_HEADER_BYTES // 8,), np.int64, segment.buffer, 0)
             ctrl[[_W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS]] = (capacity, *shape)
-            ctrl[_W_SLOT_BYTES] = _align(int(np.prod(shape)), 64)
+            ctrl[_W_SLOT_BYTES] = _align(int(np.prod(shape)) * itemsize, 64)
+            ctrl[_W_ITEMSIZE] = itemsize
             headers = np.ndarray((capacity, _SLOT_WORDS), np.int64, segment.buffer, _HEADER_BYTES)
             headers[:, _H_SEQ] = -1
             ctrl[_W_MAGIC] = _MAGIC
@@ -140,7 +147,7 @@ class RingWriter(_RingMemory):
         return ring
 
     def claim(self) -> np.ndarray | None:
-        """The next free slot's frame memory (HxWx3, contiguous) to fill, or None if all are
+        """The next free slot's frame memory (HxWxC, contiguous) to fill, or None if all are
         held. Claiming changes nothing shared: a claimed slot that is never published is free."""
         if self.slots_used() >= self.capacity:
             return None

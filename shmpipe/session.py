@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from shmpipe import codec_probe, codecs, config, names, priority
+from shmpipe import codec_probe, codecs, config, depth, names, priority
 from shmpipe.camera_feed import BacklogBudget, CameraFeed, RateMeter
 from shmpipe.dataset import CommittedEpisode
 from shmpipe.doorbell import Doorbell
 from shmpipe.errors import ConfigError, FrameError, RingFullError
+from shmpipe.image_stats import histogram_shape
 from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.results import CameraStatus, EpisodeResult, PipelineStatus, StatsStatus, VideoSpan
 from shmpipe.ring import ENCODER_READER, STATS_READER, RingWriter, ring_bytes
@@ -45,7 +46,15 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
         options = chosen.codec_options(threads)
         pix_fmt = codecs.input_pix_fmt(vcodec, chosen.pix_fmt)
         return {name: VideoSettings(fps, w, h, codecs.ENCODERS[vcodec], pix_fmt, options, prio,
-                                    backend) for name, (h, w, _) in cameras.items()}  # fmt: skip
+                                    backend) for name, (h, w, _) in rgb.items()}  # fmt: skip
+
+    rgb = {name: shape for name, shape in cameras.items() if not depth.is_depth(shape)}
+    # depth: LeRobot's DepthEncoderConfig (lossless HEVC, gray12le), whatever `encoder` says
+    depth_options = codecs.codec_options(depth.VCODEC, 30, 2, None, 0, depth.EXTRA_OPTIONS,
+                                         threads)  # fmt: skip
+    depths = {name: VideoSettings(fps, w, h, codecs.ENCODERS[depth.VCODEC], depth.PIX_FMT,
+                                  depth_options, prio, backend, depth.PIX_FMT)
+              for name, (h, w, _) in cameras.items() if name not in rgb}  # fmt: skip
 
     def unusable(vcodec: str) -> str | None:
         try:
@@ -59,7 +68,8 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
     if encoder.vcodec == codecs.AUTO:
         log.info("vcodec 'auto' chose %s; skipped: %s", choice.encoder,
                  "; ".join(choice.notes) or "none")  # fmt: skip
-    return codecs.CameraVideos(settings(choice.encoder), choice)
+    chosen = settings(choice.encoder) | depths
+    return codecs.CameraVideos({name: chosen[name] for name in cameras}, choice)
 
 
 def ring_slots_for(
@@ -78,7 +88,7 @@ def ring_slots_for(
             "many frames before they are safely on disk"
         )
     fps = next(iter(videos.values())).fps
-    frame_bytes = max(h * w * c for h, w, c in cameras.values())
+    frame_bytes = max(int(np.prod(s)) * depth.dtype_of(s).itemsize for s in cameras.values())
     slots = ring_slots or config.ring_capacity(
         frame_bytes, fps, len(cameras), budget_bytes, minimum
     )
@@ -93,9 +103,12 @@ def ring_slots_for(
 
 
 def _shm_needed(cameras: dict[str, tuple[int, int, int]], slots: int) -> int:
-    return sum(ring_bytes(slots, shape) for shape in cameras.values()) + StatsStore.size_for(
-        len(cameras)
-    )
+    rings = sum(ring_bytes(slots, s, depth.dtype_of(s).itemsize) for s in cameras.values())
+    return rings + StatsStore.size_for(len(cameras), _histogram_shapes(cameras))
+
+
+def _histogram_shapes(cameras: dict[str, tuple[int, int, int]]) -> list[tuple[int, int]]:
+    return [histogram_shape(shape) for shape in cameras.values()]
 
 
 class Session:
@@ -107,12 +120,17 @@ class Session:
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
         self.stats_bell = self._push(stack, Doorbell.create(self._ipc("bellstats")))
-        self.store = self._push(stack, StatsStore.create(self._ipc("stats"), len(cameras)))
+        self.store = self._push(
+            stack, StatsStore.create(self._ipc("stats"), len(cameras), _histogram_shapes(cameras))
+        )
         budget = BacklogBudget(backlog_bytes)
         self.feeds: dict[str, CameraFeed] = {}
         self._meters = {name: RateMeter() for name in cameras}
         for i, (name, shape) in enumerate(cameras.items()):
-            ring = self._push(stack, RingWriter.create(self._ipc(f"ring{i}"), ring_slots, shape))
+            ring = RingWriter.create(
+                self._ipc(f"ring{i}"), ring_slots, shape, depth.dtype_of(shape)
+            )
+            self._push(stack, ring)
             bell = self._push(stack, Doorbell.create(self._ipc(f"bell{i}")))
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
@@ -191,7 +209,8 @@ class Session:
         return StatsStatus(worker.pid, worker.alive(), self.supervisor.stalled_s(STATS), seen)
 
     def histograms(self) -> dict[str, np.ndarray]:
-        """The open episode's per-camera (3, 256) pixel counts, as the stats worker committed."""
+        """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
+        the stats worker committed."""
         return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
 
     def episode_result(self, committed: CommittedEpisode, done: dict, waited: float,

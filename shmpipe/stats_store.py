@@ -1,9 +1,10 @@
 """Per-camera image histograms of the open episode, kept in shared memory by the control process.
 
 The stats worker commits every frame here, so a killed stats worker loses nothing: each camera
-has two copies of (take, frames counted, next sequence number, 3x256 histogram) and a word
-saying which copy is current. A commit writes the other copy in full, then flips that word with
-one aligned store, so a reader (or a restarted worker) sees a frame either fully counted or not.
+has two copies of (take, frames counted, next sequence number, histogram: 3x256 RGB, 1x4096
+depth) and a word saying which copy is current. A commit writes the other copy in full, then
+flips that word with one aligned store, so a reader (or a restarted worker) sees a frame
+either fully counted or not.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import numpy as np
 
 from shmpipe.segment import Segment
 
-_BINS = 256
-_CHANNELS = 3
-_COPY_WORDS = 3 + _CHANNELS * _BINS  # take, frames, next_seq, histogram
-_CAMERA_WORDS = 8 + 2 * _COPY_WORDS  # word 0 selects the current copy; padded to a cache line
+RGB_HISTOGRAM = (3, 256)
+
+
+def _layout(num_cameras: int, shapes: list[tuple[int, int]] | None) -> tuple[list, int, int]:
+    """(histogram shape per camera, words per copy, words per camera): a copy is take, frames,
+    next_seq and the histogram; word 0 selects the current copy, padded to a cache line."""
+    shapes = [tuple(s) for s in shapes] if shapes else [RGB_HISTOGRAM] * num_cameras
+    copy_words = 3 + max(c * b for c, b in shapes)
+    return shapes, copy_words, 8 + 2 * copy_words
 
 
 @dataclass(frozen=True)
@@ -27,34 +33,39 @@ class CameraTally:
     take: int
     frames: int
     next_seq: int
-    histogram: np.ndarray  # (3, 256) int64, a copy
+    histogram: np.ndarray  # (3, 256) or (1, 4096) int64, a copy
 
 
 class StatsStore:
-    def __init__(self, segment: Segment, num_cameras: int) -> None:
+    """`shapes`: each camera's histogram shape (default: all RGB, (3, 256))."""
+
+    def __init__(self, segment: Segment, num_cameras: int, shapes=None) -> None:
         self._segment = segment
         self.name = segment.name
         self.num_cameras = num_cameras
-        self._words = np.ndarray((num_cameras, _CAMERA_WORDS), np.int64, segment.buffer, 0)
+        self.shapes, self._copy_words, words = _layout(num_cameras, shapes)
+        self._words = np.ndarray((num_cameras, words), np.int64, segment.buffer, 0)
 
     @staticmethod
-    def size_for(num_cameras: int) -> int:
-        return num_cameras * _CAMERA_WORDS * 8
+    def size_for(num_cameras: int, shapes: list[tuple[int, int]] | None = None) -> int:
+        return num_cameras * _layout(num_cameras, shapes)[2] * 8
 
     @classmethod
-    def create(cls, name: str, num_cameras: int) -> StatsStore:
-        store = cls(Segment.create(name, cls.size_for(num_cameras)), num_cameras)
+    def create(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
+        size = cls.size_for(num_cameras, shapes)
+        store = cls(Segment.create(name, size), num_cameras, shapes)
         store._words[:] = 0
         store._words[:, 8] = -1  # copy 0: no take yet
         return store
 
     @classmethod
-    def attach(cls, name: str, num_cameras: int) -> StatsStore:
-        return cls(Segment.attach(name), num_cameras)
+    def attach(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
+        return cls(Segment.attach(name), num_cameras, shapes)
 
     def _copy(self, camera: int, which: int) -> np.ndarray:
-        start = 8 + which * _COPY_WORDS
-        return self._words[camera, start : start + _COPY_WORDS]
+        start = 8 + which * self._copy_words
+        channels, bins = self.shapes[camera]
+        return self._words[camera, start : start + 3 + channels * bins]
 
     def tally(self, camera: int) -> CameraTally:
         current = self._copy(camera, int(self._words[camera, 0]))
@@ -62,7 +73,7 @@ class StatsStore:
             take=int(current[0]),
             frames=int(current[1]),
             next_seq=int(current[2]),
-            histogram=current[3:].reshape(_CHANNELS, _BINS).copy(),
+            histogram=current[3:].reshape(self.shapes[camera]).copy(),
         )
 
     def commit(self, camera: int, take: int, seq: int, frame_histogram: np.ndarray) -> None:

@@ -1,11 +1,12 @@
 """Encode one camera's episode into an MP4, frame by frame, straight from ring memory.
 
-Frames are wrapped without a copy (`from_numpy_buffer`); the rgb24 -> yuv420p conversion inside
-`encode()` copies. The file is fragmented MP4 written under a temporary segment name and flushed
-at every keyframe, so what the encoder has emitted up to its last keyframe is on disk even if the
-worker is killed (`durable_frames`). A restarted worker continues the episode in a new segment;
-`finish` joins the segments (a remux, no re-encode) and renames the result into place, so a
-finished episode's video is either whole or absent.
+RGB frames are wrapped without a copy (`from_numpy_buffer`); the rgb24 -> yuv420p conversion
+inside `encode()` copies. Depth frames (uint16 mm) are quantized into a new gray12le frame.
+The file is fragmented MP4 written under a temporary segment name and flushed at every keyframe,
+so what the encoder has emitted up to its last keyframe is on disk even if the worker is killed
+(`durable_frames`). A restarted worker continues the episode in a new segment; `finish` joins
+the segments (a remux, no re-encode) and renames the result into place, so a finished episode's
+video is either whole or absent.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from shmpipe import priority
+from shmpipe import depth, priority
 from shmpipe.messages import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
@@ -36,6 +37,15 @@ def add_video_stream(container, video: VideoSettings):
     stream.height = video.height
     stream.pix_fmt = video.pix_fmt
     return stream
+
+
+def input_frame(frame_hwc: np.ndarray, input_format: str) -> av.VideoFrame:
+    """A ring slot's frame as the encoder's input: RGB wrapped in place, depth quantized."""
+    if input_format == depth.PIX_FMT:
+        return av.VideoFrame.from_numpy_buffer(
+            depth.quantize(frame_hwc[..., 0]), format=depth.PIX_FMT
+        )
+    return av.VideoFrame.from_numpy_buffer(frame_hwc, format=input_format)
 
 
 def segment_paths(path: Path) -> list[tuple[int, Path]]:
@@ -79,13 +89,14 @@ class EpisodeVideoWriter:
             raise
 
     def encode(self, frame_hwc: np.ndarray, frame_index: int) -> None:
-        """Encode one RGB frame at pts `frame_index` (time base 1/fps); no copy before encode()."""
+        """Encode one frame at pts `frame_index` (time base 1/fps); an RGB frame is not copied
+        before encode(), a depth frame is quantized (shmpipe.depth)."""
         if frame_index != self.next_frame:
             raise RuntimeError(
                 f"{self.path.name}: got frame {frame_index}, expected {self.next_frame}; "
                 "a frame went missing between the ring and the encoder"
             )
-        video_frame = av.VideoFrame.from_numpy_buffer(frame_hwc, format="rgb24")
+        video_frame = input_frame(frame_hwc, self._video.input_format)
         video_frame.pts = frame_index
         video_frame.time_base = self._time_base
         first = frame_index == self.first_frame

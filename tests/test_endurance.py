@@ -177,6 +177,7 @@ def slow_encoder_run(tmp_path, seconds: float, encoder: VideoEncoderConfig) -> d
 SLOW = VideoEncoderConfig(preset=2, crf=10, extra_options={"svtav1-params": "lp=1:lookahead=0"})
 
 
+@pytest.mark.soak  # ~15-20 s; test_real_conditions covers falling behind and the spill quickly
 def test_encoder_slower_than_capture_drops_nothing_and_drains_at_finish(tmp_path):
     slow = slow_encoder_run(tmp_path / "slow", 4.0, SLOW)
     assert slow["backlog_max"] > 0, f"the encoder kept up; the test proves nothing: {slow}"

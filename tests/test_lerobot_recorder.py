@@ -264,9 +264,29 @@ def test_unsupported_dtype_is_refused_naming_the_feature(tmp_path, dtype):
     assert not (tmp_path / "bad").exists()
 
 
-def test_depth_cameras_and_image_datasets_are_refused_with_what_is_supported(tmp_path):
-    depth = arm_features({"depth": (48, 64, 1)})
-    with pytest.raises(ConfigError, match=r"'observation\.images\.depth'.*depth"):
+def test_a_depth_camera_records_through_the_recorder_as_lerobot_stores_depth(tmp_path):
+    features = arm_features({"front": (48, 64, 3), "depth": (48, 64, 1)})
+    features["observation.images.depth"]["info"] = {"is_depth_map": True}
+    recorder = LeRobotRecorder.create("me/depth", 30, features, root=tmp_path / "depth",
+                                      backend="thread")  # fmt: skip
+    with recorder:
+        for i in range(10):
+            frame = frame_for({k: v for k, v in features.items() if "depth" not in k}, i)
+            frame["observation.images.depth"] = np.full((48, 64), 500 + 100 * i, np.uint16)
+            recorder.add_frame(frame)
+        recorder.save_episode()
+        assert recorder.meta.depth_keys == ["observation.images.depth"]
+        entry = recorder.meta.info["features"]["observation.images.depth"]
+        path = recorder.last_episode.videos["observation.images.depth"].path
+    assert tuple(entry["shape"]) == (48, 64, 1) and entry["info"]["is_depth_map"] is True
+    assert entry["info"]["video.pix_fmt"] == "gray12le"
+    assert len(decoded_times(path)) == 10
+
+
+def test_bad_depth_shapes_and_image_datasets_are_refused_with_what_is_supported(tmp_path):
+    depth = arm_features({"depth": (48, 64, 3)})
+    depth["observation.images.depth"]["info"] = {"is_depth_map": True}
+    with pytest.raises(ConfigError, match=r"'observation\.images\.depth'.*1 channel"):
         LeRobotRecorder.create("me/depth", 30, depth, root=tmp_path / "depth")
     with pytest.raises(ConfigError, match="use_videos=False"):
         LeRobotRecorder.create("me/img", 30, arm_features({"front": (48, 64, 3)}),

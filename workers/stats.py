@@ -1,8 +1,9 @@
 """Stats worker: reads every camera's ring in place and keeps exact per-channel histograms.
 
-Each frame is downsampled as LeRobot does, counted into a 3x256 histogram, committed to the
-shared `StatsStore` and only then released, so a restarted worker neither loses nor double-counts
-a frame. The control process turns the histograms into min/max/mean/std/quantiles at finish.
+Each frame is downsampled as LeRobot does, counted into a histogram (3x256 RGB, 1x4096 depth),
+committed to the shared `StatsStore` and only then released, so a restarted worker neither loses
+nor double-counts a frame. The control process turns the histograms into
+min/max/mean/std/quantiles at finish.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from multiprocess.connection import Connection
 
 from shmpipe import messages
 from shmpipe.doorbell import Doorbell
-from shmpipe.image_stats import channel_histograms
+from shmpipe.image_stats import frame_histogram, histogram_shape
 from shmpipe.ring import STATS_READER, RingReader
 from shmpipe.stats_store import StatsStore
 from workers.base import WorkerLoop, main
@@ -21,7 +22,8 @@ class StatsLoop(WorkerLoop):
     def __init__(self, conn: Connection, spec: messages.StatsSpec) -> None:
         rings = [RingReader.attach(name, STATS_READER) for name in spec.ring_names]
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), rings)
-        self.store = StatsStore.attach(spec.store_name, len(rings))
+        shapes = [histogram_shape(ring.shape) for ring in rings]
+        self.store = StatsStore.attach(spec.store_name, len(rings), shapes)
         self.targets: dict[int, int] = {}  # take -> number of frames, from FinishEpisode
         self.cancelled: set[int] = set()
         for cam, ring in enumerate(rings):
@@ -46,7 +48,7 @@ class StatsLoop(WorkerLoop):
             while ring.unread(seq):
                 slot = ring.read(seq)
                 if slot.take not in self.cancelled:
-                    self.store.commit(cam, slot.take, seq, channel_histograms(slot.frame))
+                    self.store.commit(cam, slot.take, seq, frame_histogram(slot.frame))
                 del slot
                 seq += 1
                 ring.release_through(seq)
