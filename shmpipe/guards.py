@@ -9,8 +9,9 @@ SIGINT handler just records the signal, and the original handler runs right afte
 
 from __future__ import annotations
 
+# signal's C module: signal.signal/getsignal wrap every call in enum conversions (~15 us each)
+import _signal
 import os
-import signal
 import threading
 from contextlib import contextmanager
 
@@ -65,13 +66,13 @@ class InterruptsDeferred:
     def __enter__(self) -> InterruptsDeferred:
         self._previous = self._pending = None
         if threading.current_thread() is threading.main_thread():
-            previous = signal.getsignal(signal.SIGINT)
+            previous = _signal.getsignal(_signal.SIGINT)
             stale = getattr(previous, "__self__", None)
             if isinstance(stale, InterruptsDeferred):  # one left installed by an interruption
                 previous = stale._previous
             if callable(previous):
                 self._previous = previous
-                signal.signal(signal.SIGINT, self._hold)
+                _signal.signal(_signal.SIGINT, self._hold)
         return self
 
     def _hold(self, signum, frame) -> None:
@@ -80,6 +81,6 @@ class InterruptsDeferred:
     def __exit__(self, *exc_info) -> None:
         if self._previous is None:
             return
-        signal.signal(signal.SIGINT, self._previous)
+        _signal.signal(_signal.SIGINT, self._previous)
         if self._pending is not None:
             self._previous(*self._pending)

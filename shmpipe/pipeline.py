@@ -166,7 +166,7 @@ class Pipeline:
                 video = functools.partial(layout.video_path, self.root)
                 self._take = self._session.open_episode(video, self._dataset.next_episode_index)
                 self._open = True
-            self._rows.reserve(self._rows.num_frames + 1)
+            self._rows.ensure_room()  # grows by doubling, before anything is committed
             staged = {n: feed.stage(writers[n]) for n, feed in self._feeds.items()}
             with InterruptsDeferred():
                 task_index = self._dataset.task_index(task)
