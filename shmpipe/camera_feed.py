@@ -169,7 +169,7 @@ class CameraFeed:
     def clear(self) -> None:
         """Forget the backlog (the episode was discarded), any loan and the episode's counters."""
         self._loan = None
-        self._budget.used -= sum(self.ring.frame_bytes for i in self.backlog if i.frame is not None)
+        self._budget.used -= self.backlog_bytes()
         self.backlog.clear()
         self._spill_end = self._spilled_waiting = 0
         self._spill_failed = False
@@ -177,7 +177,8 @@ class CameraFeed:
         self.behind_warned = False
 
     def backlog_bytes(self) -> int:
-        return sum(self.ring.frame_bytes for item in self.backlog if item.frame is not None)
+        """Bytes of backlogged frames held in memory (the others wait in the spill file)."""
+        return (len(self.backlog) - self._spilled_waiting) * self.ring.frame_bytes
 
     def wake(self) -> None:
         """Ring the doorbells of the camera's readers that sleep (a busy one sees new frames)."""
