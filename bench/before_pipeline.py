@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.codec import open_video
-from shmpipe.config import VideoEncoderConfig
+from shmpipe.video.encoder_config import VideoEncoderConfig
 
 QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
 PNG_COMPRESS_LEVEL = 1  # LeRobot's image writer default

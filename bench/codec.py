@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shmpipe import config
-from shmpipe.config import VideoEncoderConfig
+from shmpipe.recorder import settings as recorder_settings
+from shmpipe.video.encoder_config import VideoEncoderConfig
 
 
 def codec_options(settings: VideoEncoderConfig, num_cameras: int) -> dict[str, str]:
     """The FFmpeg options shmpipe passes when `num_cameras` encoders share the cores."""
-    return settings.codec_options(config.encoder_threads(num_cameras))
+    return settings.codec_options(recorder_settings.encoder_threads(num_cameras))
 
 
 def open_video(

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from shmpipe import names
+from shmpipe.ipc import names
 
 
 def own_shared_memory() -> list[str]:

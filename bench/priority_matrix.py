@@ -11,7 +11,7 @@ pass` loops at nice 0, it runs, each in its own process:
 
 - three encoders (one per camera, 480x640 camera-like frames, LeRobot's AV1 settings), each fed
   at 30 fps and encoding as fast as it can when behind. Every thread is demoted after the codec
-  starts, as shmpipe.priority.demote does but to the target policy, and again at frames
+  starts, as shmpipe.video.priority.demote does but to the target policy, and again at frames
   0, 1, 2, 5, 10, 30, 60 and every 150 (SVT raises its own threads from inside them);
 - a control loop at nice 0: 30 Hz, time.sleep to the next tick, then three np.copyto of a frame
   (about what add_frame does), recording wake-up lateness and late ticks.
@@ -26,16 +26,12 @@ OUT/results.md.
 from __future__ import annotations
 
 import argparse
-import functools
-import importlib
-import importlib.util
 import json
 import math
 import multiprocessing as mp
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -97,29 +93,16 @@ def all_cells() -> list[Cell]:
 # --- encoder settings -------------------------------------------------------------------------
 
 
-@functools.cache
-def shmpipe_config():
-    """shmpipe.config; loaded from its file when the package __init__ does not import (it is
-    being rewritten beside this harness, and config.py needs nothing else from shmpipe)."""
-    try:
-        return importlib.import_module("shmpipe.config")
-    except ImportError:
-        path = Path(__file__).resolve().parents[1] / "shmpipe" / "config.py"
-        spec = importlib.util.spec_from_file_location("_shmpipe_config", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
-        return module
-
-
 def open_encoder(path: Path):
     """(container, stream) with the encoder open, as bench.codec.open_video does: LeRobot's
-    settings, SVT-AV1 lp = shmpipe.config.encoder_threads(CAMERAS)."""
+    settings, SVT-AV1 lp = shmpipe.recorder.settings.encoder_threads(CAMERAS)."""
     import av
 
-    config = shmpipe_config()
-    settings = config.VideoEncoderConfig()
-    options = settings.codec_options(config.encoder_threads(CAMERAS))
+    from shmpipe.recorder.settings import encoder_threads
+    from shmpipe.video.encoder_config import VideoEncoderConfig
+
+    settings = VideoEncoderConfig()
+    options = settings.codec_options(encoder_threads(CAMERAS))
     container = av.open(str(path), mode="w")
     stream = container.add_stream(settings.vcodec, rate=FPS, options=options)
     stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, settings.pix_fmt
@@ -516,7 +499,7 @@ def markdown(table: list[dict], meta: dict) -> str:
 def machine(seconds: float, repeats: int) -> dict:
     import av
 
-    config = shmpipe_config()
+    from shmpipe.recorder import settings as config
     lp = config.encoder_threads(CAMERAS)
     return {
         "cores": len(os.sched_getaffinity(0)),

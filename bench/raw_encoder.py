@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.codec import open_video
-from shmpipe.config import VideoEncoderConfig
+from shmpipe.video.encoder_config import VideoEncoderConfig
 
 
 def encode_camera(

@@ -34,10 +34,11 @@ from multiprocess.connection import Pipe
 
 from bench.frames import CameraFrames, state_action
 from bench.variants import FEATURES, TASK
-from shmpipe import Pipeline, messages, names
-from shmpipe.image_stats import HISTOGRAM_BINS, accumulate_histograms
-from shmpipe.ring import READERS, RingReader, RingWriter
-from shmpipe.stats_store import StatsStore
+from shmpipe import Pipeline
+from shmpipe.ipc import messages, names
+from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.ipc.ring import READERS, RingReader, RingWriter
+from shmpipe.stats.images import HISTOGRAM_BINS, accumulate_histograms
 
 SIZES = {"96x128": (96, 128), "480x640": (480, 640), "720x1280": (720, 1280)}
 SOURCE_FRAMES = 4  # distinct frames cycled through, so the source is not always hot in cache

@@ -287,7 +287,7 @@ def run_raw(scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dic
 
 
 def _default_encoder():
-    from shmpipe.config import VideoEncoderConfig
+    from shmpipe.video.encoder_config import VideoEncoderConfig
 
     return VideoEncoderConfig()
 

@@ -1,5 +1,5 @@
 """`python -m shmpipe`: the `shmpipe` command."""
 
-from shmpipe.cli import main
+from shmpipe.tools.cli import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from shmpipe import names
+from shmpipe.ipc import names
 
 BACKENDS = ["process", "thread"]
 # A small dataset LeRobot 0.4.4 itself wrote, kept in the repository (188 KiB).

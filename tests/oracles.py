@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from shmpipe.quantiles import QUANTILES
+from shmpipe.stats.quantiles import QUANTILES
 
 
 def numeric_stats(values: np.ndarray) -> dict[str, np.ndarray]:

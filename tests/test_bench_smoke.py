@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shmpipe import names
+from shmpipe.ipc import names
 
 pytest.importorskip("skimage", reason="the bench frames need scikit-image (the bench extra)")
 pytest.importorskip("pytest_benchmark", reason="the micro-benchmarks need pytest-benchmark")

@@ -16,7 +16,8 @@ import posix_ipc
 import pytest
 from conftest import OUR_CONTROL_PROCESSES, decode_video, episode_files, leaked
 
-from shmpipe import Pipeline, names
+from shmpipe import Pipeline
+from shmpipe.ipc import names
 
 CHILD = Path(__file__).with_name("recorder_child.py")
 CAMERAS = {"front": (48, 64, 3)}

@@ -11,7 +11,7 @@ import pytest
 from conftest import decode_video, psnr, smooth_frame
 
 from shmpipe import ConfigError, Pipeline, VideoEncoderConfig
-from shmpipe.codecs import AUTO_ORDER, codec_options
+from shmpipe.video.codecs import AUTO_ORDER, codec_options
 
 FPS, N = 30, 20
 CAMERAS = {"cam": (64, 96, 3)}

@@ -16,13 +16,13 @@ import pytest
 from conftest import REFERENCE, exact_image_stats, needs_reference
 from oracles import numeric_stats
 
-from shmpipe import dataset_files, layout
-from shmpipe.column_values import ColumnValues
-from shmpipe.config import VideoEncoderConfig
-from shmpipe.dataset import DatasetWriter, check_names, remove_unfinished
-from shmpipe.episode_rows import EpisodeRows
+from shmpipe.dataset import files, layout
+from shmpipe.dataset.rows import EpisodeRows
+from shmpipe.dataset.writer import DatasetWriter, check_names, remove_unfinished
 from shmpipe.errors import ConfigError, DatasetError, UsageError
-from shmpipe.image_stats import STAT_KEYS, channel_histograms
+from shmpipe.stats.columns import ColumnValues
+from shmpipe.stats.images import STAT_KEYS, channel_histograms
+from shmpipe.video.encoder_config import VideoEncoderConfig
 
 FPS = 30
 CAMERAS = {"observation.images.cam0": (24, 32, 3), "observation.images.cam1": (24, 32, 3)}
@@ -562,7 +562,7 @@ def failing_open(monkeypatch, file_name: str) -> None:
             raise OSError(28, "No space left on device")
         return real_open(path, *args, **kwargs)
 
-    monkeypatch.setattr(dataset_files, "open", fake_open, raising=False)
+    monkeypatch.setattr(files, "open", fake_open, raising=False)
 
 
 @pytest.mark.parametrize("file_name", ["file-001.parquet", "stats.json", "info.json"])

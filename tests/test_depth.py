@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from conftest import decode_video, psnr, smooth_frame
 
-from shmpipe import FrameError, Pipeline, depth
+from shmpipe import FrameError, Pipeline
+from shmpipe.video import depth
 
 FPS = 30
 H, W = 96, 128

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from oracles import merge_histograms
 
-from shmpipe.column_values import ColumnValues
-from shmpipe.image_stats import (
+from shmpipe.stats.columns import ColumnValues
+from shmpipe.stats.images import (
     QUANTILES,
     STAT_KEYS,
     accumulate_histograms,

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REFERENCE, needs_reference, smooth_frame
 
-from shmpipe import layout
+from shmpipe.dataset import layout
 from shmpipe.errors import ConfigError, FrameError, UsageError
-from shmpipe.lerobot import LeRobotRecorder
-from shmpipe.lerobot_features import parse_features
+from shmpipe.integrations.lerobot.features import parse_features
+from shmpipe.integrations.lerobot.recorder import LeRobotRecorder
 
 # LeRobot's DEFAULT_FEATURES (lerobot.utils.constants), as a features dict of a dataset ends
 INDEX_FEATURES = {

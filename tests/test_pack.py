@@ -16,10 +16,10 @@ import pytest
 from conftest import decode_video, textured_frame
 
 from shmpipe import ConfigError, Pipeline
-from shmpipe.cli import main as cli
-from shmpipe.dataset import DatasetWriter
-from shmpipe.pack import pack
-from shmpipe.verify import verify_dataset
+from shmpipe.dataset.writer import DatasetWriter
+from shmpipe.tools.cli import main as cli
+from shmpipe.tools.pack.packer import pack
+from shmpipe.tools.verify.verifier import verify_dataset
 
 FPS = 30
 CAMS = {"observation.images.front": (48, 64, 3), "observation.images.wrist": (48, 64, 3)}

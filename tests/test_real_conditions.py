@@ -38,7 +38,8 @@ from conftest import (
     value_of,
 )
 
-from shmpipe import Pipeline, names
+from shmpipe import Pipeline
+from shmpipe.ipc import names
 
 FPS = 30
 SMALL = (48, 64, 3)
@@ -794,7 +795,7 @@ def test_empty_feature_shapes_are_refused(tmp_path, shape):
 def test_add_frame_from_two_threads_raises_and_loses_no_accepted_frame(tmp_path, monkeypatch):
     """Thread B is held inside add_frame (in CameraFeed.stage) while thread A calls it: A must
     be refused, B's frame must land whole, and the episode must finish with rows == frames."""
-    from shmpipe.camera_feed import CameraFeed
+    from shmpipe.recorder.camera_feed import CameraFeed
 
     cams = {"front": (96, 128, 3), "wrist": (96, 128, 3)}
     inside, release = threading.Event(), threading.Event()

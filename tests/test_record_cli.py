@@ -18,12 +18,14 @@ import pytest
 from conftest import OUR_CONTROL_PROCESSES, episode_files
 from rich.console import Console
 
-from shmpipe import Pipeline, names
-from shmpipe.cli import EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS, main
-from shmpipe.keyboard import KeyDecoder
-from shmpipe.live_view import render_figures, render_summary
-from shmpipe.record import Pacer, Plan, RecordSession
-from shmpipe.record_figures import CameraTrack, repeats_warning
+from shmpipe import Pipeline
+from shmpipe.ipc import names
+from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
+from shmpipe.tools.cli import main
+from shmpipe.tools.record.figures import CameraTrack, repeats_warning
+from shmpipe.tools.record.keyboard import KeyDecoder
+from shmpipe.tools.record.live_view import render_figures, render_summary
+from shmpipe.tools.record.session import Pacer, Plan, RecordSession
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = "synthetic:48x64"
@@ -32,8 +34,8 @@ QUIET = ["--no-keyboard", "--no-live"]
 # delivered twice (a 15 fps camera in a 30 fps recording).
 HALF_RATE_CHILD = """
 import sys
-import shmpipe.sources as sources
-from shmpipe.cli import main
+import shmpipe.tools.sources as sources
+from shmpipe.tools.cli import main
 
 class HalfRate:
     def __init__(self, inner):

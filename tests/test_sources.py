@@ -13,7 +13,7 @@ import pytest
 from conftest import decode_video, psnr, smooth_frame
 
 from shmpipe import ConfigError, Pipeline, VideoEncoderConfig
-from shmpipe.sources import Capture, FrameSource, SourceError, open_source
+from shmpipe.tools.sources import Capture, FrameSource, SourceError, open_source
 
 H, W, CLIP_FRAMES = 96, 128, 48
 BLOCK = (slice(8, 40), slice(8, 40))  # a flat square whose grey level counts the frames

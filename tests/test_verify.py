@@ -18,9 +18,9 @@ import pytest
 from conftest import REFERENCE, needs_reference
 
 from shmpipe import Pipeline
-from shmpipe.cli import main
-from shmpipe.verify import verify_dataset
-from shmpipe.verify_video import frame_times
+from shmpipe.tools.cli import main
+from shmpipe.tools.verify.verifier import verify_dataset
+from shmpipe.tools.verify.video import frame_times
 
 FPS = 30
 FRAMES = 20  # per episode

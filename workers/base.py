@@ -2,7 +2,7 @@
 process entry point that cleans up after an owner that died.
 
 A worker learns that its owner is gone when the channel reaches end-of-file (the kernel closes
-the owner's end of the socket even on SIGKILL). It then checks the owner's lock (shmpipe.names):
+the owner's end of the socket even on SIGKILL). It then checks the owner's lock (shmpipe.ipc.names):
 if the owner is really dead, it removes the owner's shared-memory objects and exits.
 """
 
@@ -17,9 +17,10 @@ import time
 
 from multiprocess.connection import Connection
 
-from shmpipe import messages, names, priority
-from shmpipe.doorbell import Doorbell
-from shmpipe.ring import RingReader
+from shmpipe.ipc import messages, names
+from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.ring import RingReader
+from shmpipe.video import priority
 
 IDLE_WAIT_S = 0.02
 OWNER_EXIT_WAIT_S = 1.0  # after EOF: how long the owner may take to finish dying

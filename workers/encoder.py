@@ -4,7 +4,7 @@ Frames arrive in ring order, tagged with take and frame index; control messages 
 take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot is
 released only once its frame is in a flushed fragment on disk, so if this worker is killed its
 successor finds every frame it needs either in the file or still in the ring. Rings are sized for
-the frames the codec holds (shmpipe.codec_probe); should the codec ever hold a whole ring anyway,
+the frames the codec holds (shmpipe.video.probe); should the codec ever hold a whole ring anyway,
 the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
 """
 
@@ -15,10 +15,10 @@ from pathlib import Path
 
 from multiprocess.connection import Connection
 
-from shmpipe import messages
-from shmpipe.doorbell import Doorbell
-from shmpipe.ring import ENCODER_READER, RingReader
-from shmpipe.video_writer import EpisodeVideoWriter, remove_segments
+from shmpipe.ipc import messages
+from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.ring import ENCODER_READER, RingReader
+from shmpipe.video.episode_writer import EpisodeVideoWriter, remove_segments
 from workers.base import WorkerLoop, main
 
 
@@ -27,7 +27,7 @@ class EncoderLoop(WorkerLoop):
         self.ring = RingReader.attach(spec.ring_name, ENCODER_READER)
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), [self.ring])
         self.camera, self.video = spec.camera, spec.video
-        # keyed by take (see shmpipe.ring): where its file goes, and how many frames it has
+        # keyed by take (see shmpipe.ipc.ring): where its file goes, and how many frames it has
         self.paths: dict[int, str] = {}
         self.targets: dict[int, int] = {}
         self.newest_take = 0  # the highest take announced; older unannounced takes are void

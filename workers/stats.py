@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from multiprocess.connection import Connection
 
-from shmpipe import messages
-from shmpipe.doorbell import Doorbell
-from shmpipe.image_stats import frame_histogram, histogram_shape
-from shmpipe.ring import STATS_READER, RingReader
-from shmpipe.stats_store import StatsStore
+from shmpipe.ipc import messages
+from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.ipc.ring import STATS_READER, RingReader
+from shmpipe.stats.images import frame_histogram, histogram_shape
 from workers.base import WorkerLoop, main
 
 

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from shmpipe import Pipeline, names
+from shmpipe import Pipeline
+from shmpipe.ipc import names
 
 root = sys.argv[1]
 SHAPE = (48, 64, 3)

@@ -1,0 +1,71 @@
+"""What commit_episode checks before it writes anything: the episode fits the dataset.
+
+Each check raises ConfigError saying what disagrees, so a refused commit leaves the dataset as
+it was and the caller can fix the episode or discard it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.rows import EpisodeRows
+from shmpipe.errors import ConfigError
+from shmpipe.stats.images import downsample_factor, histogram_shape
+
+
+def check_episode(
+    root: Path,
+    cameras: Mapping[str, tuple[int, ...]],
+    features: Mapping[str, tuple[int, ...]],
+    tasks: int,
+    episode_index: int,
+    rows: EpisodeRows,
+    image_histograms: Mapping[str, np.ndarray],
+) -> None:
+    """Rows with the dataset's features, task indices below `tasks`, histograms counting as
+    many frames as there are rows, and every camera's video of `episode_index` in place."""
+    widths = [(name, int(np.prod(shape))) for name, shape in features.items()]
+    if list(rows.features.items()) != widths:
+        raise ConfigError(
+            f"commit_episode: rows have features {list(rows.features.items())}, "
+            f"the dataset {widths} (name, values per row)"
+        )
+    if rows.num_frames == 0:
+        raise ConfigError("commit_episode: the episode has no frames")
+    task_index = rows.task_indices()
+    if task_index.min() < 0 or task_index.max() >= tasks:
+        raise ConfigError(
+            f"commit_episode: task_index outside 0..{tasks - 1}; get indices from task_index()"
+        )
+    check_histograms(cameras, image_histograms, rows.num_frames)
+    videos = [layout.video_path(root, camera, episode_index) for camera in cameras]
+    absent = [str(p.relative_to(root)) for p in videos if not p.is_file()]
+    if absent:
+        raise ConfigError(f"commit_episode: files not in place: {absent}")
+
+
+def check_histograms(
+    cameras: Mapping[str, tuple[int, ...]], histograms: Mapping[str, np.ndarray], frames: int
+) -> None:
+    """Every camera's histogram ((3, 256), depth (1, 4096)) counted exactly `frames`
+    downsampled frames."""
+    if set(histograms) != set(cameras):
+        raise ConfigError(
+            f"commit_episode: histograms for {sorted(histograms)}, cameras are {sorted(cameras)}"
+        )
+    for name, (height, width, channels) in cameras.items():
+        hist = np.asarray(histograms[name])
+        if hist.shape != histogram_shape((height, width, channels)):
+            raise ConfigError(f"commit_episode: camera {name!r} histogram shape {hist.shape}")
+        stride = downsample_factor(height, width)
+        per_frame = -(-height // stride) * -(-width // stride)
+        counted = hist.sum(axis=1)
+        if not np.all(counted == frames * per_frame):
+            raise ConfigError(
+                f"commit_episode: camera {name!r} histogram counts {counted[0] // per_frame} "
+                f"frames, the data has {frames}"
+            )

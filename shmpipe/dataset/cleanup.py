@@ -1,0 +1,53 @@
+"""How unfinished files leave a dataset: one function, called by the writer holding the lock.
+
+Temporaries (`*.partial`, a video's `*.partial.<frame>` segments, `*.joining`, pack's
+`*.packing`) and files of episodes the dataset does not count are removed; on opening, a pack
+that was interrupted is first finished (or undone) following its journal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.pack_journal import PACKING, finish_pack
+
+# Folders of numbered episode files (chunk-XXX/file-YYY.*), besides one per camera in videos/.
+EPISODE_FOLDERS = ("data", "meta/episodes", layout.HISTOGRAMS_DIR)
+
+
+def is_temporary(name: str) -> bool:
+    """A file name that is never part of a finished episode."""
+    return ".partial" in name or name.endswith((".joining", PACKING))
+
+
+def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False) -> None:
+    """Delete temporaries and every numbered file of episode >= `committed_episodes`; when
+    `opening`, also backlog spill files a killed recorder left.
+
+    The one cleanup path: on opening a dataset (under its lock) and when an episode is
+    discarded. Only chunk folders that can hold such files are listed, so it costs at most one
+    chunk, not the whole dataset.
+    """
+    if opening:
+        finish_pack(root)
+    first_chunk, _ = layout.chunk_and_file(committed_episodes)
+    videos = root / "videos"
+    folders = [root / name for name in EPISODE_FOLDERS]
+    folders += sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []
+    leftovers = [p for p in (root / "meta").glob("*") if is_temporary(p.name)]
+    if opening:
+        leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
+    for folder in folders:
+        for chunk in folder.glob("chunk-*"):
+            number = layout.chunk_number(chunk)
+            if number is None or number < first_chunk or not chunk.is_dir():
+                continue
+            for path in chunk.iterdir():
+                episode = layout.file_number(path)
+                if is_temporary(path.name) or (
+                    episode is not None and episode >= committed_episodes
+                ):
+                    leftovers.append(path)
+    for path in leftovers:
+        path.unlink(missing_ok=True)

@@ -1,0 +1,63 @@
+"""How dataset files reach the disk, and who may write them.
+
+Every file is written under a temporary name and renamed, so it is complete or absent; a failed
+write raises DatasetError naming the file. One writer at a time holds the dataset's lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from shmpipe.dataset import layout
+from shmpipe.errors import ConfigError, DatasetError, UsageError
+
+
+def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write `path` through `path.partial` and a rename. An OSError (disk full, permissions)
+    becomes a DatasetError naming the file; the temporary is removed and `path` is untouched."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") as f:
+            write(f)
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise DatasetError(f"{path}: {error}") from error
+        raise
+
+
+def require_empty(root: Path) -> None:
+    """A new dataset goes into an absent or empty folder (our own lock file aside)."""
+    if not root.exists():
+        return
+    if not root.is_dir():
+        raise ConfigError(f"{root} is not a folder")
+    lock = root / layout.LOCK_PATH
+    stray = next((p for p in root.rglob("*") if p != lock and not p.is_dir()), None)
+    if stray is not None:
+        raise ConfigError(
+            f"{root} has no {layout.INFO_PATH} but is not empty (e.g. {stray}); "
+            "record into an empty folder or an existing dataset"
+        )
+
+
+def take_lock(root: Path) -> IO[bytes]:
+    """Hold the dataset's writer lock until the returned file is closed; refuse if taken."""
+    path = root / layout.LOCK_PATH
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(path, "ab")  # appends nothing: opening must not change the file
+    except OSError as error:
+        raise DatasetError(f"{path}: {error}") from error
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UsageError(f"{root} is open for recording by another writer") from None
+    return lock

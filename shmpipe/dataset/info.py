@@ -1,0 +1,240 @@
+"""meta/info.json: the names and shapes a dataset may hold, its contents, and resume checks.
+
+check_names refuses, before anything is written, every camera or feature that would fail
+later (a name that is no folder name, a shape LeRobot cannot store). new_info builds an empty
+dataset's info.json in LeRobot's key order; differences says how an existing one disagrees.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import av
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.rows import INDEX_COLUMNS
+from shmpipe.errors import ConfigError
+from shmpipe.video import depth
+
+CODEBASE_VERSION = "v3.0"
+# LeRobot's file size limits, recorded as LeRobot records them; our files hold one episode each.
+DATA_FILES_SIZE_IN_MB = 100
+VIDEO_FILES_SIZE_IN_MB = 200
+SHMPIPE_FORMAT = 1
+CAMERA_CHANNELS = 3
+# A camera's name is a folder name (videos/<name>/...): most file systems allow 255 bytes.
+MAX_NAME_BYTES = 200
+_FOLLOWS_FROM_SHAPE_AND_FPS = ("video.height", "video.width", "video.channels", "video.fps")
+
+
+def check_names(
+    cameras: Mapping[str, Sequence[int]],
+    features: Mapping[str, Sequence[int]],
+    feature_names: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Raise ConfigError, naming the camera or feature and what was expected, for a setting
+    the dataset could not hold. feature_names: feature -> one name per dimension."""
+    for kind, entries in (("camera", cameras), ("feature", features)):
+        for name in entries:
+            _check_name(kind, name)
+    for name, shape in cameras.items():
+        if not _is_shape(shape, 3) or shape[2] not in (CAMERA_CHANNELS, depth.CHANNELS):
+            raise ConfigError(
+                f"camera {name!r}: expected shape (height, width, 3) (RGB) or (height, width, 1) "
+                f"(depth) with height, width >= 1, got {shape!r}"
+            )
+    for name, shape in features.items():
+        if not _is_shape(shape, 1):
+            raise ConfigError(
+                f"feature {name!r}: expected a vector shape (n,) with n >= 1, got {shape!r}"
+            )
+    reserved = (set(cameras) | set(features)) & set(INDEX_COLUMNS)
+    if reserved:
+        raise ConfigError(f"names reserved for LeRobot's index columns: {sorted(reserved)}")
+    both = set(cameras) & set(features)
+    if both:
+        raise ConfigError(f"names used both as camera and feature: {sorted(both)}")
+    for name, dims in (feature_names or {}).items():
+        if name not in features:
+            raise ConfigError(f"feature_names: {name!r} is not a feature; features: {[*features]}")
+        if isinstance(dims, str) or not all(isinstance(d, str) for d in dims):
+            raise ConfigError(f"feature_names[{name!r}]: expected a list of strings, got {dims!r}")
+        if len(dims) != features[name][0]:
+            raise ConfigError(
+                f"feature_names[{name!r}]: {len(dims)} names for {features[name][0]} dimensions"
+            )
+
+
+def check_fps(fps: object) -> int:
+    """fps as an int: a whole number >= 1 (numpy integers too, bools not)."""
+    if isinstance(fps, bool) or not hasattr(fps, "__index__") or fps < 1:
+        raise ConfigError(f"fps: expected a whole number of frames per second >= 1, got {fps!r}")
+    return int(fps)
+
+
+def read_info(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: cannot be read: {error}") from None
+
+
+def _check_name(kind: str, name: object) -> None:
+    if not isinstance(name, str):
+        raise ConfigError(f"{kind} name {name!r}: expected a string")
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise ConfigError(
+            f"{kind} name {name!r}: expected a non-empty name without '/' or NUL, "
+            "other than '.' and '..'"
+        )
+    if kind == "camera" and len(name.encode()) > MAX_NAME_BYTES:
+        raise ConfigError(
+            f"camera name {name[:40]!r}...: {len(name.encode())} UTF-8 bytes; a camera's name "
+            f"becomes a folder name, so at most {MAX_NAME_BYTES} bytes"
+        )
+
+
+def _is_shape(shape: object, ndim: int) -> bool:
+    """A tuple or list of `ndim` positive integers (bools are not sizes)."""
+    if not isinstance(shape, tuple | list) or len(shape) != ndim:
+        return False
+    return all(hasattr(d, "__index__") and not isinstance(d, bool) and d >= 1 for d in shape)
+
+
+def new_info(
+    fps: int,
+    cameras: Mapping[str, Sequence[int]],
+    features: Mapping[str, Sequence[int]],
+    video: Mapping[str, object],
+    robot_type: str | None = None,
+    feature_names: Mapping[str, Sequence[str]] | None = None,
+) -> dict:
+    """info.json of an empty dataset, in LeRobot's key order, plus our own "shmpipe" block."""
+    video = json.loads(json.dumps(dict(video)))  # as stored (tuples become lists), to compare
+    entries: dict[str, dict] = {}
+    for name, shape in cameras.items():
+        height, width, channels = (int(d) for d in shape)
+        if channels == depth.CHANNELS:
+            entries[name] = {"dtype": "video", "shape": [height, width, channels],
+                             "names": ["height", "width", "channels"],
+                             "info": depth.feature_info(height, width, fps)}  # fmt: skip
+            continue
+        entries[name] = {
+            "dtype": "video",
+            "shape": [height, width, channels],
+            "names": ["height", "width", "channels"],
+            "info": {
+                "video.height": height,
+                "video.width": width,
+                "video.codec": _codec_name(str(video.get("vcodec"))),
+                "video.pix_fmt": video.get("pix_fmt"),
+                "video.is_depth_map": False,
+                "video.fps": fps,
+                "video.channels": channels,
+                "has_audio": False,
+            },
+        }
+    names = feature_names or {}
+    for name, shape in features.items():
+        dims = list(names[name]) if name in names else None
+        entries[name] = {"dtype": "float32", "shape": [int(d) for d in shape], "names": dims}
+    for name in INDEX_COLUMNS:
+        dtype = "float32" if name == "timestamp" else "int64"
+        entries[name] = {"dtype": dtype, "shape": [1], "names": None}
+    return {
+        "codebase_version": CODEBASE_VERSION,
+        "robot_type": robot_type,
+        "total_episodes": 0,
+        "total_frames": 0,
+        "total_tasks": 0,
+        "chunks_size": layout.CHUNKS_SIZE,
+        "data_files_size_in_mb": DATA_FILES_SIZE_IN_MB,
+        "video_files_size_in_mb": VIDEO_FILES_SIZE_IN_MB,
+        "fps": fps,
+        "splits": {},
+        "data_path": layout.DATA_PATH,
+        "video_path": layout.VIDEO_PATH,
+        "features": entries,
+        "shmpipe": {
+            "format": SHMPIPE_FORMAT,
+            "layout": "one file per episode: file number = episode index",
+            "image_histograms_path": layout.HISTOGRAMS_PATH,
+            "video_encoder": video,
+        },
+    }
+
+
+def _codec_name(vcodec: str) -> str:
+    """The stream's codec as a reader reports it (libsvtav1 -> av1), as LeRobot records it."""
+    try:
+        codec = av.codec.Codec(vcodec, "w")
+    except ValueError:  # not an encoder this PyAV knows: record the name as given
+        return vcodec
+    return codec.canonical_name or codec.name
+
+
+def shapes(info: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """(cameras, features) of an info.json, name -> shape, in its order; no index columns."""
+    entries = info["features"]
+    cameras = {n: tuple(f["shape"]) for n, f in entries.items() if is_camera(f)}
+    features = {
+        n: tuple(f["shape"])
+        for n, f in entries.items()
+        if not is_camera(f) and n not in INDEX_COLUMNS
+    }
+    return cameras, features
+
+
+def differences(
+    wanted: dict, found: dict, check_robot_type: bool, check_feature_names: bool
+) -> list[str]:
+    """Each setting in which `found` (an existing info.json) differs from `wanted`. robot_type
+    and the features' per-dimension names are compared only if the caller gave them."""
+    out: list[str] = []
+
+    def compare(what: str, expected: object, got: object) -> None:
+        if expected != got:
+            out.append(f"{what}: expected {expected!r}, found {got!r}")
+
+    if found.get("codebase_version") != CODEBASE_VERSION or "shmpipe" not in found:
+        version = found.get("codebase_version")
+        return [f"not a dataset written by shmpipe ({CODEBASE_VERSION}): found {version!r}"]
+    compare("fps", wanted["fps"], found.get("fps"))
+    if check_robot_type:
+        compare("robot_type", wanted["robot_type"], found.get("robot_type"))
+    want_f, found_f = wanted["features"], found.get("features", {})
+    for kind, cameras in (("cameras", True), ("features", False)):
+        compare(kind, _names(want_f, cameras), _names(found_f, cameras))
+    for name in [n for n in want_f if n in found_f]:
+        want, got = want_f[name], found_f[name]
+        kind = "camera" if is_camera(want) else "feature"
+        keys = ["dtype", "shape"] + (["names"] if kind == "camera" or check_feature_names else [])
+        for key in keys:
+            compare(f"{kind} {name!r} {key}", want[key], got.get(key))
+        for key, value in want.get("info", {}).items():
+            if key not in _FOLLOWS_FROM_SHAPE_AND_FPS:
+                compare(f"{kind} {name!r} {key}", value, got.get("info", {}).get(key))
+    want_video = wanted["shmpipe"]["video_encoder"]
+    found_video = found["shmpipe"].get("video_encoder", {})
+    for key in dict.fromkeys([*want_video, *found_video]):
+        compare(f"video encoder {key}", want_video.get(key), found_video.get(key))
+    return out
+
+
+def is_camera(entry: object) -> bool:
+    """The one rule for "this feature is a camera": LeRobot stores it as a video."""
+    return isinstance(entry, dict) and entry.get("dtype") == "video"
+
+
+def camera_names(info: dict) -> list[str]:
+    """The cameras of an info.json, in its order."""
+    return [name for name, entry in info["features"].items() if is_camera(entry)]
+
+
+def _names(entries: dict[str, dict], cameras: bool) -> list[str]:
+    """Camera names, or names of the recorded features (not LeRobot's index columns)."""
+    return sorted(
+        n for n, f in entries.items() if is_camera(f) == cameras and n not in INDEX_COLUMNS
+    )

@@ -1,0 +1,153 @@
+"""The parquet tables of meta/: an episode's meta/episodes row, and meta/tasks.parquet with
+the list of tasks it holds, in LeRobot v3.0's columns, types and schema metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.files import write_atomically
+from shmpipe.errors import ConfigError
+from shmpipe.stats.columns import Stats
+from shmpipe.stats.images import STAT_KEYS
+
+# tasks.parquet as pandas writes a frame indexed by task text (LeRobot reads it with pandas).
+PANDAS_VERSION = "2.3.3"
+
+
+def episodes_row(
+    episode: int,
+    first_index: int,
+    length: int,
+    fps: int,
+    tasks: list[str],
+    cameras: Sequence[str],
+    stats: Mapping[str, Stats],
+) -> pa.Table:
+    """The episode's one-row meta/episodes table. first_index: dataset `index` of its first
+    frame. Stats columns go in LeRobot's order: numeric columns, then cameras."""
+    chunk, file = layout.chunk_and_file(episode)
+    cols: dict[str, tuple[pa.DataType, object]] = {
+        "episode_index": (pa.int64(), episode),
+        "tasks": (pa.list_(pa.string()), tasks),
+        "length": (pa.int64(), length),
+        "data/chunk_index": (pa.int64(), chunk),
+        "data/file_index": (pa.int64(), file),
+        "dataset_from_index": (pa.int64(), first_index),
+        "dataset_to_index": (pa.int64(), first_index + length),
+    }
+    for name in cameras:
+        cols[f"videos/{name}/chunk_index"] = (pa.int64(), chunk)
+        cols[f"videos/{name}/file_index"] = (pa.int64(), file)
+        cols[f"videos/{name}/from_timestamp"] = (pa.float64(), 0.0)
+        cols[f"videos/{name}/to_timestamp"] = (pa.float64(), length / fps)
+    for name in [*(n for n in stats if n not in cameras), *cameras]:
+        for key in STAT_KEYS:
+            value = stats[name][key]
+            cols[f"stats/{name}/{key}"] = (_stat_type(value), value.tolist())
+    cols["meta/episodes/chunk_index"] = (pa.int64(), chunk)
+    cols["meta/episodes/file_index"] = (pa.int64(), file)
+    arrays = [pa.array([value], type) for type, value in cols.values()]
+    return pa.Table.from_arrays(arrays, names=list(cols))
+
+
+def _stat_type(value: np.ndarray) -> pa.DataType:
+    """LeRobot's column type for a stat: nested lists as deep as the array, int64 or double."""
+    type_ = pa.int64() if np.issubdtype(value.dtype, np.integer) else pa.float64()
+    for _ in range(value.ndim):
+        type_ = pa.list_(type_)
+    return type_
+
+
+def tasks_table(texts: list[str]) -> pa.Table:
+    """tasks.parquet as LeRobot writes it: pandas frame of task_index, indexed by task text."""
+    pandas_meta = {
+        "index_columns": ["__index_level_0__"],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
+        "columns": [
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
+            {
+                "name": None,
+                "field_name": "__index_level_0__",
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": None,
+            },
+        ],
+        "attributes": {},
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": PANDAS_VERSION,
+    }
+    schema = pa.schema(
+        [("task_index", pa.int64()), ("__index_level_0__", pa.string())],
+        metadata={"pandas": json.dumps(pandas_meta)},
+    )
+    return pa.table([pa.array(range(len(texts)), pa.int64()), pa.array(texts)], schema=schema)
+
+
+class TaskList:
+    """The dataset's tasks in index order: the committed ones, then those first seen since
+    (by the open episode). `save` writes meta/tasks.parquet only if what it holds changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.indices: dict[str, int] = {}
+        self.committed = 0
+        self._on_disk: list[str] = []  # what tasks.parquet holds
+
+    def load(self, committed: int) -> None:
+        """Read tasks.parquet and keep its first `committed` tasks (info.json's total_tasks);
+        tasks after those were saved for an episode that was never committed."""
+        if self.path.exists():
+            table = pq.read_table(self.path)
+            self._on_disk = table.column("__index_level_0__").to_pylist()
+            if table.column("task_index").to_pylist() != list(range(len(self._on_disk))):
+                raise ConfigError(f"{self.path}: task_index is not 0..{len(self._on_disk) - 1}")
+        if len(self._on_disk) < committed:
+            raise ConfigError(
+                f"{self.path}: {len(self._on_disk)} tasks, info.json counts {committed}"
+            )
+        self.indices = {text: i for i, text in enumerate(self._on_disk[:committed])}
+        self.committed = committed
+
+    def index(self, task: str) -> int:
+        """The index of `task`; a new task gets the next one."""
+        return self.indices.setdefault(task, len(self.indices))
+
+    def texts(self) -> list[str]:
+        return list(self.indices)
+
+    def forget_uncommitted(self) -> None:
+        self.indices = dict(list(self.indices.items())[: self.committed])
+
+    def save(self) -> None:
+        """tasks.parquet holding every task (none: no file), unless it holds them already."""
+        texts = self.texts()
+        if texts == self._on_disk:
+            return
+        if texts:
+            table = tasks_table(texts)
+            write_atomically(self.path, lambda f: pq.write_table(table, f))
+        else:
+            self.path.unlink(missing_ok=True)
+        self._on_disk = texts

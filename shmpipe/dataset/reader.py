@@ -1,0 +1,73 @@
+"""Reading a LeRobot v3.0 dataset's metadata: where each episode's rows and frames are.
+
+meta/episodes may list one episode per file (shmpipe) or many (LeRobot, or after pack); these
+functions read either. The column names of an episode's file locations are built here only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shmpipe.dataset import layout
+from shmpipe.errors import ConfigError
+
+EPISODES_GLOB = "meta/episodes/chunk-*/file-*.parquet"
+DATA_PREFIX = "data/"
+EPISODES_PREFIX = "meta/episodes/"
+# What every meta/episodes row must have for its rows to be found.
+EPISODE_COLUMNS = (
+    "episode_index",
+    "length",
+    "data/chunk_index",
+    "data/file_index",
+    "dataset_from_index",
+    "dataset_to_index",
+)
+
+
+def video_prefix(camera: str) -> str:
+    """The prefix of a camera's columns in meta/episodes (chunk/file index, from/to time)."""
+    return f"videos/{camera}/"
+
+
+def episodes_files(root: Path) -> list[Path]:
+    return sorted(root.glob(EPISODES_GLOB))
+
+
+def read_episodes(root: Path, committed: int, columns: Sequence[str] | None = None) -> pa.Table:
+    """Rows of meta/episodes for episodes 0..committed-1 (any layout), by episode_index; a
+    ConfigError if one is missing or listed twice."""
+    files = episodes_files(root)
+    names = None if columns is None else list(dict.fromkeys(["episode_index", *columns]))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # footers: parsing-bound
+        tables = list(pool.map(lambda path: pq.read_table(path, columns=names), files))
+    table = (
+        pa.concat_tables(tables) if tables else pa.table({"episode_index": pa.array([], "int64")})
+    )
+    indices = table.column("episode_index").to_numpy()
+    table = table.filter(pa.array(indices < committed)).sort_by("episode_index")
+    if table.column("episode_index").to_pylist() != list(range(committed)):
+        raise ConfigError(
+            f"{root}: meta/episodes does not list each of episodes 0..{committed - 1} once"
+        )
+    return table
+
+
+def data_rows(root: Path, committed: int) -> dict[Path, np.ndarray]:
+    """Each data file holding rows of episodes 0..committed-1 and those rows' [from, to)
+    dataset index ranges ((n, 2) int64), as meta/episodes says: one file per episode or many."""
+    keys = ("data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
+    table = read_episodes(root, committed, keys)
+    chunk, file, start, end = (table.column(k).to_numpy() for k in keys)
+    out: dict[Path, list[tuple[int, int]]] = {}
+    for c, f, a, b in zip(chunk, file, start, end, strict=True):
+        path = root / layout.DATA_PATH.format(chunk_index=int(c), file_index=int(f))
+        out.setdefault(path, []).append((int(a), int(b)))
+    return {path: np.array(ranges, np.int64).reshape(-1, 2) for path, ranges in out.items()}

@@ -1,0 +1,260 @@
+"""A LeRobot v3.0 dataset on disk that grows one committed episode at a time.
+
+Each episode has files of its own (data, one video per camera, a meta/episodes row, its image
+histograms), so saving costs O(that episode). `meta/info.json` is written last and is the commit
+point: files it does not count are not part of the dataset, and reopening removes them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.checks import check_episode
+from shmpipe.dataset.cleanup import remove_unfinished
+from shmpipe.dataset.files import require_empty, take_lock, write_atomically
+from shmpipe.dataset.info import check_fps, check_names, differences, new_info, read_info, shapes
+from shmpipe.dataset.meta_tables import TaskList, episodes_row
+from shmpipe.dataset.rows import INDEX_COLUMNS, EpisodeRows, rows_table
+from shmpipe.dataset.stats import DatasetStats, counts_in, stats_json
+from shmpipe.errors import ConfigError
+from shmpipe.stats.columns import Stats
+
+__all__ = ["CommittedEpisode", "DatasetWriter", "check_names", "remove_unfinished"]
+
+
+@dataclass(frozen=True)
+class CommittedEpisode:
+    """What commit_episode wrote. timings, in seconds, each measured on its own:
+    "data" building and writing the data parquet, "stats" the episode's and the dataset's
+    stats, "meta" writing the histograms, the meta/episodes row, tasks.parquet (if a task is
+    new), stats.json and info.json, "total" the whole call (checks included)."""
+
+    episode_index: int
+    length: int
+    tasks: list[str]
+    stats: dict[str, Stats]
+    data_path: str
+    timings: dict[str, float]
+
+
+class DatasetWriter:
+    """Appends episodes to the LeRobot v3.0 dataset at `root`; one writer per root at a time.
+
+    The caller puts an episode's videos in place (layout.video_path, file number = episode
+    index) and calls commit_episode with its rows and image histograms: it writes the data file
+    and the metadata, and makes the episode part of the dataset. discard_episode deletes an
+    episode instead. Use `open`, not the constructor; `close` releases the dataset.
+    """
+
+    def __init__(self, root: Path, info: dict, lock: IO[bytes]) -> None:
+        self.root = root
+        self._info = info
+        self._lock = lock
+        self.fps: int = info["fps"]
+        self.cameras, self.features = shapes(info)
+        self.next_episode_index: int = info["total_episodes"]
+        self.next_frame_index: int = info["total_frames"]
+        self._tasks = TaskList(root / layout.TASKS_PATH)
+        widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
+        widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
+        self._stats = DatasetStats.empty(list(info["features"]), self.cameras, widths)
+        self._stats_ahead = False  # meta/stats.json counts an episode that was not committed
+
+    @classmethod
+    def open(
+        cls,
+        root: str | os.PathLike,
+        fps: int,
+        cameras: Mapping[str, tuple[int, int, int]],
+        features: Mapping[str, tuple[int, ...]],
+        video: Mapping[str, object],
+        robot_type: str | None = None,
+        feature_names: Mapping[str, Sequence[str]] | None = None,
+    ) -> DatasetWriter:
+        """Create a dataset at `root` (absent or empty) or resume the one there.
+
+        `video` is the encoder's settings (VideoEncoderConfig.as_dict()); feature_names maps a
+        feature to one name per dimension (info.json's "names"). Resuming checks that fps,
+        cameras, features, video settings and, if given, robot_type and feature_names match
+        (ConfigError naming each difference). Only once it holds the writer lock does it
+        change anything: it removes unfinished files (remove_unfinished) and reloads what exact
+        stats need. A refused open changes nothing on disk.
+        """
+        root = Path(root)
+        fps = check_fps(fps)
+        check_names(cameras, features, feature_names)
+        wanted = new_info(fps, cameras, features, video, robot_type, feature_names)
+        checks = (root, wanted, robot_type is not None, feature_names is not None)
+        _matching_info(*checks)  # refuse before the lock, which is a file in root
+        lock = take_lock(root)
+        try:
+            found = _matching_info(*checks)  # again: another writer may have been quicker
+            writer = cls(root, found or wanted, lock)
+            if found is None:
+                writer._write_info(wanted)
+            else:
+                remove_unfinished(root, writer.next_episode_index, opening=True)
+                writer._reload()
+            return writer
+        except BaseException:
+            lock.close()
+            raise
+
+    def _reload(self) -> None:
+        """Read back tasks and stats of the committed episodes, and put tasks.parquet and
+        stats.json back in step with info.json if a commit died between them."""
+        self._tasks.load(self._info["total_tasks"])
+        self._stats = self._stats.read_back(
+            self.root, self.next_episode_index, self.next_frame_index
+        )
+        stats_path = self.root / layout.STATS_PATH
+        if self.next_episode_index == 0:
+            self._stats_ahead = stats_path.exists()
+        else:
+            counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
+            text = stats_path.read_text() if stats_path.exists() else ""
+            self._stats_ahead = counts_in(text) != counts
+        self._restore_meta()
+
+    # -- recording -------------------------------------------------------------------------
+    def task_index(self, task: str) -> int:
+        """The index of `task`; a new task gets the next one (saved at the next commit)."""
+        return self._tasks.index(task)
+
+    def commit_episode(
+        self,
+        episode_index: int,
+        rows: EpisodeRows,
+        image_histograms: Mapping[str, np.ndarray],
+    ) -> CommittedEpisode:
+        """Write episode `episode_index`'s data file and metadata; its videos must be in place.
+
+        rows: the episode's numeric rows, task indices from task_index(). image_histograms:
+        camera -> (3, 256) int64 counts of the episode's downsampled pixels. Writes the data
+        parquet, the histograms, the meta/episodes row, tasks.parquet (if a task is new),
+        meta/stats.json, then meta/info.json. If anything fails (DatasetError naming the file
+        on a full disk), nothing is committed and the episode can be committed again.
+        """
+        t0 = time.perf_counter()
+        if episode_index != self.next_episode_index:
+            raise ConfigError(
+                f"commit_episode: expected episode {self.next_episode_index}, got {episode_index}"
+            )
+        texts = self._tasks.texts()
+        cameras, features = self.cameras, self.features
+        check_episode(
+            self.root, cameras, features, len(texts), episode_index, rows, image_histograms
+        )
+        length, t_data = rows.num_frames, time.perf_counter()
+        columns = rows.columns(self.fps, episode_index, self.next_frame_index)
+        data_path = layout.data_path(self.root, episode_index)
+        table = rows_table(columns, rows.features)
+        write_atomically(data_path, lambda f: pq.write_table(table, f))
+        t1 = time.perf_counter()
+        episode = self._stats.episode_stats(columns, image_histograms)
+        stats = episode.stats()
+        merged = self._stats.merged(episode)
+        dataset_stats = merged.stats()
+        t2 = time.perf_counter()
+        tasks = [texts[i] for i in dict.fromkeys(columns["task_index"].tolist())]
+        write_atomically(
+            layout.histograms_path(self.root, episode_index),
+            lambda f: np.savez(f, **episode.histograms),
+        )
+        row = episodes_row(
+            episode_index, self.next_frame_index, length, self.fps, tasks, list(self.cameras), stats
+        )
+        write_atomically(
+            layout.episodes_path(self.root, episode_index), lambda f: pq.write_table(row, f)
+        )
+        self._tasks.save()
+        self._write_stats(dataset_stats)
+        self._stats_ahead = True
+        info = dict(self._info)
+        info["total_episodes"] = episode_index + 1
+        info["total_frames"] = self.next_frame_index + length
+        info["total_tasks"] = len(texts)
+        info["splits"] = {"train": f"0:{episode_index + 1}"}
+        self._write_info(info)
+        t3 = time.perf_counter()
+
+        # Committed: only now does the writer's state move on.
+        self._info, self._stats, self._stats_ahead = info, merged, False
+        self._tasks.committed = len(texts)
+        self.next_episode_index = episode_index + 1
+        self.next_frame_index += length
+        timings = {"data": t1 - t_data, "stats": t2 - t1, "meta": t3 - t2, "total": t3 - t0}
+        return CommittedEpisode(episode_index, length, tasks, stats, str(data_path), timings)
+
+    def discard_episode(self, episode_index: int) -> None:
+        """Delete the files of an episode that will not be committed (cancelled, or its commit
+        failed): data, videos with unfinished segments, temporaries, and what commit_episode
+        wrote. Tasks first seen since the last commit are forgotten; add_frame registers them
+        again. tasks.parquet and stats.json written by a failed commit are put back."""
+        if episode_index < self.next_episode_index:
+            raise ConfigError(f"discard_episode: episode {episode_index} is committed")
+        remove_unfinished(self.root, self.next_episode_index)
+        self._tasks.forget_uncommitted()
+        self._restore_meta()
+
+    def close(self) -> None:
+        """Let another writer open this dataset. Writes nothing."""
+        self._lock.close()
+
+    def __enter__(self) -> DatasetWriter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- metadata files ------------------------------------------------------------------
+    def _restore_meta(self) -> None:
+        """Put tasks.parquet and stats.json back to what info.json counts."""
+        self._tasks.save()
+        if self._stats_ahead:
+            self._write_stats(self._stats.stats() if self.next_episode_index else None)
+            self._stats_ahead = False
+
+    def _write_stats(self, stats: dict[str, Stats] | None) -> None:
+        """stats.json holding `stats` (None: no file)."""
+        path = self.root / layout.STATS_PATH
+        if stats is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomically(path, _text(stats_json(stats)))
+
+    def _write_info(self, info: dict) -> None:
+        write_atomically(self.root / layout.INFO_PATH, _text(json.dumps(info, indent=4) + "\n"))
+
+
+def _matching_info(
+    root: Path, wanted: dict, check_robot_type: bool, check_feature_names: bool
+) -> dict | None:
+    """The info.json of the dataset at `root` if its settings are `wanted`'s; None if `root`
+    is absent or empty. Anything else raises ConfigError."""
+    info_path = root / layout.INFO_PATH
+    if not info_path.exists():
+        require_empty(root)
+        return None
+    found = read_info(info_path)
+    problems = differences(wanted, found, check_robot_type, check_feature_names)
+    if problems:
+        raise ConfigError(
+            f"{root}: the dataset there was recorded with other settings:\n  "
+            + "\n  ".join(problems)
+        )
+    return found
+
+
+def _text(text: str) -> Callable[[IO[bytes]], object]:
+    return lambda f: f.write(text.encode())

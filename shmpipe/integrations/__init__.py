@@ -1,0 +1,1 @@
+"""Bridges to other projects' code. Each imports the recorder; nothing imports them."""

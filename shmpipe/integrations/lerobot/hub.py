@@ -1,0 +1,39 @@
+"""Uploading a dataset folder to the Hugging Face Hub as LeRobot does (LeRobotRecorder.push_to_hub).
+
+huggingface_hub is LeRobot's own dependency, imported only here and only when asked to push.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shmpipe.dataset import layout
+
+# not uploaded: LeRobot's temporary images, our writer lock and backlog spill files
+HUB_IGNORE = ["images/", layout.LOCK_PATH, layout.SPILL_DIR + "/"]
+
+
+def push_folder(root: Path, repo_id: str, version: str, branch: str | None, tag_version: bool,
+                push_videos: bool, private: bool | None, allow_patterns,
+                upload_large_folder: bool) -> None:  # fmt: skip
+    """Create the dataset repo, upload `root`, and tag it with the codebase `version`."""
+    try:
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import RevisionNotFoundError
+    except ImportError:
+        raise ImportError("push_to_hub needs huggingface_hub (pip install huggingface_hub); "
+                          f"{root} is complete without it") from None  # fmt: skip
+    ignore = HUB_IGNORE + ([] if push_videos else ["videos/"])
+    api = HfApi()
+    api.create_repo(repo_id=repo_id, private=private, repo_type="dataset", exist_ok=True)
+    if branch:
+        api.create_branch(repo_id=repo_id, branch=branch, repo_type="dataset", exist_ok=True)
+    upload = api.upload_large_folder if upload_large_folder else api.upload_folder
+    upload(repo_id=repo_id, folder_path=root, repo_type="dataset", revision=branch,
+           allow_patterns=allow_patterns, ignore_patterns=ignore)  # fmt: skip
+    if tag_version:
+        try:
+            api.delete_tag(repo_id, tag=version, repo_type="dataset")
+        except RevisionNotFoundError:
+            pass
+        api.create_tag(repo_id, tag=version, revision=branch, repo_type="dataset")

@@ -1,0 +1,266 @@
+"""A drop-in for LeRobot's `LeRobotDataset` on the recording side, without importing LeRobot.
+
+`LeRobotRecorder.create(...)` takes what `LeRobotDataset.create(...)` takes and answers what
+`lerobot-record` asks of its dataset (add_frame with "task", save_episode, clear_episode_buffer,
+finalize, num_episodes, fps, features, meta, push_to_hub), recording through a Pipeline: frames
+are encoded while the episode goes on, so save_episode only flushes what is left.
+
+- `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
+  cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
+  width), depth cameras (h, w, 1) taking uint16 millimetres (stored as LeRobot stores depth,
+  see shmpipe.video.depth), and 'float32' vectors (n,) with their `names`. Other dtypes raise
+  ConfigError (a ValueError) naming the feature. LeRobot's index columns, if present, are
+  skipped: shmpipe writes them. `features` answers with info.json's dict: every camera as
+  (h, w, 3) "video", index columns included, shapes as tuples, as LeRobot loads them.
+- add_frame's frame holds every feature and "task". An optional "timestamp" must be
+  frame_index / fps within `tolerance_s` (else FrameError): shmpipe stores i / fps, as
+  LeRobot does, and would otherwise drop a different timestamp without a word.
+- create() refuses a `root` that exists (FileExistsError, as LeRobot). resume() reads the
+  dataset at `root`, which defaults to $HF_LEROBOT_HOME/repo_id as for create() (LeRobot
+  demands a root there: without one it would download; this never downloads).
+- LeRobot's other create/resume options are accepted by keyword and ignored, as they do
+  not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
+  images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
+  (frames are always encoded while recording, one process per camera sizing its threads),
+  video_backend, metadata_buffer_size, depth_encoder (depth is stored with LeRobot's defaults),
+  data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
+  defaults), revision, force_cache_sync, token (nothing is downloaded). Any other keyword
+  goes to Pipeline (backend, ring_budget_bytes, ...). use_videos=False is refused.
+- Encoding: `rgb_encoder` (LeRobot's RGBEncoderConfig, read by attribute) or LeRobot 0.4's
+  `vcodec`; by default LeRobot's (libsvtav1, crf 30, g 2, preset 12).
+- `writer` is None, so LeRobot's VideoEncodingManager(recorder) only calls finalize(). A
+  recorder is truthy even when empty, so lerobot-record's `if dataset: dataset.finalize()`
+  always stops the workers; len() is num_frames as in LeRobot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.info import read_info, shapes
+from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.integrations.lerobot.features import (
+    RecorderMeta,
+    check_timestamp,
+    default_root,
+    encoder_config,
+    parse_features,
+    stored_encoder,
+)
+from shmpipe.integrations.lerobot.hub import push_folder
+from shmpipe.recorder.pipeline import Pipeline
+from shmpipe.recorder.results import EpisodeResult
+
+__all__ = ["LeRobotRecorder"]
+NOT_RECORDED = ("task", "timestamp")  # frame keys LeRobot's add_frame takes that are not columns
+IGNORED_OPTIONS = frozenset({
+    "image_writer_processes", "image_writer_threads", "video_backend", "batch_encoding_size",
+    "depth_encoder", "metadata_buffer_size", "streaming_encoding", "encoder_queue_maxsize",
+    "encoder_threads", "video_files_size_in_mb", "data_files_size_in_mb", "revision",
+    "force_cache_sync", "token",
+})  # fmt: skip
+
+
+def pipeline_options(options: Mapping[str, object]) -> dict[str, object]:
+    """The keyword arguments for Pipeline: all but LeRobot's options that do not apply."""
+    return {k: v for k, v in options.items() if k not in IGNORED_OPTIONS}
+
+
+class LeRobotRecorder:
+    """Records a LeRobot v3.0 dataset with LeRobotDataset's recording API; swap it in for
+    `LeRobotDataset.create` / `.resume` in a record script (the module docstring has the
+    details: features, frames, roots, ignored options, encoding)."""
+
+    writer = None
+
+    def __init__(self, pipeline: Pipeline, repo_id: str, tolerance_s: float = 1e-4) -> None:
+        """Wraps a started Pipeline; use create() or resume()."""
+        self.pipeline, self.repo_id, self.tolerance_s = pipeline, repo_id, tolerance_s
+        self.root: Path = pipeline.root
+        self.meta = RecorderMeta(repo_id, self.root)
+        self.last_episode: EpisodeResult | None = None  # what the last save_episode wrote
+        self._cameras = frozenset(pipeline.cameras)
+        self._episode_frames = 0
+        self._finalized = False
+
+    @classmethod
+    def create(
+        cls,
+        repo_id: str,
+        fps: int,
+        features: Mapping[str, Mapping],
+        root: str | os.PathLike | None = None,
+        robot_type: str | None = None,
+        use_videos: bool = True,
+        tolerance_s: float = 1e-4,
+        *,
+        vcodec: str | None = None,
+        rgb_encoder: object | None = None,
+        **options,
+    ) -> LeRobotRecorder:
+        """A new, empty dataset at `root` (default $HF_LEROBOT_HOME/repo_id), its encoders
+        started; see the class docstring for the arguments that are ignored."""
+        if not use_videos:
+            raise ConfigError("use_videos=False: LeRobotRecorder stores cameras only as video")
+        recording = parse_features(features)
+        root = Path(root) if root is not None else default_root(repo_id)
+        if root.exists():
+            raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
+                                  "does), resume() appends to one")  # fmt: skip
+        pipeline = Pipeline(root, fps, recording.cameras, recording.features,
+                            encoder=encoder_config(vcodec, rgb_encoder), robot_type=robot_type,
+                            feature_names=recording.feature_names or None,
+                            **pipeline_options(options))  # fmt: skip
+        return cls(pipeline.start(), repo_id, tolerance_s)
+
+    @classmethod
+    def resume(
+        cls,
+        repo_id: str,
+        root: str | os.PathLike | None = None,
+        tolerance_s: float = 1e-4,
+        *,
+        vcodec: str | None = None,
+        rgb_encoder: object | None = None,
+        **options,
+    ) -> LeRobotRecorder:
+        """Append episodes to the shmpipe dataset at `root` (default $HF_LEROBOT_HOME/repo_id):
+        indices continue. Encoder settings default to the ones it was recorded with; given ones
+        must match them (ConfigError naming each difference)."""
+        root = Path(root) if root is not None else default_root(repo_id)
+        info_path = root / layout.INFO_PATH
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
+                                    "downloads from the Hub)")  # fmt: skip
+        info = read_info(info_path)
+        cameras, features = shapes(info)
+        encoder = encoder_config(vcodec, rgb_encoder) or stored_encoder(info)
+        pipeline = Pipeline(root, info["fps"], cameras, features, encoder=encoder,
+                            **pipeline_options(options))  # fmt: skip
+        return cls(pipeline.start(), repo_id, tolerance_s)
+
+    # -- LeRobotDataset's recording methods ------------------------------------------------
+    def add_frame(self, frame: Mapping) -> None:
+        """Add one time step: every camera (HWC or CHW, uint8 or float in [0, 1]; numpy, or
+        anything numpy can read, such as a PIL image) and feature, and "task". All or nothing:
+        if it raises, the frame is not in the episode. The frame dict is not changed."""
+        self._writable("add_frame")
+        if not isinstance(frame, Mapping):
+            raise FrameError(f"add_frame expects a dict of feature name -> value plus 'task', "
+                             f"got {type(frame).__name__}")  # fmt: skip
+        if "task" not in frame:
+            raise FrameError("Feature mismatch in `frame` dictionary: missing features: {'task'} "
+                             "(every frame carries its task text, as in LeRobot)")  # fmt: skip
+        if "timestamp" in frame:
+            check_timestamp(frame["timestamp"], self._episode_frames, self.fps, self.tolerance_s)
+        values = {}
+        for key, value in frame.items():
+            if key in NOT_RECORDED:
+                continue
+            array_like = hasattr(value, "__array__") or hasattr(value, "__array_interface__")
+            if key in self._cameras and not isinstance(value, np.ndarray) and array_like:
+                value = np.asarray(value)  # PIL image, CPU tensor
+            values[key] = value
+        self.pipeline.add_frame(values, task=frame["task"])
+        self._episode_frames += 1
+
+    def save_episode(self, episode_data: dict | None = None, parallel_encoding=True) -> None:
+        """Finish the episode: its videos, rows and stats are on disk on return, and meta
+        counts it. The EpisodeResult is in `last_episode`. If it fails (a worker, the disk),
+        the episode is discarded and the error raised; UsageError if no frame was added."""
+        if episode_data is not None:
+            raise ConfigError("save_episode(episode_data=...): a pre-built episode buffer is not "
+                              "supported; add its frames with add_frame()")  # fmt: skip
+        self._writable("save_episode")
+        try:
+            self.last_episode = self.pipeline.finish_episode()
+        finally:  # saved, or discarded by the failure
+            self._episode_frames = 0
+        self.meta.refresh()
+
+    def clear_episode_buffer(self, delete_images: bool = True) -> None:
+        """Discard the open episode (nothing if none): its frames and partial files are gone,
+        and the next frame starts an episode with the same index."""
+        self._writable("clear_episode_buffer")
+        self.pipeline.cancel_episode()
+        self._episode_frames = 0
+
+    def has_pending_frames(self) -> bool:
+        """Whether frames were added since the last save_episode / clear_episode_buffer."""
+        return self._episode_frames > 0
+
+    def finalize(self) -> None:
+        """Stop the workers and release shared memory; idempotent. An episode still open is
+        discarded, with a warning on the `shmpipe` logger (only save_episode keeps frames).
+        The dataset stays readable: meta, num_episodes and num_frames still answer."""
+        if self._finalized:
+            return
+        self._finalized = True
+        self.pipeline.close()
+        self._episode_frames = 0
+
+    def _writable(self, method: str) -> None:
+        if self._finalized:
+            raise UsageError(f"{method}(): the recorder was finalized; "
+                             "LeRobotRecorder.resume() records more episodes")  # fmt: skip
+
+    # -- what lerobot-record reads ------------------------------------------------------------
+    @property
+    def fps(self) -> int:
+        return self.meta.fps
+
+    @property
+    def features(self) -> dict[str, dict]:
+        return self.meta.features
+
+    @property
+    def num_episodes(self) -> int:
+        """Episodes saved (LeRobot's meta.total_episodes while recording)."""
+        return self.meta.total_episodes
+
+    @property
+    def num_frames(self) -> int:
+        """Frames of the saved episodes (LeRobot's meta.total_frames while recording)."""
+        return self.meta.total_frames
+
+    def __len__(self) -> int:
+        return self.num_frames
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __enter__(self) -> LeRobotRecorder:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.finalize()
+
+    def __repr__(self) -> str:
+        return (f"LeRobotRecorder(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
+                f"num_episodes={self.num_episodes}, num_frames={self.num_frames}, "
+                f"finalized={self._finalized})")  # fmt: skip
+
+    def push_to_hub(
+        self,
+        branch: str | None = None,
+        tags: list | None = None,
+        license: str | None = "apache-2.0",
+        tag_version: bool = True,
+        push_videos: bool = True,
+        private: bool | None = None,
+        allow_patterns: list[str] | str | None = None,
+        upload_large_folder: bool = False,
+        **card_kwargs,
+    ) -> None:
+        """Upload `root` to the Hub dataset repo `repo_id` as LeRobot does (create the repo,
+        upload the folder, tag the codebase version), with huggingface_hub (LeRobot's own
+        dependency). Differences: no dataset card is written (tags, license and card_kwargs are
+        unused), and each episode is its own file (many files for a large dataset)."""
+        push_folder(self.root, self.repo_id, self.meta.info["codebase_version"], branch,
+                    tag_version, push_videos, private, allow_patterns,
+                    upload_large_folder)  # fmt: skip

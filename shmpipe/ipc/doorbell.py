@@ -1,0 +1,49 @@
+"""A doorbell: a named POSIX semaphore that a worker sleeps on until something is for it.
+
+The producer rings it once per published frame and once per control message. The count may run
+ahead of what is left to do; a woken worker always re-reads the ring and its messages, so an
+extra ring only costs one empty loop.
+"""
+
+from __future__ import annotations
+
+import posix_ipc
+
+from shmpipe.ipc.names import unlink_quietly
+
+
+class Doorbell:
+    def __init__(self, name: str, create: bool) -> None:
+        flags = posix_ipc.O_CREX if create else 0
+        self._sem = posix_ipc.Semaphore(name, flags, initial_value=0)
+        self.name = name
+        self.owner = create
+
+    @classmethod
+    def create(cls, name: str) -> Doorbell:
+        return cls(name, create=True)
+
+    @classmethod
+    def attach(cls, name: str) -> Doorbell:
+        return cls(name, create=False)
+
+    def ring(self) -> None:
+        self._sem.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep until rung or `timeout` seconds pass; True if rung. A signal that interrupts
+        the sleep (its Python handler has run by then) only ends it early: callers loop."""
+        try:
+            self._sem.acquire(timeout)
+        except (posix_ipc.BusyError, posix_ipc.SignalError):
+            return False
+        return True
+
+    def close(self) -> None:
+        try:
+            self._sem.close()
+        except posix_ipc.ExistentialError:
+            pass
+        if self.owner:
+            self.owner = False
+            unlink_quietly(posix_ipc.unlink_semaphore, self.name)

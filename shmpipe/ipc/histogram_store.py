@@ -1,0 +1,98 @@
+"""Per-camera image histograms of the open episode, kept in shared memory by the control process.
+
+The stats worker commits every frame here, so a killed stats worker loses nothing: each camera
+has two copies of (take, frames counted, next sequence number, histogram: 3x256 RGB, 1x4096
+depth) and a word saying which copy is current. A commit writes the other copy in full, then
+flips that word with one aligned store, so a reader (or a restarted worker) sees a frame
+either fully counted or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shmpipe.ipc.segment import Segment
+
+RGB_HISTOGRAM = (3, 256)
+
+
+def _layout(num_cameras: int, shapes: list[tuple[int, int]] | None) -> tuple[list, int, int]:
+    """(histogram shape per camera, words per copy, words per camera): a copy is take, frames,
+    next_seq and the histogram; word 0 selects the current copy, padded to a cache line."""
+    shapes = [tuple(s) for s in shapes] if shapes else [RGB_HISTOGRAM] * num_cameras
+    copy_words = 3 + max(c * b for c, b in shapes)
+    return shapes, copy_words, 8 + 2 * copy_words
+
+
+@dataclass(frozen=True)
+class CameraTally:
+    """A committed state: `histogram` counts the downsampled pixels of `frames` frames of `take`."""
+
+    take: int
+    frames: int
+    next_seq: int
+    histogram: np.ndarray  # (3, 256) or (1, 4096) int64, a copy
+
+
+class StatsStore:
+    """`shapes`: each camera's histogram shape (default: all RGB, (3, 256))."""
+
+    def __init__(self, segment: Segment, num_cameras: int, shapes=None) -> None:
+        self._segment = segment
+        self.name = segment.name
+        self.num_cameras = num_cameras
+        self.shapes, self._copy_words, words = _layout(num_cameras, shapes)
+        self._words = np.ndarray((num_cameras, words), np.int64, segment.buffer, 0)
+
+    @staticmethod
+    def size_for(num_cameras: int, shapes: list[tuple[int, int]] | None = None) -> int:
+        return num_cameras * _layout(num_cameras, shapes)[2] * 8
+
+    @classmethod
+    def create(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
+        size = cls.size_for(num_cameras, shapes)
+        store = cls(Segment.create(name, size), num_cameras, shapes)
+        store._words[:] = 0
+        store._words[:, 8] = -1  # copy 0: no take yet
+        return store
+
+    @classmethod
+    def attach(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
+        return cls(Segment.attach(name), num_cameras, shapes)
+
+    def _copy(self, camera: int, which: int) -> np.ndarray:
+        start = 8 + which * self._copy_words
+        channels, bins = self.shapes[camera]
+        return self._words[camera, start : start + 3 + channels * bins]
+
+    def tally(self, camera: int) -> CameraTally:
+        current = self._copy(camera, int(self._words[camera, 0]))
+        return CameraTally(
+            take=int(current[0]),
+            frames=int(current[1]),
+            next_seq=int(current[2]),
+            histogram=current[3:].reshape(self.shapes[camera]).copy(),
+        )
+
+    def commit(self, camera: int, take: int, seq: int, frame_histogram: np.ndarray) -> None:
+        """Count one frame (ring sequence number `seq`) of `take` into the camera's tally.
+
+        A frame of another take than the current tally's starts that take from zero."""
+        which = int(self._words[camera, 0])
+        current = self._copy(camera, which)
+        other = self._copy(camera, 1 - which)
+        if int(current[0]) == take:
+            np.add(current[3:], frame_histogram.reshape(-1), out=other[3:])
+            other[1] = current[1] + 1
+        else:
+            other[3:] = frame_histogram.reshape(-1)
+            other[1] = 1
+        other[0] = take
+        other[2] = seq + 1
+        self._words[camera, 0] = 1 - which
+
+    def close(self) -> None:
+        self._words = None
+        self._segment.close()

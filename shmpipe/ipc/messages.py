@@ -1,0 +1,125 @@
+"""Control messages between the control process and its workers.
+
+Every message is a msgspec Struct tagged by its class name, so a worker decides what it got with
+`match`. Frames never travel here: a message only says where an episode starts and ends.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class VideoSettings(msgspec.Struct, frozen=True):
+    """Everything an encoder needs to open one camera's video (see shmpipe.video.episode_writer)."""
+
+    fps: int
+    width: int
+    height: int
+    vcodec: str
+    pix_fmt: str
+    codec_options: dict[str, str]
+    priority: str | int = 10  # shmpipe.video.priority.EncoderPriority for the codec's threads
+    scope: str = "process"  # whose threads to move: the whole "process" or only the "thread"
+    input_format: str = "rgb24"  # what a ring slot holds: "rgb24", or "gray12le" for depth (mm)
+
+
+class Owner(msgspec.Struct, frozen=True):
+    """The control process's object group (see shmpipe.ipc.names): a worker cleans up after it."""
+
+    pid: int
+    token: str
+
+
+class EncoderSpec(msgspec.Struct, tag=True):
+    """What an encoder worker needs to attach to its camera's ring and encode it."""
+
+    camera: str
+    ring_name: str
+    doorbell_name: str
+    owner: Owner
+    video: VideoSettings
+
+
+class StatsSpec(msgspec.Struct, tag=True):
+    """What the stats worker needs: every camera's ring and the shared accumulator block."""
+
+    cameras: list[str]
+    ring_names: list[str]
+    doorbell_name: str
+    store_name: str
+    owner: Owner
+    priority: str | int = 10  # as VideoSettings.priority: the stats worker must not starve either
+
+
+class StartEpisode(msgspec.Struct, tag=True):
+    """Take `take` begins; the encoder leaves its file at `video_path`. Workers key everything
+    on the take: a cancelled episode's index is reused, its take is not."""
+
+    take: int
+    video_path: str = ""
+
+
+class FinishEpisode(msgspec.Struct, tag=True):
+    """The episode ends after `num_frames` frames (frame indices 0 .. num_frames - 1)."""
+
+    take: int
+    num_frames: int
+
+
+class CancelEpisode(msgspec.Struct, tag=True):
+    """Discard the episode: skip its frames and delete its partial files."""
+
+    take: int
+
+
+class Shutdown(msgspec.Struct, tag=True):
+    """Stop the worker now; an open episode is discarded."""
+
+
+class Ready(msgspec.Struct, tag=True):
+    """The worker attached to its rings and waits for frames."""
+
+    pid: int
+
+
+class EpisodeDone(msgspec.Struct, tag=True):
+    """A worker has everything of the episode: for an encoder, the file is complete and renamed."""
+
+    take: int
+    num_frames: int
+    flush_seconds: float = 0.0
+    path: str = ""
+    size_bytes: int = 0
+
+
+class EpisodeCancelled(msgspec.Struct, tag=True):
+    """A worker dropped the episode and removed what it had written of it."""
+
+    take: int
+
+
+class WorkerFailed(msgspec.Struct, tag=True):
+    """A worker could not complete the episode; `error` says why (and names the file if any)."""
+
+    take: int
+    error: str
+
+
+ToWorker = StartEpisode | FinishEpisode | CancelEpisode | Shutdown | EncoderSpec | StatsSpec
+FromWorker = Ready | EpisodeDone | EpisodeCancelled | WorkerFailed
+
+_to_worker = msgspec.msgpack.Decoder(ToWorker)
+_from_worker = msgspec.msgpack.Decoder(FromWorker)
+_encoder = msgspec.msgpack.Encoder()
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_to_worker(data: bytes) -> ToWorker:
+    return _to_worker.decode(data)
+
+
+def decode_from_worker(data: bytes) -> FromWorker:
+    return _from_worker.decode(data)

@@ -1,0 +1,245 @@
+"""Shared-memory frame ring: one per camera, one writer (the control process), two readers.
+
+A slot holds one raw HxWxC frame (uint8 RGB, or uint16 depth: the itemsize is in the ring's
+header) and a header: its sequence number, take and frame index.
+Frame `seq` lives in slot `seq % capacity`. Who owns a slot is carried by counters,
+each with exactly one writer:
+- `write_seq` (writer): frames < write_seq are published; readers may read them in place.
+- `released[r]` (reader r): reader r is done with every frame < released[r].
+The writer may fill slot `seq % capacity` only once every reader has released `seq - capacity`,
+so a slot is never overwritten while a reader may hold it: a read is neither torn nor stale.
+A take numbers every episode ever opened (a cancelled episode's index is reused, its take never
+is), so readers key their work on the take. Each reader also keeps a heartbeat (bumped every
+loop) and a sleep flag: the writer rings a reader's doorbell only when that reader sleeps, and
+the control process calls a reader stalled when it has work but its heartbeat stands still.
+Counters are aligned 8-byte words on separate cache lines; x86-64 keeps stores in order (TSO).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shmpipe.ipc.segment import Segment
+
+ENCODER_READER = 0
+STATS_READER = 1
+READERS = (ENCODER_READER, STATS_READER)
+
+_MAGIC = 0x73686D7069706532  # "shmpipe2"
+_HEADER_BYTES = 4096
+_LINE = 8  # words per 64-byte cache line
+_W_MAGIC, _W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS, _W_SLOT_BYTES, _W_ITEMSIZE = range(7)
+_W_WRITE_SEQ = _LINE
+_W_HIGH_WATER = _LINE + 1
+# per reader, one cache line: released, progress (frames read), asleep, heartbeat, flushing
+_RELEASED, _PROGRESS, _ASLEEP, _HEARTBEAT, _FLUSHING = range(5)
+_H_SEQ, _H_TAKE, _H_FRAME_INDEX = range(3)  # words of a slot header
+_SLOT_WORDS = 4  # (one spare: headers stay 32-byte aligned)
+
+
+def _w(reader: int, field: int) -> int:
+    return (2 + reader) * _LINE + field
+
+
+def _align(n: int, to: int) -> int:
+    return (n + to - 1) // to * to
+
+
+def ring_bytes(capacity: int, shape: tuple[int, int, int], itemsize: int = 1) -> int:
+    """Size of the shared-memory segment of a ring of `capacity` frames of `shape`."""
+    return _data_offset(capacity) + capacity * _align(int(np.prod(shape)) * itemsize, 64)
+
+
+def _data_offset(capacity: int) -> int:
+    return _align(_HEADER_BYTES + capacity * _SLOT_WORDS * 8, 4096)
+
+
+class _RingMemory:
+    """The mapped ring: counters and slot headers as memoryviews (one aligned access each,
+    without numpy's scalar round trip), frames as one numpy array of slots."""
+
+    def __init__(self, segment: Segment) -> None:
+        self._segment = segment
+        self.name = segment.name
+        whole = memoryview(segment.buffer)
+        self._views = [whole]
+        self._ctrl = self._cast(whole[:_HEADER_BYTES], "q")
+        if self._ctrl[_W_MAGIC] != _MAGIC:
+            raise RuntimeError(f"shared memory {segment.name} is not a shmpipe frame ring")
+        self.capacity = int(self._ctrl[_W_CAPACITY])
+        self.shape = tuple(int(self._ctrl[w]) for w in (_W_HEIGHT, _W_WIDTH, _W_CHANNELS))
+        headers = whole[_HEADER_BYTES : _HEADER_BYTES + self.capacity * _SLOT_WORDS * 8]
+        self._words = self._cast(headers, "q")
+        h, w, c = self.shape
+        self.dtype = np.dtype(f"u{int(self._ctrl[_W_ITEMSIZE])}")
+        size = self.dtype.itemsize
+        self.frame_bytes = h * w * c * size
+        self._frames = np.ndarray(
+            (self.capacity, h, w, c),
+            self.dtype,
+            segment.buffer,
+            _data_offset(self.capacity),
+            strides=(int(self._ctrl[_W_SLOT_BYTES]), w * c * size, c * size, size),
+        )
+
+    def _cast(self, view: memoryview, fmt: str) -> memoryview:
+        cast = view.cast(fmt)
+        self._views += [view, cast]
+        return cast
+
+    @property
+    def write_seq(self) -> int:
+        return self._ctrl[_W_WRITE_SEQ]
+
+    def released(self, reader: int) -> int:
+        return self._ctrl[_w(reader, _RELEASED)]
+
+    def progress(self, reader: int) -> int:
+        """Frames `reader` has read (it may still hold some of them)."""
+        return max(self._ctrl[_w(reader, _PROGRESS)], self._ctrl[_w(reader, _RELEASED)])
+
+    def heartbeat(self, reader: int) -> tuple[int, bool]:
+        """(heartbeat count, flushing) of `reader`: see the module docstring."""
+        return self._ctrl[_w(reader, _HEARTBEAT)], bool(self._ctrl[_w(reader, _FLUSHING)])
+
+    def slots_used(self) -> int:
+        """Frames published that some reader has not released yet."""
+        ctrl = self._ctrl
+        oldest = min(ctrl[_w(ENCODER_READER, _RELEASED)], ctrl[_w(STATS_READER, _RELEASED)])
+        return ctrl[_W_WRITE_SEQ] - oldest
+
+    def close(self) -> None:
+        self._ctrl = self._words = self._frames = None
+        for view in reversed(self._views):
+            view.release()
+        self._views = []
+        self._segment.close()
+
+
+class RingWriter(_RingMemory):
+    """The control process's side: `claim()` lends the next free slot, `publish()` hands it on."""
+
+    @classmethod
+    def create(cls, name: str, capacity: int, shape: tuple[int, int, int],
+               dtype: np.dtype | type = np.uint8) -> RingWriter:  # fmt: skip
+        """Make the segment (its memory reserved, so a full /dev/shm fails here, not later);
+        slots hold unsigned `dtype` (uint8 RGB, uint16 depth)."""
+        if capacity < 2:
+            raise ValueError(f"a ring needs at least 2 slots, got {capacity}")
+        itemsize = np.dtype(dtype).itemsize
+        segment = Segment.create(name, ring_bytes(capacity, shape, itemsize))
+        try:
+            ctrl = np.ndarray((_HEADER_BYTES // 8,), np.int64, segment.buffer, 0)
+            ctrl[[_W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS]] = (capacity, *shape)
+            ctrl[_W_SLOT_BYTES] = _align(int(np.prod(shape)) * itemsize, 64)
+            ctrl[_W_ITEMSIZE] = itemsize
+            headers = np.ndarray((capacity, _SLOT_WORDS), np.int64, segment.buffer, _HEADER_BYTES)
+            headers[:, _H_SEQ] = -1
+            ctrl[_W_MAGIC] = _MAGIC
+            del ctrl, headers
+            ring = cls(segment)
+            # Touch every page now: a first write to a tmpfs page costs ~0.8 ms per 480x640
+            # frame, which would otherwise land in add_frame during the first pass.
+            ring._frames[...] = 0
+        except BaseException:
+            segment.close()
+            raise
+        return ring
+
+    def claim(self) -> np.ndarray | None:
+        """The next free slot's frame memory (HxWxC, contiguous) to fill, or None if all are
+        held. Claiming changes nothing shared: a claimed slot that is never published is free."""
+        if self.slots_used() >= self.capacity:
+            return None
+        return self._frames[self._ctrl[_W_WRITE_SEQ] % self.capacity]
+
+    def publish(self, take: int, frame_index: int) -> None:
+        """Hand the claimed slot, now filled, to every reader."""
+        ctrl = self._ctrl
+        seq = ctrl[_W_WRITE_SEQ]
+        base = (seq % self.capacity) * _SLOT_WORDS
+        self._words[base + _H_TAKE] = take
+        self._words[base + _H_FRAME_INDEX] = frame_index
+        self._words[base + _H_SEQ] = seq  # the slot's own seq last: it vouches for the rest
+        ctrl[_W_WRITE_SEQ] = seq + 1
+        used = seq + 1 - min(ctrl[_w(0, _RELEASED)], ctrl[_w(1, _RELEASED)])
+        if used > ctrl[_W_HIGH_WATER]:
+            ctrl[_W_HIGH_WATER] = used
+
+    def wake_needed(self, reader: int) -> bool:
+        """True (once) if `reader` went to sleep: the caller must then ring its doorbell. If
+        the two sides race, the reader's sleep still ends at its timeout."""
+        if not self._ctrl[_w(reader, _ASLEEP)]:
+            return False
+        self._ctrl[_w(reader, _ASLEEP)] = 0
+        return True
+
+    @property
+    def high_water(self) -> int:
+        """Most slots ever in use at once (reset with `reset_high_water`)."""
+        return self._ctrl[_W_HIGH_WATER]
+
+    def reset_high_water(self) -> None:
+        self._ctrl[_W_HIGH_WATER] = self.slots_used()
+
+
+class Slot:
+    """A published frame as a reader sees it; `frame` is a view into the ring: drop it before
+    releasing the slot."""
+
+    __slots__ = ("seq", "take", "frame_index", "frame")
+
+    def __init__(self, seq: int, take: int, frame_index: int, frame: np.ndarray) -> None:
+        self.seq, self.take, self.frame_index, self.frame = seq, take, frame_index, frame
+
+
+class RingReader(_RingMemory):
+    """One reader's side: read frames in place, release them in order, sleep and beat."""
+
+    def __init__(self, segment: Segment, reader: int) -> None:
+        super().__init__(segment)
+        self.reader = reader
+
+    @classmethod
+    def attach(cls, name: str, reader: int) -> RingReader:
+        return cls(Segment.attach(name), reader)
+
+    def unread(self, seq: int) -> bool:
+        return seq < self._ctrl[_W_WRITE_SEQ]
+
+    def read(self, seq: int) -> Slot:
+        """Published frame `seq`, read in place; this reader must not have released it."""
+        if seq >= self._ctrl[_W_WRITE_SEQ]:
+            raise RuntimeError(f"ring {self.name}: frame {seq} is not published yet")
+        index = seq % self.capacity
+        base = index * _SLOT_WORDS
+        if self._words[base + _H_SEQ] != seq:
+            raise RuntimeError(
+                f"ring {self.name}: slot {index} holds frame {self._words[base + _H_SEQ]}, "
+                f"expected {seq}; the ring was written out of protocol"
+            )
+        return Slot(
+            seq,
+            self._words[base + _H_TAKE],
+            self._words[base + _H_FRAME_INDEX],
+            self._frames[index],
+        )
+
+    def set_progress(self, frames_read: int) -> None:
+        self._ctrl[_w(self.reader, _PROGRESS)] = frames_read
+
+    def release_through(self, seq_end: int) -> None:
+        """This reader is done with every frame < seq_end."""
+        if seq_end > self._ctrl[_W_WRITE_SEQ]:
+            raise RuntimeError(f"ring {self.name}: cannot release past the published frames")
+        if seq_end > self._ctrl[_w(self.reader, _RELEASED)]:
+            self._ctrl[_w(self.reader, _RELEASED)] = seq_end
+
+    def beat(self, flushing: bool = False) -> None:
+        """Say this reader is alive; `flushing` marks a long codec call the owner should wait
+        for (it is not a stall)."""
+        self._ctrl[_w(self.reader, _FLUSHING)] = int(flushing)
+        self._ctrl[_w(self.reader, _HEARTBEAT)] += 1
+
+    def set_asleep(self, asleep: bool) -> None:
+        self._ctrl[_w(self.reader, _ASLEEP)] = int(asleep)

@@ -1,0 +1,92 @@
+"""A named POSIX shared-memory segment mapped into this process, its memory reserved up front.
+
+The creator unlinks it on close; attachers only unmap. Unlike CPython's
+`multiprocessing.shared_memory`, nothing registers the segment with a resource tracker, so an
+attaching worker that exits never unlinks a segment its owner still uses (gh-82300). Touching a
+page of /dev/shm beyond its size limit is SIGBUS, not an exception, so `create` reserves every
+page with posix_fallocate first: a full /dev/shm then fails here, as a Python exception.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+
+import posix_ipc
+
+from shmpipe.errors import SharedMemoryError
+from shmpipe.ipc.names import unlink_quietly
+
+SHM_DIR = "/dev/shm"
+MIB = 1024 * 1024
+
+
+def shm_free_bytes() -> int:
+    """Free bytes of the tmpfs behind POSIX shared memory (Docker gives 64 MiB by default)."""
+    stats = os.statvfs(SHM_DIR)
+    return stats.f_bavail * stats.f_frsize
+
+
+def shm_shortage_error(needed: int, free: int, what: str) -> SharedMemoryError:
+    return SharedMemoryError(
+        f"{what} need {needed / MIB:.0f} MiB of shared memory ({SHM_DIR}) but only "
+        f"{free / MIB:.0f} MiB are free. Give the machine or container more (Docker: "
+        f"`docker run --shm-size={_suggest(needed)}`; Kubernetes: an emptyDir with medium: "
+        "Memory on /dev/shm), or make the rings smaller (ring_slots=, fewer or smaller cameras)."
+    )
+
+
+def _suggest(needed: int) -> str:
+    mib = 64
+    while mib * MIB < needed * 1.25:
+        mib *= 2
+    return f"{mib}m" if mib < 1024 else f"{mib // 1024}g"
+
+
+class Segment:
+    """`buffer` is the mapping; keep numpy views of it only as long as the segment is open."""
+
+    def __init__(self, name: str, size: int, create: bool) -> None:
+        flags = posix_ipc.O_CREX if create else 0
+        shm = posix_ipc.SharedMemory(name, flags, size=size if create else 0)
+        try:
+            if create:
+                _reserve(shm.fd, size, name)
+            self.size = shm.size
+            self.buffer = mmap.mmap(shm.fd, self.size)
+        except BaseException:
+            if create:
+                shm.unlink()
+            raise
+        finally:
+            shm.close_fd()
+        self.name = name
+        self.owner = create
+
+    @classmethod
+    def create(cls, name: str, size: int) -> Segment:
+        return cls(name, size, create=True)
+
+    @classmethod
+    def attach(cls, name: str) -> Segment:
+        return cls(name, 0, create=False)
+
+    def close(self) -> None:
+        """Unmap (views still alive keep the mapping until collected) and, if owner, unlink."""
+        try:
+            self.buffer.close()
+        except BufferError:
+            pass  # a numpy view still exports it; the mapping goes when that view is collected
+        if self.owner:
+            self.owner = False
+            unlink_quietly(posix_ipc.unlink_shared_memory, self.name)
+
+
+def _reserve(fd: int, size: int, name: str) -> None:
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.ENOMEM):
+            raise
+        raise shm_shortage_error(size, shm_free_bytes(), f"shared memory {name}") from None

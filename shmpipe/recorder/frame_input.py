@@ -1,0 +1,63 @@
+"""Checking what a caller hands to `add_frame`, before anything is written: the keys, and the
+numeric features, which become float32 vectors (camera images are checked where they are
+written, shmpipe.recorder.camera_feed). Every problem raises FrameError (a ValueError) naming
+the key,
+what was expected and what came, so the caller's episode stays valid.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from shmpipe.errors import FrameError
+
+
+def check_keys(frame: Mapping, expected: frozenset[str]) -> None:
+    """`frame` must have exactly the `expected` keys (every camera and feature)."""
+    if isinstance(frame, dict) and frame.keys() == expected:
+        return
+    if not isinstance(frame, Mapping):
+        raise FrameError(
+            f"add_frame expects a dict of camera/feature name -> array, got {type(frame).__name__}"
+        )
+    missing = sorted(expected - set(frame))
+    unknown = sorted(set(frame) - expected)
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if unknown:
+            parts.append(f"unknown {unknown}")
+        raise FrameError(f"frame keys: {'; '.join(parts)}; expected exactly {sorted(expected)}")
+
+
+SMALL_FEATURE = 64  # values checked in plain Python: cheaper than numpy calls on a cold cache
+
+
+def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | list[float]:
+    """A numeric feature value as `shape` numbers (a list for small features, else a float64
+    array), every one finite; ValueError if it can't be. The caller stores it as float32."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise FrameError(f"feature {name!r}: expected real numbers, got dtype {arr.dtype}")
+    if arr.shape != shape:
+        if arr.size == math.prod(shape) and arr.ndim <= 1:
+            arr = arr.reshape(shape)
+        else:
+            raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
+    if arr.size <= SMALL_FEATURE:
+        values = arr.ravel().tolist()
+        if all(map(math.isfinite, values)):
+            return values
+    elif np.isfinite(arr).all():
+        return arr
+    bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
+    raise FrameError(f"feature {name!r}: NaN or inf at positions {bad}")

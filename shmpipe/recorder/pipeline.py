@@ -1,0 +1,245 @@
+"""The recording pipeline as the control loop sees it: start, add frames, finish or cancel.
+
+`add_frame` checks the whole frame, stages every camera image (a ring slot, or the backlog when
+a ring is full) and then commits them and the numeric row together, so a frame is in every camera
+and in the rows, or in none. `finish_episode` tells the workers how many frames the episode has,
+waits for the encoders' flush and the stats worker, and commits the episode to the LeRobot v3.0
+dataset at `root`. Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import weakref
+from collections.abc import Mapping
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from shmpipe.dataset import layout
+from shmpipe.dataset.info import check_fps
+from shmpipe.dataset.rows import EpisodeRows
+from shmpipe.dataset.writer import DatasetWriter, check_names
+from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.recorder import frame_input, settings
+from shmpipe.recorder.guards import CallGuard, InterruptsDeferred
+from shmpipe.recorder.results import EpisodeResult, PipelineStatus
+from shmpipe.recorder.session import Session
+from shmpipe.recorder.sizing import ring_slots_for, video_settings
+from shmpipe.video import priority
+from shmpipe.video.encoder_config import VideoEncoderConfig
+
+log = logging.getLogger("shmpipe")
+Overflow = Literal["backlog", "block", "error"]
+OVERFLOW_POLICIES = ("backlog", "block", "error")
+
+
+class Pipeline:
+    """Records episodes of cameras (name -> (h, w, 3) RGB uint8) and numeric features (name ->
+    (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
+    sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
+    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND);
+    workers run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in
+    SCHED_FIFO `control_priority` if permitted (None: left alone); workers are replaced after
+    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        fps: int,
+        cameras: Mapping[str, tuple[int, int, int]],
+        features: Mapping[str, tuple[int, ...]] | None = None,
+        encoder: VideoEncoderConfig | None = None,
+        ring_slots: int | None = None,
+        ring_budget_bytes: int = settings.DEFAULT_RING_BUDGET_BYTES,
+        overflow: Overflow = "backlog",
+        backend: settings.Backend | None = None,
+        encoder_priority: priority.EncoderPriority = priority.DEFAULT_ENCODER_PRIORITY,
+        control_priority: int | None = priority.DEFAULT_CONTROL_PRIORITY,
+        backlog_bytes: int | None = None,
+        stall_timeout_s: float = 5.0,
+        robot_type: str | None = None,
+        feature_names: Mapping[str, list[str]] | None = None,
+    ) -> None:
+        self.root, self.fps = Path(root), check_fps(fps)
+        if not cameras:
+            raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
+        check_names(cameras, features or {}, feature_names)
+        self.cameras = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
+        self.features = {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+        self.overflow = settings.check_choice("overflow", overflow, OVERFLOW_POLICIES)
+        self.backend = settings.check_choice("backend", backend or settings.backend_from_env(),
+                                           settings.BACKENDS)  # fmt: skip
+        self.stall_timeout_s = float(
+            settings.check_at_least("stall_timeout_s", stall_timeout_s, 0.1, "seconds >= 0.1")
+        )
+        self.backlog_bytes = settings.check_backlog_bytes(backlog_bytes)
+        self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
+        self.ring_slots = settings.check_ring_slots(ring_slots)
+        self.encoder_priority = priority.check(encoder_priority)
+        self.control_priority = settings.check_fifo_priority(control_priority)
+        self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
+        self._guard = CallGuard()
+        self._stack = ExitStack()
+        self._owner = [os.getpid()]  # the process that started it (set again by start())
+        self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
+        self._open = False
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        """Check every setting (the encoder is opened once at the real size), make the rings
+        and start the workers; they live until close(). Nothing is written if this fails."""
+        if self._guard.state != "new":
+            state = "already started" if self._guard.state == "started" else "closed"
+            raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
+        self._owner[0] = os.getpid()
+        videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
+                                self.backend)  # fmt: skip
+        self.encoder = self.encoder.resolved(videos.choice.encoder)  # "auto" -> what opened
+        self.ring_slots = ring_slots_for(
+            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
+        )
+        try:
+            self._dataset = DatasetWriter.open(
+                self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
+                robot_type=self.robot_type, feature_names=self.feature_names or None,
+            )  # fmt: skip
+            self._stack.callback(self._dataset.close)
+            # a resumed dataset fixes the column order of every later file
+            self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
+            self._rows = EpisodeRows(self.features)
+            self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
+            spill_dir = self.root / layout.SPILL_DIR
+            self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
+                                    self.backlog_bytes, spill_dir, self.backend,
+                                    self.stall_timeout_s, self.control_priority)  # fmt: skip
+        except BaseException:
+            self._stack.close()
+            raise
+        self._feeds, self._supervisor = self._session.feeds, self._session.supervisor
+        self._guard.started()
+        return self
+
+    @property
+    def next_episode_index(self) -> int:
+        """The index the next (or the open) episode gets; known once start() opened the dataset."""
+        return self._dataset.next_episode_index
+
+    def close(self) -> None:
+        """Stop the workers and remove all shared memory. An open episode is discarded, with a
+        warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
+        if self._guard.state == "closed":
+            return
+        if self._guard.state == "started" and self._open and self._guard.in_owner():
+            log.warning("close(): episode %d discarded with its %d frames (finish_episode() "
+                        "was not called)", self._dataset.next_episode_index,
+                        self._rows.num_frames)  # fmt: skip
+            try:
+                self._cancel()
+            except Exception as exc:
+                log.warning("close(): cancelling the open episode failed: %s", exc)
+        self._guard.state = "closed"
+        self._finalizer()
+
+    def __enter__(self) -> Pipeline:
+        return self.start() if self._guard.state == "new" else self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # -- recording -------------------------------------------------------------------------
+    def add_frame(self, frame: Mapping, task: str) -> None:
+        """Add one time step: every camera image and feature value, and its task text. All or
+        nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
+        and no row, and the episode goes on."""
+        with self._guard.call("add_frame"):
+            if not isinstance(task, str) or not task:
+                raise FrameError(f"task: expected a non-empty string, got {task!r}")
+            frame_input.check_keys(frame, self._expected_keys)
+            writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
+            row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
+            self._supervisor.supervise()
+            if self.overflow != "backlog":
+                self._session.make_room(self.overflow == "error")
+            if not self._open:
+                video = functools.partial(layout.video_path, self.root)
+                self._take = self._session.open_episode(video, self._dataset.next_episode_index)
+                self._open = True
+            self._rows.ensure_room()  # grows by doubling, before anything is committed
+            staged = {n: feed.stage(writers[n]) for n, feed in self._feeds.items()}
+            with InterruptsDeferred():
+                task_index = self._dataset.task_index(task)
+                for name, feed in self._feeds.items():
+                    feed.commit(staged[name], self._take, self._rows.num_frames)
+                self._rows.append(row, task_index)
+            self._session.warn_if_behind()
+
+    def loan(self, camera: str) -> np.ndarray:
+        """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in
+        place; give it as that camera's image to add_frame, which then copies nothing. A loan
+        that is not added ends at the next loan, add_frame or cancel of that camera."""
+        with self._guard.call("loan"):
+            return self._session.loan(camera)
+
+    def finish_episode(self) -> EpisodeResult:
+        """Close the open episode: its videos, stats and rows are on disk on return (timings:
+        see EpisodeResult). If it fails (a worker error, the disk), the episode is discarded
+        and the error raised."""
+        with self._guard.call("finish_episode"):
+            return self._finish()
+
+    def _finish(self) -> EpisodeResult:
+        if not self._open or self._rows.num_frames == 0:
+            raise UsageError("finish_episode(): no frames were added since the last episode")
+        t0 = time.perf_counter()
+        episode, n = self._dataset.next_episode_index, self._rows.num_frames
+        try:
+            done = self._supervisor.finish_take(n, self._session.drain_all)
+            waited = time.perf_counter() - t0
+            histograms = self._session.histograms()
+            committed = self._dataset.commit_episode(episode, self._rows, histograms)
+        except BaseException:
+            self._cancel()
+            raise
+        result = self._session.episode_result(committed, done, waited, t0)
+        self._end_episode()
+        return result
+
+    def cancel_episode(self) -> None:
+        """Discard the open episode: its frames are skipped and its partial files deleted."""
+        with self._guard.call("cancel_episode"):
+            if self._open:
+                self._cancel()
+
+    def _cancel(self) -> None:
+        try:
+            self._supervisor.cancel_take()
+        finally:
+            # whatever a worker killed meanwhile left of the take (its successor never heard of it)
+            self._dataset.discard_episode(self._dataset.next_episode_index)
+            self._end_episode()
+
+    def _end_episode(self) -> None:
+        self._supervisor.close_take()
+        for feed in self._feeds.values():
+            feed.clear()
+        self._rows.clear()
+        self._open = False
+
+    # -- status ----------------------------------------------------------------------------
+    def status(self) -> PipelineStatus:
+        """Live figures read from shared counters; cheap enough for a progress display."""
+        with self._guard.call("status"):
+            episode = self._dataset.next_episode_index if self._open else None
+            return self._session.status(episode, self._rows.num_frames)
+
+
+def _release(stack: ExitStack, owner: list[int]) -> None:
+    """Free everything start() made, unless this is a forked child: the parent still uses it."""
+    if os.getpid() == owner[0]:
+        stack.close()

@@ -1,0 +1,205 @@
+"""The shared memory and workers of one started Pipeline, owned by one ExitStack.
+
+`Session` makes the owner lock, the rings with their feeds, the stats store and the workers, in
+that order, and the stack undoes them in reverse. Their sizes come from shmpipe.recorder.sizing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.dataset.writer import CommittedEpisode
+from shmpipe.errors import FrameError, RingFullError
+from shmpipe.ipc import names
+from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
+from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
+from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
+from shmpipe.recorder.rate_meter import RateMeter
+from shmpipe.recorder.results import (
+    CameraStatus,
+    EpisodeResult,
+    PipelineStatus,
+    StatsStatus,
+    VideoSpan,
+)
+from shmpipe.recorder.sizing import histogram_shapes
+from shmpipe.recorder.supervisor import Supervisor
+from shmpipe.recorder.worker_handle import STATS_WORKER, WorkerRole, encoder_for
+from shmpipe.video import codecs, depth, priority
+
+log = logging.getLogger("shmpipe")
+
+
+class Session:
+    def __init__(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
+                 videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
+                 spill_dir: Path, backend: str, stall_timeout_s: float,
+                 control_priority: int | None) -> None:  # fmt: skip
+        names.sweep_dead_owners()
+        self._owner = Owner(os.getpid(), names.new_token())
+        stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
+        self.stats_bell = self._push(stack, Doorbell.create(self._ipc("bellstats")))
+        self.store = self._push(
+            stack, StatsStore.create(self._ipc("stats"), len(cameras), histogram_shapes(cameras))
+        )
+        budget = BacklogBudget(backlog_bytes)
+        self.feeds: dict[str, CameraFeed] = {}
+        self._meters = {name: RateMeter() for name in cameras}
+        for i, (name, shape) in enumerate(cameras.items()):
+            ring = RingWriter.create(
+                self._ipc(f"ring{i}"), ring_slots, shape, depth.dtype_of(shape)
+            )
+            self._push(stack, ring)
+            bell = self._push(stack, Doorbell.create(self._ipc(f"bell{i}")))
+            spill = spill_dir / f"{self._owner.token}-{i}.raw"
+            feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
+            self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
+        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
+        stack.callback(self.supervisor.stop_all)
+        self._videos = videos
+        self._start_workers(videos)
+        self.control_raised = False
+        if control_priority is not None:
+            saved = priority.raise_control_thread(control_priority)
+            self.control_raised = saved is not None
+            if saved is None:
+                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
+            else:
+                stack.callback(priority.restore_thread, saved)
+
+    @property
+    def encoder_choice(self) -> codecs.EncoderChoice:
+        """The encoder start() opened and, for vcodec "auto", why it skipped those before it."""
+        first = next(iter(self._videos.values())).vcodec
+        return getattr(self._videos, "choice", None) or codecs.EncoderChoice(first)
+
+    def _ipc(self, what: str) -> str:
+        return names.object_name(self._owner.pid, self._owner.token, what)
+
+    @staticmethod
+    def _push(stack: ExitStack, thing):
+        stack.callback(thing.close)
+        return thing
+
+    def _start_workers(self, videos: dict[str, VideoSettings]) -> None:
+        for name, feed in self.feeds.items():
+            spec = EncoderSpec(name, feed.ring.name, feed.bell.name, self._owner, videos[name])
+            self.supervisor.start(encoder_for(name), spec)
+        rings = [feed.ring.name for feed in self.feeds.values()]
+        priority = next(iter(videos.values())).priority
+        spec = StatsSpec(list(self.feeds), rings, self.stats_bell.name,
+                         self.store.name, self._owner, priority)  # fmt: skip
+        self.supervisor.start(STATS_WORKER, spec)
+        self.supervisor.await_ready()
+
+    def _heartbeat(self, role: WorkerRole) -> tuple[int, bool]:
+        if role == STATS_WORKER:
+            return sum(f.ring.heartbeat(STATS_READER)[0] for f in self.feeds.values()), False
+        return self.feeds[role.camera].ring.heartbeat(ENCODER_READER)
+
+    def wake_all(self) -> None:
+        for feed in self.feeds.values():
+            feed.bell.ring()
+        self.stats_bell.ring()
+
+    def status(self, episode: int | None, episode_frames: int) -> PipelineStatus:
+        self.supervisor.supervise()
+        cameras = {name: self._camera_status(name) for name in self.feeds}
+        choice = self.encoder_choice
+        return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
+                              choice.encoder, list(choice.notes))  # fmt: skip
+
+    def _camera_status(self, name: str) -> CameraStatus:
+        feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
+        written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
+        added = written + len(feed.backlog)  # into the ring or waiting for it
+        input_fps, encode_fps = self._meters[name].rates(added, encoded)
+        behind = added - encoded
+        wait = behind / encode_fps if encode_fps > 0 else (0.0 if behind == 0 else float("inf"))
+        stalled_s = self.supervisor.stalled_s(encoder_for(name))
+        return CameraStatus(
+            worker.pid, worker.alive(), stalled_s, written, encoded,
+            feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
+            feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
+        )  # fmt: skip
+
+    def _stats_status(self) -> StatsStatus:
+        worker = self.supervisor.handles[STATS_WORKER]
+        seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
+        stalled_s = self.supervisor.stalled_s(STATS_WORKER)
+        return StatsStatus(worker.pid, worker.alive(), stalled_s, seen)
+
+    def histograms(self) -> dict[str, np.ndarray]:
+        """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
+        the stats worker committed."""
+        return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
+
+    def episode_result(self, committed: CommittedEpisode, done: dict, waited: float,
+                       started: float) -> EpisodeResult:  # fmt: skip
+        """What finish_episode returns; `done` has every encoder's EpisodeDone."""
+        n, fps = committed.length, next(iter(self._videos.values())).fps
+        done = {name: done[encoder_for(name)] for name in self.feeds}
+        timings = {"video_flush": waited,
+                   "encoder_flush": max(d.flush_seconds for d in done.values()),
+                   **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
+        timings["total"] = time.perf_counter() - started
+        return EpisodeResult(
+            episode_index=committed.episode_index,
+            num_frames=n,
+            videos={name: VideoSpan(d.path, 0.0, n / fps) for name, d in done.items()},
+            data=committed.data_path,
+            stats=committed.stats,
+            timings=timings,
+            ring_high_water={name: feed.ring.high_water for name, feed in self.feeds.items()},
+            overflow_count={name: feed.overflowed for name, feed in self.feeds.items()},
+            tasks=committed.tasks,
+            worker_restarts=self.supervisor.take_restarts,
+        )
+
+    def open_episode(self, video_path, episode: int) -> int:
+        """Tell the workers a new take begins (each encoder: where its video goes); its number."""
+        starts = {}
+        for name, feed in self.feeds.items():
+            feed.ring.reset_high_water()
+            path = str(video_path(name, episode))
+            starts[encoder_for(name)] = StartEpisode(take=0, video_path=path)
+        return self.supervisor.open_take(starts)
+
+    def loan(self, camera: str) -> np.ndarray:
+        if camera not in self.feeds:
+            raise FrameError(f"loan: unknown camera {camera!r}; cameras: {list(self.feeds)}")
+        return self.feeds[camera].loan()
+
+    def make_room(self, refuse: bool) -> None:
+        """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""
+        for name, feed in self.feeds.items():
+            while feed.ring.claim() is None:
+                if refuse:
+                    raise RingFullError(
+                        f"camera {name!r}: ring full ({feed.ring.capacity} slots); the encoder is "
+                        "behind (overflow='error'); the frame was not added"
+                    )
+                self.supervisor.supervise()
+                time.sleep(0.001)
+
+    def warn_if_behind(self) -> None:
+        """One warning per camera and episode, when its frames start to wait in the backlog."""
+        for name, feed in self.feeds.items():
+            if feed.backlog and not feed.behind_warned:
+                feed.behind_warned = True
+                log.warning("camera %r: the encoder is %d frames behind (its ring is full); frames "
+                            "wait in the backlog and finish_episode() will wait for them; see "
+                            "status()", name, feed.ring.capacity)  # fmt: skip
+
+    def drain_all(self) -> None:
+        for feed in self.feeds.values():
+            if feed.backlog:
+                feed.drain()

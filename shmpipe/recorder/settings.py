@@ -1,0 +1,85 @@
+"""The recorder's settings checks, and the few numbers derived from the machine.
+
+`ring_capacity` and `encoder_threads` are the visible formulas for how many slots a ring gets and
+how many threads each encoder may use. Video options are shmpipe.video.encoder_config's.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Literal
+
+from shmpipe.errors import ConfigError
+
+Backend = Literal["process", "thread"]
+
+BACKEND_ENV = "SHMPIPE_BACKEND"
+BACKENDS = ("process", "thread")
+DEFAULT_RING_BUDGET_BYTES = 256 * 1024 * 1024  # shared by all cameras' rings
+MAX_RING_SECONDS = 10.0  # more only costs memory: past this the overflow backlog takes over
+
+
+def backend_from_env() -> str:
+    backend = os.environ.get(BACKEND_ENV, "process").strip().lower() or "process"
+    if backend not in BACKENDS:
+        raise ConfigError(f"{BACKEND_ENV}={backend!r}: expected one of {BACKENDS}")
+    return backend
+
+
+def encoder_threads(num_cameras: int, cores: int | None = None) -> int:
+    """Threads per encoder so that all encoders together use about one thread per core."""
+    cores = cores or len(os.sched_getaffinity(0))
+    return max(1, round(cores / max(1, num_cameras)))
+
+
+def ring_capacity(
+    frame_bytes: int, fps: int, num_cameras: int, budget_bytes: int, minimum: int
+) -> int:
+    """Slots per ring: the camera's share of the memory budget, at most 10 seconds of frames,
+    and never fewer than `minimum` (what the encoder needs, see shmpipe.video.probe) + 8."""
+    share = budget_bytes // max(1, num_cameras)
+    slots = min(share // max(1, frame_bytes), int(fps * MAX_RING_SECONDS))
+    return max(minimum + 8, slots)
+
+
+def check_choice(option: str, value: object, choices: tuple) -> object:
+    if value not in choices:
+        raise ConfigError(f"{option}: expected one of {choices}, got {value!r}")
+    return value
+
+
+def check_at_least(option: str, value: object, minimum: float, what: str) -> float | int:
+    """A real number (not a bool) >= minimum, else ConfigError saying `what` was expected."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= minimum:
+        return value
+    raise ConfigError(f"{option}: expected {what}, got {value!r}")
+
+
+def check_fifo_priority(value: object) -> int | None:
+    if value is None or (
+        isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 99
+    ):
+        return value
+    raise ConfigError(
+        f"control_priority: expected None or a SCHED_FIFO priority 1..99, got {value!r}"
+    )
+
+
+def check_ring_slots(ring_slots: object) -> int | None:
+    if ring_slots is None:
+        return None
+    if isinstance(ring_slots, numbers.Integral) and not isinstance(ring_slots, bool):
+        if ring_slots >= 2:
+            return int(ring_slots)
+    raise ConfigError(
+        f"ring_slots: expected None (sized automatically) or an integer >= 2, got {ring_slots!r}"
+    )
+
+
+def check_backlog_bytes(backlog_bytes: object) -> int:
+    """As given (bytes >= 0), or by default an eighth of the machine's RAM: past it, backlogged
+    frames spill to disk."""
+    if backlog_bytes is None:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+    return int(check_at_least("backlog_bytes", backlog_bytes, 0, "bytes >= 0"))

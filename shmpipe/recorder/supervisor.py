@@ -1,0 +1,223 @@
+"""The control process's workers: started, told about episodes, watched, and replaced.
+
+Each worker (shmpipe.recorder.worker_handle) talks over a socket pair carrying msgspec messages. The
+supervisor numbers episodes by take, tells every worker where a take starts and ends, and
+collects their answers. A worker that dies, or stops beating (SIGSTOP, a deadlock) for
+`stall_timeout_s`, is killed and replaced; the replacement is told the take in progress and
+picks up from the ring, so nothing is lost. A thread cannot be killed: on the thread backend
+a stall fails the episode instead of hanging the caller.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+import msgspec
+from multiprocess.connection import wait
+
+from shmpipe.errors import WorkerError
+from shmpipe.ipc import messages
+from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole
+
+READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
+CHECK_EVERY_S = 0.2
+FLUSH_STALL_FACTOR = 12  # a codec flush may take this many stall timeouts before it counts
+MAX_RESTARTS_PER_WAIT = 5
+STOP_TIMEOUT_S = 1.0
+
+Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
+
+
+class Supervisor:
+    """Workers by role, the take counter, and the take's replay."""
+
+    def __init__(self, backend: str, heartbeat: Heartbeat, wake: Callable[[], None],
+                 stall_timeout_s: float) -> None:  # fmt: skip
+        self.backend = backend
+        self.handles: dict[WorkerRole, WorkerHandle] = {}
+        self.restarts: dict[WorkerRole, int] = {}
+        self.take = 0
+        self.take_restarts = 0  # workers replaced since the take opened
+        self._specs: dict[WorkerRole, msgspec.Struct] = {}
+        self._heartbeat, self._wake = heartbeat, wake
+        self._stall_timeout = stall_timeout_s
+        self._next_check = 0.0
+        self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
+        self._finishing: messages.FinishEpisode | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self, role: WorkerRole, spec: msgspec.Struct) -> None:
+        self._specs[role] = spec
+        self.handles[role] = WorkerHandle(role, spec, self.backend)
+
+    def await_ready(self) -> None:
+        """Wait until every worker attached to its shared memory (they start in parallel)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        for handle in self.handles.values():
+            while not handle.ready:
+                if not handle.alive() or time.monotonic() > deadline:
+                    raise WorkerError(f"{handle.role} did not start")
+                wait([handle.conn], 0.1)
+                try:
+                    handle.collect()
+                except (EOFError, OSError):
+                    raise WorkerError(f"{handle.role} did not start") from None
+
+    def stop_all(self) -> None:
+        """Ask every worker to stop, all at once; kill whichever has not gone within a second."""
+        handles, self.handles = list(self.handles.values()), {}
+        for handle in handles:
+            try:
+                handle.send(messages.Shutdown())
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for handle in handles:
+            left = max(0.0, deadline - time.monotonic())
+            if handle.process is not None:
+                try:
+                    handle.process.wait(left)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:
+                handle.thread.join(left)
+            handle.kill()
+
+    # -- episodes --------------------------------------------------------------------------
+    def open_take(self, starts: dict[WorkerRole, messages.StartEpisode]) -> int:
+        """Number a new take and tell each encoder where its video goes; returns the take."""
+        self.take += 1
+        self.take_restarts = 0
+        self._open = {
+            role: msgspec.structs.replace(m, take=self.take) for role, m in starts.items()
+        }
+        for role, message in self._open.items():
+            self.send(role, message)
+        return self.take
+
+    def close_take(self) -> None:
+        self._open, self._finishing = None, None
+
+    def finish_take(self, num_frames: int, between: Callable[[], None]) -> dict:
+        """Tell every worker the take has `num_frames` frames and collect each EpisodeDone,
+        calling `between()` while waiting (it feeds backlogged frames into the rings)."""
+        self._finishing = messages.FinishEpisode(take=self.take, num_frames=num_frames)
+        self._broadcast(self._finishing)
+        return self._collect(messages.EpisodeDone, between, give_up_s=None)
+
+    def cancel_take(self) -> None:
+        """Every worker drops the take. A worker restarted meanwhile never heard of it (it skips
+        frames of takes it was not told about), so its answer is not awaited."""
+        self._finishing = None
+        self._broadcast(messages.CancelEpisode(take=self.take))
+        self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=self._stall_timeout)
+        self._open = None
+
+    def _broadcast(self, message: msgspec.Struct) -> None:
+        for role in list(self.handles):
+            self.send(role, message)
+        self._wake()
+
+    def _collect(self, kind: type, between: Callable[[], None], give_up_s: float | None) -> dict:
+        waiting = set(self.handles)
+        restarts = dict(self.restarts)
+        done = {}
+        deadline = None if give_up_s is None else time.monotonic() + give_up_s
+        while waiting:
+            between()
+            self.supervise()
+            for role in [r for r in waiting if self.restarts.get(r) != restarts.get(r)]:
+                if kind is messages.EpisodeCancelled:
+                    waiting.discard(role)  # the successor never heard of the take
+                elif self.restarts[role] - restarts.get(role, 0) > MAX_RESTARTS_PER_WAIT:
+                    raise WorkerError(f"{role} keeps failing; the episode is lost")
+            for role, reply in self._replies(waiting, 0.005):
+                if isinstance(reply, messages.WorkerFailed) and reply.take == self.take:
+                    raise WorkerError(f"{role}: {reply.error}")
+                if isinstance(reply, kind) and reply.take == self.take:
+                    done[role] = reply
+                    waiting.discard(role)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return done
+
+    # -- messages and health ---------------------------------------------------------------
+    def send(self, role: WorkerRole, message: msgspec.Struct) -> None:
+        """Send to one worker; if it has died, replace it (the replacement replays the take)."""
+        try:
+            self.handles[role].send(message)
+        except OSError:
+            self._restart(role)
+
+    def _replies(
+        self, roles: set[WorkerRole], timeout: float
+    ) -> list[tuple[WorkerRole, msgspec.Struct]]:
+        handles = [self.handles[role] for role in roles]
+        if not any(h.inbox for h in handles):
+            wait([h.conn for h in handles], timeout)
+        out = []
+        for handle in handles:
+            try:
+                handle.collect()
+            except (EOFError, OSError):
+                self._restart(handle.role)
+                continue
+            while handle.inbox:
+                out.append((handle.role, handle.inbox.popleft()))
+        return out
+
+    def supervise(self, force: bool = False) -> None:
+        """Replace dead and stalled workers; cheap enough for every add_frame (it looks at
+        most every 0.2 s)."""
+        now = time.monotonic()
+        if not force and now < self._next_check:
+            return
+        self._next_check = now + CHECK_EVERY_S
+        for role, handle in list(self.handles.items()):
+            if not handle.alive():
+                self._restart(role)
+            elif self.stalled_s(role) > self._allowed_stall(handle):
+                if handle.process is None:
+                    raise WorkerError(
+                        f"{role} (a thread) made no progress for "
+                        f"{self.stalled_s(role):.1f} s; a thread cannot be replaced: use the "
+                        "process backend, or a longer stall_timeout_s"
+                    )
+                self._restart(role)
+
+    def stalled_s(self, role: WorkerRole) -> float:
+        """Seconds since the worker's heartbeat last moved (0 while it beats)."""
+        handle, now = self.handles[role], time.monotonic()
+        if not handle.ready:
+            try:
+                handle.collect()
+            except (EOFError, OSError):
+                return 0.0  # it died: supervise() replaces it
+            return 0.0 if now - handle.started < READY_TIMEOUT_S else now - handle.started
+        beat = self._heartbeat(role)
+        if beat[0] != (handle.beat or (None,))[0]:
+            handle.beat, handle.beat_at = beat, now
+        stalled = now - handle.beat_at
+        return stalled if stalled > 2 * CHECK_EVERY_S else 0.0
+
+    def _allowed_stall(self, handle: WorkerHandle) -> float:
+        flushing = handle.beat is not None and handle.beat[1]
+        return self._stall_timeout * (FLUSH_STALL_FACTOR if flushing else 1)
+
+    def _restart(self, role: WorkerRole) -> None:
+        old = self.handles[role]
+        old.kill()
+        self.handles[role] = WorkerHandle(role, self._specs[role], self.backend)
+        self.restarts[role] = self.restarts.get(role, 0) + 1
+        self.take_restarts += 1
+        if self._open is not None:  # replay what the old worker knew of the take
+            if role in self._open:
+                self.send(role, self._open[role])
+            if self._finishing is not None:
+                self.send(role, self._finishing)
+            self._wake()
+
+
+

@@ -1,0 +1,138 @@
+"""One worker, as a process (`python -m workers.<kind> <fd>`) or a thread, and its channel.
+
+Workers are named by a typed `WorkerRole`, never by a string a camera name could collide with.
+
+A process worker is started fresh (not forked: nothing of the caller's script is re-imported and
+no encoder thread is ever forked) with its end of a socket pair; the first message is its spec.
+A thread worker runs the same loop class in this process. Either way the replies it sends wait
+in `inbox` until the supervisor asks for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+from multiprocess.connection import Connection
+
+from shmpipe.ipc import messages
+
+_ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """Which worker: the stats worker, or the encoder of one camera (a camera may be named
+    "stats" and is still an encoder's camera)."""
+
+    kind: Literal["encoder", "stats"]
+    camera: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "stats":
+            return "stats worker"
+        return f"encoder worker for camera {self.camera!r}"
+
+
+STATS_WORKER = WorkerRole("stats")
+
+
+def encoder_for(camera: str) -> WorkerRole:
+    return WorkerRole("encoder", camera)
+
+
+class WorkerHandle:
+    """One running worker: its channel, its liveness, and the replies not yet consumed."""
+
+    def __init__(self, role: WorkerRole, spec: msgspec.Struct, backend: str) -> None:
+        self.role = role
+        ours, theirs = socket.socketpair()
+        self.process: subprocess.Popen | None = None
+        self.thread: threading.Thread | None = None
+        if backend == "process":
+            env = dict(os.environ)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
+            env.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner per episode
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", f"workers.{role.kind}", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                env=env,
+                stdin=subprocess.DEVNULL,
+            )
+            theirs.close()
+        else:
+            os.environ.setdefault("SVT_LOG", "1")
+            loop_class = worker_loop_class(role.kind)
+            args = (loop_class, Connection(theirs.detach()), spec)
+            self.thread = threading.Thread(
+                target=_run_thread, args=args, name=f"shmpipe-{role}", daemon=True
+            )
+        self.conn = Connection(ours.detach())
+        self.pid = self.process.pid if self.process else os.getpid()
+        self.ready = False
+        self.started = time.monotonic()
+        self.inbox: deque[messages.FromWorker] = deque()
+        self.beat: tuple[int, bool] | None = None
+        self.beat_at = self.started
+        if self.thread is not None:
+            self.thread.start()
+        else:
+            self.send(spec)
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.thread.is_alive()
+
+    def send(self, message: msgspec.Struct) -> None:
+        self.conn.send_bytes(messages.encode(message))
+
+    def collect(self) -> None:
+        """Read every reply that has arrived into the inbox (Ready only marks readiness)."""
+        while self.conn.poll():
+            reply = messages.decode_from_worker(self.conn.recv_bytes())
+            if isinstance(reply, messages.Ready):
+                self.ready, self.pid = True, reply.pid
+                self.beat_at = time.monotonic()
+            else:
+                self.inbox.append(reply)
+
+    def kill(self) -> None:
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+        self.conn.close()
+
+
+def worker_loop_class(kind: str) -> type:
+    """The loop a thread worker of `kind` runs (what `python -m workers.<kind>` runs)."""
+    from workers.encoder import EncoderLoop
+    from workers.stats import StatsLoop
+
+    return {"encoder": EncoderLoop, "stats": StatsLoop}[kind]
+
+
+def _run_thread(make_loop, conn: Connection, spec) -> None:
+    from workers.base import OwnerGone
+
+    try:
+        prio = spec.video.priority if isinstance(spec, messages.EncoderSpec) else spec.priority
+        make_loop(conn, spec).run(prio)
+    except OwnerGone:
+        pass
+    except Exception:
+        traceback.print_exc()  # as a worker process would; the supervisor restarts it
+    finally:
+        conn.close()

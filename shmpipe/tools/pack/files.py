@@ -1,0 +1,63 @@
+"""How one packed file is made from the files it replaces, without touching a pixel or a row.
+
+Videos are remuxed: each source's packets are copied with pts/dts shifted so that it starts
+where the previous one ended. Data parquet files are concatenated row group by row group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import pyarrow.parquet as pq
+
+from shmpipe.video.packets import frame_packets, mux_copy
+
+
+def remux_videos(sources: Sequence[Path], dest: Path) -> list[Fraction]:
+    """Write the first video stream of each source, one after the other, into the MP4 `dest`;
+    return the time in seconds at which each source starts in it.
+
+    The output is a plain MP4 with its index at the front ("faststart"), as LeRobot's
+    concatenate_video_files writes: packing runs offline, so a fragmented file's one gain (a
+    half-written file still plays) does not apply, and readers streaming from the Hub find the
+    whole index in the first bytes.
+    """
+    starts: list[Fraction] = []
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "faststart"}) as out:
+        target = None
+        offset = 0  # ticks of the output's time base at which the next source starts
+        for source in sources:
+            with av.open(str(source)) as container:
+                stream = container.streams.video[0]
+                if target is None:
+                    target = out.add_stream_from_template(stream, opaque=True)
+                    target.time_base = stream.time_base
+                if stream.time_base != target.time_base:
+                    raise ValueError(f"{source}: time base {stream.time_base}, expected "
+                                     f"{target.time_base}")  # fmt: skip
+                starts.append(offset * Fraction(target.time_base))
+                end = offset
+                for packet in frame_packets(container, stream):
+                    end = max(end, offset + packet.pts + packet.duration)
+                    mux_copy(out, target, packet, offset + packet.pts, offset + packet.dts)
+                offset = end
+    return starts
+
+
+def concatenate_parquet(sources: Sequence[Path], dest: Path) -> None:
+    """Write the rows of every source, in order, into `dest` (the first source's schema and
+    metadata); each source row group stays a row group, so an episode keeps its own."""
+    writer = None
+    try:
+        for source in sources:
+            file = pq.ParquetFile(source)
+            if writer is None:
+                writer = pq.ParquetWriter(dest, file.schema_arrow, compression="snappy")
+            for group in range(file.num_row_groups):
+                writer.write_table(file.read_row_group(group))
+    finally:
+        if writer is not None:
+            writer.close()

@@ -1,0 +1,1 @@
+"""`shmpipe record`: arguments, the paced session, keyboard, live view and figures."""

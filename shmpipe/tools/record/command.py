@@ -1,0 +1,282 @@
+"""`shmpipe record`: its arguments, and the wiring of sources, Pipeline, keyboard and live view
+around a RecordSession (shmpipe.tools.record.session), with the exit codes of
+shmpipe.tools.arguments."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shmpipe.tools.arguments import (
+    EXIT_BAD_ARGUMENTS,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_PROBLEMS,
+    positive,
+)
+
+RECORD_EPILOG = """\
+sources:
+  opencv:0  opencv:/dev/video2    a camera (needs pip install -e '.[camera]')
+  opencv:clip.mp4                 a video file through OpenCV
+  file:clip.mp4                   any video PyAV decodes, looped, paced at --fps
+  synthetic  synthetic:480x640    moving camera-like test content
+
+keys (in a terminal; --no-keyboard to turn them off):
+  →    finish the episode early (during the reset: end the reset)
+  ←    cancel the episode and record it again (after the reset)
+  Esc  save the episode and stop
+  Ctrl-C  discard the open episode and stop at once (exit code 130)
+
+A camera NAME becomes the feature observation.images.NAME unless it contains a dot.
+This command drives no robot: every --feature is recorded as zeros.
+If --root already holds a dataset, recording resumes after its last episode (the
+settings must match it). Exit codes: 0 ok, 1 bad arguments, 2 a recording error,
+130 Ctrl-C.
+"""
+
+
+def add_record(commands: argparse._SubParsersAction) -> None:
+    from shmpipe.video.encoder_config import VideoEncoderConfig
+
+    default = VideoEncoderConfig()
+    parser = commands.add_parser(
+        "record",
+        help="record episodes from cameras, video files or synthetic sources",
+        description="Record episodes into the LeRobot v3.0 dataset at --root: each camera is\n"
+        "captured straight into its shared-memory ring and encoded while recording goes on.\n"
+        "A live view shows capture and encode rates; a summary follows each episode.",
+        epilog=RECORD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    arg = parser.add_argument
+    arg("--root", required=True, type=Path, metavar="DIR", help="the dataset's folder")
+    arg("--fps", type=positive(int), default=30, metavar="N", help="recording rate (default: 30)")
+    arg("--camera", dest="cameras", action="append", type=_camera, required=True,
+        metavar="NAME=SOURCE", help="a camera and its source, e.g. front=opencv:0 (repeat "
+        "for more cameras)")  # fmt: skip
+    arg("--feature", dest="features", action="append", type=_feature, default=[],
+        metavar="NAME=DIMS", help="a numeric feature and its size, e.g. observation.state=6, "
+        "recorded as zeros (repeat for more)")  # fmt: skip
+    arg("--task", required=True, type=_non_empty, metavar="TEXT",
+        help='the task text, e.g. "pick the cube"')  # fmt: skip
+    arg("--episodes", type=positive(int), default=1, metavar="N",
+        help="episodes to record (default: 1)")  # fmt: skip
+    arg("--episode-time", type=positive(float), default=60.0, metavar="SECONDS",
+        help="length of each episode (default: 60)")  # fmt: skip
+    arg("--reset-time", type=_at_least_zero, default=60.0, metavar="SECONDS",
+        help="time to reset the scene between episodes, not recorded (default: 60)")  # fmt: skip
+    arg("--backend", choices=("process", "thread"), default=None,
+        help="encoders in processes (default) or threads of this process")  # fmt: skip
+    video = parser.add_argument_group("video encoding (LeRobot's defaults)")
+    video.add_argument("--vcodec", default=default.vcodec, metavar="CODEC",
+                       help=f"(default: {default.vcodec})")  # fmt: skip
+    video.add_argument("--crf", type=int, default=default.crf, metavar="N",
+                       help=f"(default: {default.crf})")  # fmt: skip
+    video.add_argument("--preset", type=_preset, default=default.preset,
+                       help=f"(default: {default.preset})")  # fmt: skip
+    video.add_argument("--g", type=positive(int), default=default.g, metavar="N",
+                       help=f"keyframe interval (default: {default.g})")  # fmt: skip
+    arg("--no-keyboard", action="store_true", help="ignore keys (for scripts)")
+    arg("--no-live", action="store_true",
+        help="no live view: one line per episode (also when stdout is not a terminal)")  # fmt: skip
+    parser.set_defaults(run=_run_record)
+
+
+def _at_least_zero(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _non_empty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a non-empty text")
+    return text
+
+
+def _camera(text: str) -> tuple[str, str]:
+    name, equals, spec = text.partition("=")
+    if not equals or not name or not spec:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=SOURCE (e.g. front=opencv:0 or wrist=file:clip.mp4), got {text!r}"
+        )
+    return name, spec
+
+
+def _feature(text: str) -> tuple[str, tuple[int, ...]]:
+    name, equals, dims = text.partition("=")
+    try:
+        shape = tuple(int(d) for d in dims.split(","))
+    except ValueError:
+        shape = ()
+    if not equals or not name or not shape or min(shape) <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=DIMS (e.g. observation.state=6), got {text!r}"
+        )
+    return name, shape
+
+
+def _preset(text: str) -> int | str:
+    """SVT-AV1 presets are numbers, x264/x265 ones words (ultrafast ...)."""
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _run_record(args: argparse.Namespace) -> int:
+    """Open the sources and the pipeline, then hand over to RecordSession; the terminal side
+    (keys, live view, printed summaries) is wired in here."""
+    import signal
+    from contextlib import ExitStack
+
+    from rich.console import Console
+
+    from shmpipe.tools.record.figures import camera_key
+    from shmpipe.tools.record.session import Plan
+
+    cameras = {camera_key(name): spec for name, spec in args.cameras}
+    if len(cameras) < len(args.cameras):
+        return _bad_arguments("--camera: two cameras have the same name")
+    plan = Plan(args.fps, args.task, args.episodes, args.episode_time, args.reset_time,
+                dict(args.features))  # fmt: skip
+    console = Console(highlight=False)
+    live = not args.no_live and console.is_terminal
+    previous_sigint = signal.getsignal(signal.SIGINT)
+    saved: list = []
+    try:
+        with ExitStack() as stack:
+            return _record(args, cameras, plan, console, live, stack, saved)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the open episode was discarded; {len(saved)} episode(s) saved "
+              f"in this run are intact in {args.root}", file=sys.stderr)  # fmt: skip
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous_sigint)
+
+
+def _record(args, cameras, plan, console, live, stack, saved) -> int:
+    import signal
+    from contextlib import ExitStack
+
+    from shmpipe import Pipeline, VideoEncoderConfig
+    from shmpipe.tools.record.figures import EpisodeSaved
+    from shmpipe.tools.record.keyboard import Keyboard
+    from shmpipe.tools.record.live_view import LiveView, render_summary
+    from shmpipe.tools.record.session import RecordSession
+    from shmpipe.tools.sources import SourceError, open_source
+
+    stack.enter_context(_warnings_on_screen(console if live else None))
+    try:
+        sources = {}
+        for key, spec in cameras.items():
+            sources[key] = open_source(spec, plan.fps)
+            stack.callback(sources[key].close)
+        encoder = VideoEncoderConfig(vcodec=args.vcodec, crf=args.crf, preset=args.preset, g=args.g)
+        pipe = Pipeline(args.root, plan.fps, {key: s.shape for key, s in sources.items()},
+                        plan.features, encoder=encoder, backend=args.backend)  # fmt: skip
+        stack.enter_context(pipe)
+    except SourceError as error:
+        return _recording_error(error)
+    except ValueError as error:  # a bad source spec, a setting the pipeline or dataset refuses
+        return _bad_arguments(str(error))
+    except (RuntimeError, OSError) as error:
+        return _recording_error(error)
+
+    def show(event) -> None:
+        if isinstance(event, EpisodeSaved):
+            saved.append(event.summary)
+        text = _event_text(event, args.root, plan)
+        if text is None:
+            return
+        if live and isinstance(event, EpisodeSaved):
+            console.print(render_summary(event.summary))
+        elif live:
+            console.print(text)
+        else:
+            print(text, flush=True)
+
+    session = RecordSession(pipe, sources, plan, on_event=show)
+    keys = not args.no_keyboard and Keyboard.usable()
+    failure = None
+    with ExitStack() as terminal:  # closed before the closing words are printed
+        if keys:
+            terminal.enter_context(Keyboard(session.press))
+        if live:
+            terminal.enter_context(LiveView(lambda: session.figures, console, keys))
+        try:
+            result = session.run()
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut clean-up
+            raise
+        except (RuntimeError, OSError, ValueError) as error:
+            failure = error
+    if failure is not None:
+        return _recording_error(failure)
+    if result.saved:
+        first, last = result.saved[0].episode_index, result.saved[-1].episode_index
+        done = f"saved episodes {first}..{last}" if last > first else f"saved episode {first}"
+    else:
+        done = "saved no episode"
+    stopped = " (stopped early)" if result.stopped_early else ""
+    print(f"{done} to {args.root}{stopped}", flush=True)
+    return EXIT_OK
+
+
+def _event_text(event, root: Path, plan) -> str | None:
+    from shmpipe.tools.record.figures import EpisodeCancelled, EpisodeSaved, Notice, SessionStarted
+
+    if isinstance(event, SessionStarted):
+        start = f"resuming at episode {event.first_episode}" if event.resumed else "recording"
+        return (f"{start}: {event.episodes} episode(s) of {plan.episode_time_s:g} s at "
+                f"{plan.fps} fps into {root}")  # fmt: skip
+    if isinstance(event, EpisodeSaved):
+        return event.summary.line()
+    if isinstance(event, EpisodeCancelled):
+        return (f"episode {event.episode_index} cancelled ({event.frames} frames discarded): "
+                "recording it again")  # fmt: skip
+    if isinstance(event, Notice):
+        return event.text
+    return None
+
+
+def _warnings_on_screen(console):
+    """Show the `shmpipe` logger's warnings while recording: through rich's console under the
+    live view, else on stderr. shmpipe.tools.record.session's own warnings are left out: the
+    summary shows them already."""
+    import contextlib
+    import logging
+
+    if console is not None:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=console, show_time=False, show_path=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(lambda record: not record.name.startswith("shmpipe.tools.record.session"))
+    logger = logging.getLogger("shmpipe")
+
+    @contextlib.contextmanager
+    def attached():
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+    return attached()
+
+
+def _bad_arguments(message: str) -> int:
+    print(f"shmpipe record: error: {message}", file=sys.stderr)
+    return EXIT_BAD_ARGUMENTS
+
+
+def _recording_error(error: BaseException) -> int:
+    print(f"shmpipe record: recording failed: {error}", file=sys.stderr)
+    return EXIT_PROBLEMS

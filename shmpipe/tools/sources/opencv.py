@@ -1,0 +1,130 @@
+"""The "opencv:" source: a camera (index or /dev/videoN) or a video file through cv2.VideoCapture.
+
+The capture thread reads each frame into one of two private BGR buffers and read_into converts
+the newest one to RGB straight into the caller's buffer. OpenCV silently returns a new array when
+the one it was given does not fit, so both calls check `result is buffer` and fall back to a copy.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.errors import ConfigError
+from shmpipe.tools.sources.base import Capture, SourceError, ThreadedSource
+
+FIRST_FRAME_TIMEOUT_S = 3.0  # cameras may deliver nothing (or empty frames) just after opening
+MAX_FAILED_READS = 5  # in a row, before a camera counts as gone
+
+
+class OpenCVSource(ThreadedSource):
+    """`device` is a camera index or a path (/dev/videoN, or a video file: looped and paced at
+    fps like a camera). `size` and `fps` are asked of a camera; `shape` is what it delivers.
+    `reads_in_place` / `converts_in_place` turn False once OpenCV ignored a given buffer."""
+
+    def __init__(self, spec: str, device: int | str, fps: int, size: tuple[int, int] | None):
+        self.spec, self._cv2 = spec, _import_cv2(spec)
+        if isinstance(device, str) and not Path(device).exists():
+            raise SourceError(f"{spec}: no such camera device or video file {device!r}")
+        self._is_file = isinstance(device, str) and Path(device).is_file()
+        self._cap = self._cv2.VideoCapture(device)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise SourceError(f"{spec}: OpenCV cannot open {device!r}")
+        if not self._is_file:
+            self._ask_for(fps, size)
+        first = self._first_frame()
+        self.shape = first.shape
+        self.reads_in_place = self.converts_in_place = True
+        self._buffers = (first, np.empty_like(first))  # the thread fills one, read_into the other
+        self._lock = threading.Lock()  # held while read_into converts the current buffer
+        self._current = (0, Capture(time.time(), 0))  # (buffer index, its capture)
+        self._failed_reads = 0
+        self._start(fps)
+
+    def _ask_for(self, fps: int, size: tuple[int, int] | None) -> None:
+        cv2 = self._cv2
+        if size is not None:
+            self._cap.set(cv2.CAP_PROP_FRAME_WIDTH, size[1])
+            self._cap.set(cv2.CAP_PROP_FRAME_HEIGHT, size[0])
+        self._cap.set(cv2.CAP_PROP_FPS, fps)
+
+    def _first_frame(self) -> np.ndarray:
+        deadline = time.monotonic() + FIRST_FRAME_TIMEOUT_S
+        while True:
+            ok, image = self._cap.read()
+            if ok and image is not None and image.size:
+                break
+            if self._is_file or time.monotonic() > deadline:
+                self._cap.release()
+                raise SourceError(f"{self.spec}: opened, but no frame came within "
+                                  f"{FIRST_FRAME_TIMEOUT_S:g} s")  # fmt: skip
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            self._cap.release()
+            raise SourceError(f"{self.spec}: expected 3-channel uint8 frames, got "
+                              f"{image.dtype}{list(image.shape)}")  # fmt: skip
+        return np.ascontiguousarray(image)
+
+    def _capture_next(self) -> None:
+        back = 1 - self._current[0]  # only this thread changes _current; read_into never reads back
+        captured = self._read(self._buffers[back])
+        if captured is None:
+            self._stop.wait(1 / self.fps)
+            return
+        sequence = self._current[1].sequence + 1
+        if self._is_file:  # a file's frame is "captured" when it is due
+            self._sleep_until_due(sequence)
+            captured = time.time()
+        capture = Capture(captured, sequence)
+        with self._lock:
+            self._current = (back, capture)
+
+    def _read(self, buffer: np.ndarray) -> float | None:
+        """Read the next frame into `buffer` and return when read() returned (a camera's frame
+        has just landed then); None after a failed read that may be retried."""
+        ok, result = self._cap.read(image=buffer)
+        captured = time.time()
+        if not ok and self._is_file:  # end of the file: start again
+            self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, result = self._cap.read(image=buffer)
+            captured = time.time()
+        if not ok:
+            self._failed_reads += 1
+            if self._is_file or self._failed_reads >= MAX_FAILED_READS:
+                raise SourceError(f"{self.spec}: no frame after {self._failed_reads} reads")
+            return None
+        self._failed_reads = 0
+        if result is not buffer:
+            if result.shape != buffer.shape or result.dtype != buffer.dtype:
+                raise SourceError(f"{self.spec}: frames changed from {list(buffer.shape)} to "
+                                  f"{result.dtype}{list(result.shape)}")  # fmt: skip
+            self.reads_in_place = False
+            np.copyto(buffer, result)
+        return captured
+
+    def _fill(self, out: np.ndarray) -> Capture:
+        self._check_running()
+        with self._lock:
+            index, capture = self._current
+            result = self._cv2.cvtColor(self._buffers[index], self._cv2.COLOR_BGR2RGB, dst=out)
+            if result is not out:
+                self.converts_in_place = False
+                np.copyto(out, result)
+        return capture
+
+    def _release(self) -> None:
+        if not self._thread.is_alive():  # never pull the device from under a stuck read()
+            self._cap.release()
+
+
+def _import_cv2(spec: str):
+    try:
+        import cv2
+    except ImportError as exc:
+        raise ConfigError(
+            f"{spec}: the opencv source needs OpenCV: pip install 'shmpipe[camera]' ({exc})"
+        ) from exc
+    return cv2

@@ -1,0 +1,60 @@
+"""Checks of a LeRobot data file's rows: an episode's rows, and a column as a matrix.
+
+An episode's rows are one block of its data file, with frame_index 0..n-1, timestamp
+frame_index / fps and a global `index` that starts where meta/episodes says.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from shmpipe.tools.verify.video import TOLERANCE_S
+
+ROW_COLUMNS = ("episode_index", "frame_index", "index", "timestamp")
+
+
+def episode_problems(
+    table: pa.Table, episode: int, length: int, start: int, fps: float
+) -> list[str]:
+    """What is wrong with one episode's rows in its data file (first problem of each kind)."""
+    missing = [c for c in ROW_COLUMNS if c not in table.column_names]
+    if missing:
+        return [f"the data file has no {', '.join(missing)} column"]
+    at = np.flatnonzero(table.column("episode_index").to_numpy() == episode)
+    if len(at) == 0:
+        return ["no rows in the data file"]
+    out = []
+    if at[-1] - at[0] + 1 != len(at):
+        others = at[-1] - at[0] + 1 - len(at)
+        out.append(f"rows are not one block: {others} rows of other episodes among them")
+    if len(at) != length:
+        out.append(f"{len(at)} rows, meta/episodes says length {length}")
+    frame_index = table.column("frame_index").to_numpy()[at]
+    index = table.column("index").to_numpy()[at]
+    timestamp = table.column("timestamp").to_numpy()[at].astype(np.float64)
+    for what, found, want, tolerance in (
+        ("frame_index", frame_index, np.arange(len(at)), 0),
+        ("index", index, start + np.arange(len(at)), 0),
+        ("timestamp", timestamp, frame_index / fps, TOLERANCE_S),
+    ):
+        wrong = np.flatnonzero(np.abs(found - want) > tolerance)
+        if len(wrong):
+            i = wrong[0]
+            out.append(f"{what} {found[i]} at row {i} of the episode, expected {want[i]}")
+    return out
+
+
+def unlisted_rows(table: pa.Table, episodes: list[int]) -> int:
+    """How many rows of the data file belong to none of `episodes`."""
+    if "episode_index" not in table.column_names:
+        return 0  # episode_problems says so
+    return int(np.count_nonzero(~np.isin(table.column("episode_index").to_numpy(), episodes)))
+
+
+def matrix(column: pa.ChunkedArray) -> np.ndarray:
+    """(rows, dims) float64 of a scalar or fixed-size-list column."""
+    values = column.to_numpy(zero_copy_only=False)
+    if values.dtype == object:
+        values = np.stack(values)
+    return values.reshape(len(values), -1).astype(np.float64)

@@ -1,0 +1,102 @@
+"""Open the encoder once at start(), with the real size and options, before anything is recorded.
+
+Two things are learnt: whether the codec accepts the settings at all (SVT-AV1 refuses a 2x2 or
+1x64 frame only when it opens, which would otherwise be at the end of a whole episode), and how
+many frames it holds back before its first packet. An encoder keeps every frame in the ring until
+the fragment holding it is on disk, so a ring must hold that many frames plus a keyframe interval.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import threading
+
+import av
+import numpy as np
+
+from shmpipe.errors import ConfigError
+from shmpipe.ipc.messages import VideoSettings
+from shmpipe.video import depth, priority
+from shmpipe.video.episode_writer import CRASH_SAFE_MP4, add_video_stream, input_frame
+
+MAX_PROBE_FRAMES = 400
+STEADY_FRAMES = 48
+
+
+def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
+    """Fewest slots with which an encoder that holds frames until they are durable does not run
+    out of input: the frames the codec holds (half again: under load SVT-AV1 holds more than in
+    the probe, up to its buffer pool), a keyframe interval, and two slots of slack. (If it ever
+    does, the encoder closes its segment early rather than lose durability: see workers.encoder.)
+    """
+    held = frames_held_back(video)
+    return held + held // 2 + max(1, keyframe_interval) + 2
+
+
+class EncoderUnusable(ConfigError):
+    """The encoder cannot open, or cannot encode, with these settings; `reason` in a few words."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def unusable_reason(video: VideoSettings) -> str | None:
+    """None if the encoder opens and encodes with `video`'s settings here, else why not."""
+    try:
+        frames_held_back(video)
+    except EncoderUnusable as exc:
+        return exc.reason
+    return None
+
+
+def frames_held_back(video: VideoSettings) -> int:
+    """Most frames the codec holds at once: fed but not yet out (cached per settings)."""
+    key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority,
+           video.input_format)  # fmt: skip
+    return _probe(key, tuple(sorted(video.codec_options.items())))
+
+
+@functools.lru_cache(maxsize=64)
+def _probe(key: tuple, options: tuple) -> int:
+    fps, width, height, vcodec, pix_fmt, prio, input_format = key
+    video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
+                          input_format)  # fmt: skip
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner
+    rgb = input_format != depth.PIX_FMT
+    black = np.zeros((height, width, 3 if rgb else 1), np.uint8 if rgb else np.uint16)
+    before = priority.thread_ids()
+    caller = (os.sched_getscheduler(0), os.sched_getparam(0))  # SVT-AV1 raises the caller too
+    held, emitted, last = 0, -1, None  # most frames in flight; newest frame out; when to stop
+    stage = "cannot open"
+    try:
+        with av.open(io.BytesIO(), "w", format="mp4", options=CRASH_SAFE_MP4) as container:
+            stream = add_video_stream(container, video)
+            stream.codec_context.open()  # hardware encoders with no device fail here
+            stage = "cannot encode"
+            for i in range(MAX_PROBE_FRAMES):
+                frame = input_frame(black, input_format)
+                frame.pts = i
+                packets = stream.encode(frame)
+                if i == 0:  # the codec's own threads: keep them below the caller's
+                    new = priority.thread_ids() - before - {threading.get_native_id()}
+                    priority.apply(new, video.priority)
+                container.mux(packets)
+                emitted = max([emitted] + [p.pts for p in packets if p.pts is not None])
+                held = max(held, i - emitted)
+                if emitted >= 0 and last is None:
+                    last = i + STEADY_FRAMES  # packets may come in bursts: watch a while
+                if i == last:
+                    break
+            container.mux(stream.encode(None))
+    except (av.FFmpegError, ValueError, OSError) as exc:
+        raise EncoderUnusable(
+            f"encoder {vcodec!r} ({pix_fmt}, {width}x{height} at {fps} fps, options "
+            f"{dict(options)}) {stage}: {exc}",
+            f"{stage}: {getattr(exc, 'strerror', None) or exc}",
+        ) from None
+    finally:
+        os.sched_setscheduler(0, *caller)
+    return held
