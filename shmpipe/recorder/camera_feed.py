@@ -78,6 +78,7 @@ class CameraFeed:
         self._spill_end = 0
         self.backlog: deque[_Waiting] = deque()
         self._spares: list[np.ndarray] = []
+        self.frames = 0  # frames of this episode committed (in the ring or waiting)
         self.overflowed = 0  # frames of this episode that went through the backlog
         self.spilled = 0  # of which on disk
         self._spilled_waiting = 0  # backlogged frames in the spill file now
@@ -142,6 +143,7 @@ class CameraFeed:
 
     def commit(self, staged: Staged, take: int, frame_index: int) -> None:
         """Make the staged frame visible: published in its slot, or queued in the backlog."""
+        self.frames += 1
         if staged is IN_SLOT:
             self.ring.publish(take, frame_index)
             self.wake()
@@ -193,7 +195,7 @@ class CameraFeed:
         self.backlog.clear()
         self._spill_end = self._spilled_waiting = 0
         self._spill_failed = False
-        self.overflowed = self.spilled = 0
+        self.frames = self.overflowed = self.spilled = 0
         self.behind_warned = False
 
     def backlog_bytes(self) -> int:

@@ -1,10 +1,10 @@
 """Guards around Pipeline calls: one call at a time, only in the process that started it, and
-Ctrl-C held back across the few statements that must happen together.
+signal handlers held back across the few statements that must happen together.
 
-add_frame makes a frame visible in every camera's ring and appends its row; a KeyboardInterrupt
-between two of those would leave one camera a frame ahead of the rows. Python runs signal
-handlers only in the main thread, between bytecodes, so for those statements the main thread's
-SIGINT handler just records the signal, and the original handler runs right after them.
+add_frame makes a frame visible in every camera's ring and appends its row; an exception raised
+by a signal handler (Ctrl-C, a SIGTERM handler calling sys.exit, a SIGALRM timeout) between two
+of those would leave one camera a frame ahead of the rows. So for those statements every
+Python handler just records its signal, and the signal is delivered again right after them.
 """
 
 from __future__ import annotations
@@ -58,29 +58,52 @@ class CallGuard:
             self._caller = None
 
 
-class InterruptsDeferred:
-    """`with InterruptsDeferred(): ...` — a SIGINT inside is delivered at the end of the block."""
+class SignalsDeferred:
+    """`with SignalsDeferred(): ...` — every signal with a Python handler that arrives inside the
+    block (SIGINT's KeyboardInterrupt, a SIGTERM handler calling sys.exit, a SIGALRM timeout)
+    is delivered again, to its own handler, right after the block.
 
-    __slots__ = ("_previous", "_pending")
+    Python runs handlers only in the main thread, between bytecodes, wherever in the process
+    the signal arrived, so masking signals (pthread_sigmask) would not do: each Python handler
+    is swapped for one that records the signal, and `signal.raise_signal` re-delivers it once
+    the originals are back. A handler left behind by an interrupted block is recognised and
+    replaced by the original it stood in for."""
 
-    def __enter__(self) -> InterruptsDeferred:
-        self._previous = self._pending = None
-        if threading.current_thread() is threading.main_thread():
-            previous = _signal.getsignal(_signal.SIGINT)
-            stale = getattr(previous, "__self__", None)
-            if isinstance(stale, InterruptsDeferred):  # one left installed by an interruption
-                previous = stale._previous
-            if callable(previous):
-                self._previous = previous
-                _signal.signal(_signal.SIGINT, self._hold)
+    __slots__ = ("_held", "_pending")
+
+    def __enter__(self) -> SignalsDeferred:
+        self._pending: list[int] = []
+        self._held: list[tuple[int, object]] = []
+        if _get_ident() != _MAIN_THREAD_ID:
+            return self
+        try:
+            for signum, handler in [(s, h) for s in _CATCHABLE if callable(h := _getsignal(s))]:
+                stale = getattr(handler, "__self__", None)
+                if isinstance(stale, SignalsDeferred):  # left by an interrupted block
+                    handler = dict(stale._held).get(signum, _signal.SIG_DFL)
+                    if not callable(handler):
+                        _signal.signal(signum, handler)
+                        continue
+                self._held.append((signum, handler))
+                _signal.signal(signum, self._hold)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _hold(self, signum, frame) -> None:
-        self._pending = (signum, frame)
+        self._pending.append(signum)
 
     def __exit__(self, *exc_info) -> None:
-        if self._previous is None:
-            return
-        _signal.signal(_signal.SIGINT, self._previous)
-        if self._pending is not None:
-            self._previous(*self._pending)
+        for signum, handler in self._held:
+            _signal.signal(signum, handler)
+        for signum in dict.fromkeys(self._pending):
+            _signal.raise_signal(signum)  # its own handler runs at the next bytecode
+
+
+_getsignal, _get_ident = _signal.getsignal, threading.get_ident
+_MAIN_THREAD_ID = threading.main_thread().ident
+# Signals a handler can be installed for (SIGKILL and SIGSTOP cannot be caught).
+_CATCHABLE = tuple(
+    s for s in sorted(_signal.valid_signals()) if s not in (_signal.SIGKILL, _signal.SIGSTOP)
+)

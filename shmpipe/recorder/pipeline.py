@@ -25,9 +25,9 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter, check_names
-from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.errors import ConfigError, FrameError, UsageError, WorkerError
 from shmpipe.recorder import frame_input, settings
-from shmpipe.recorder.guards import CallGuard, InterruptsDeferred
+from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import ring_slots_for, video_settings
@@ -130,6 +130,13 @@ class Pipeline:
         """The index the next (or the open) episode gets; known once start() opened the dataset."""
         return self._dataset.next_episode_index
 
+    @property
+    def episode_frames(self) -> int:
+        """Frames in the open episode (0 if none). After add_frame raised, it tells whether that
+        frame went in (a signal that arrived while it was being committed is delivered once it
+        is in every camera and row) or not."""
+        return self._rows.num_frames if self._open else 0
+
     def close(self) -> None:
         """Stop the workers and remove all shared memory. An open episode is discarded, with a
         warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
@@ -172,7 +179,7 @@ class Pipeline:
                 self._open = True
             self._rows.ensure_room()  # grows by doubling, before anything is committed
             staged = {n: feed.stage(writers[n]) for n, feed in self._feeds.items()}
-            with InterruptsDeferred():
+            with SignalsDeferred():
                 task_index = self._dataset.task_index(task)
                 for name, feed in self._feeds.items():
                     feed.commit(staged[name], self._take, self._rows.num_frames)
@@ -199,6 +206,7 @@ class Pipeline:
         t0 = time.perf_counter()
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
+            self._check_frame_counts(n)
             done = self._supervisor.finish_take(n, self._session.drain_all)
             waited = time.perf_counter() - t0
             histograms = self._session.histograms()
@@ -209,6 +217,15 @@ class Pipeline:
         result = self._session.episode_result(committed, done, waited, t0)
         self._end_episode()
         return result
+
+    def _check_frame_counts(self, rows: int) -> None:
+        """Every camera holds one frame per row, or the workers would wait for frames that
+        cannot come: say so at once (the episode is then discarded)."""
+        counts = {name: feed.frames for name, feed in self._feeds.items()}
+        if any(count != rows for count in counts.values()):
+            raise WorkerError(f"finish_episode(): episode {self._dataset.next_episode_index} has "
+                              f"{rows} rows but camera frames {counts}; it cannot be saved "
+                              "whole and is discarded")  # fmt: skip
 
     def cancel_episode(self) -> None:
         """Discard the open episode: its frames are skipped and its partial files deleted."""
