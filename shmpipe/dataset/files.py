@@ -1,14 +1,18 @@
 """How dataset files reach the disk, and who may write them.
 
-Every file is written under a temporary name and renamed, so it is complete or absent; a failed
-write raises DatasetError naming the file. One writer at a time holds the dataset's lock.
+Every file is written under a temporary name, synced (fsync) and renamed, so it is complete or
+absent; a failed write raises DatasetError naming the file. A rename is durable only once its
+folder is synced too: `sync_folders` does that for a set of files, up to the dataset's root, so
+a caller can make an episode's files durable before the file that counts them. One writer at a
+time holds the dataset's lock.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
@@ -24,12 +28,55 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as f:
             write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise DatasetError(f"{path}: {error}") from error
         raise
+
+
+def sync_files(paths: Iterable[Path]) -> None:
+    """fsync files written by someone else (an encoder's video), on every core: fsync waits
+    for the disk, not the CPU."""
+    def sync(path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise DatasetError(f"{path}: {error}") from error
+
+    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(paths)))) as pool:
+        list(pool.map(sync, paths))
+
+
+def sync_folders(paths: Iterable[Path], root: Path) -> None:
+    """fsync the folder of every path and each folder above it up to root's parent, once, so
+    renames and newly made folders survive a power cut."""
+    folders: dict[Path, None] = {}
+    top = root.parent
+    for path in paths:
+        folder = path.parent
+        while folder not in folders:
+            folders[folder] = None
+            if folder == top or folder == folder.parent:
+                break
+            folder = folder.parent
+    for folder in folders:
+        try:
+            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as error:
+            raise DatasetError(f"{folder}: {error}") from error
 
 
 def require_empty(root: Path) -> None:

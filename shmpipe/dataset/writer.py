@@ -21,7 +21,13 @@ import pyarrow.parquet as pq
 from shmpipe.dataset import layout
 from shmpipe.dataset.checks import check_episode
 from shmpipe.dataset.cleanup import remove_unfinished
-from shmpipe.dataset.files import require_empty, take_lock, write_atomically
+from shmpipe.dataset.files import (
+    require_empty,
+    sync_files,
+    sync_folders,
+    take_lock,
+    write_atomically,
+)
 from shmpipe.dataset.info import check_fps, check_names, differences, new_info, read_info, shapes
 from shmpipe.dataset.meta_tables import TaskList, episodes_row
 from shmpipe.dataset.rows import INDEX_COLUMNS, EpisodeRows, rows_table
@@ -180,6 +186,13 @@ class DatasetWriter:
         self._tasks.save()
         self._write_stats(dataset_stats)
         self._stats_ahead = True
+        # Durable before counted: the videos (their encoders renamed them into place), then
+        # every folder that gained a file; info.json, the commit point, comes after.
+        videos = [layout.video_path(self.root, camera, episode_index) for camera in cameras]
+        sync_files(videos)
+        sync_folders([*videos, data_path, layout.histograms_path(self.root, episode_index),
+                      layout.episodes_path(self.root, episode_index),
+                      self.root / layout.STATS_PATH], self.root)  # fmt: skip
         info = dict(self._info)
         info["total_episodes"] = episode_index + 1
         info["total_frames"] = self.next_frame_index + length
@@ -234,7 +247,9 @@ class DatasetWriter:
             write_atomically(path, _text(stats_json(stats)))
 
     def _write_info(self, info: dict) -> None:
-        write_atomically(self.root / layout.INFO_PATH, _text(json.dumps(info, indent=4) + "\n"))
+        path = self.root / layout.INFO_PATH
+        write_atomically(path, _text(json.dumps(info, indent=4) + "\n"))
+        sync_folders([path], self.root)
 
 
 def _matching_info(
