@@ -18,10 +18,15 @@ import signal
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from shmpipe import Pipeline
+
+# run as a script: its folder is on sys.path, the repository root (for tests.helpers) is not
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.helpers.frames import value_of  # noqa: E402
 
 root, backend, attempts, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 SHAPE = (48, 64, 3)
@@ -32,10 +37,6 @@ armed = False
 def on_alarm(signum, frame):
     if armed:  # Ctrl-C, as the terminal sends it: SIGINT, whose default handler raises
         os.kill(os.getpid(), signal.SIGINT)
-
-
-def value_of(k: int) -> int:
-    return (k * 37) % 224 + 16
 
 
 def frame(k: int) -> dict:

@@ -13,19 +13,20 @@ import os
 import select
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from shmpipe import Pipeline
 from shmpipe.ipc import names
 
+# run as a script: its folder is on sys.path, the repository root (for tests.helpers) is not
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.helpers.frames import value_of  # noqa: E402
+
 root = sys.argv[1]
 SHAPE = (48, 64, 3)
 CAMERAS = {"front": SHAPE, "wrist": SHAPE}
-
-
-def value_of(k: int) -> int:
-    return (k * 37) % 224 + 16
 
 
 def add(pipe, k: int) -> None:

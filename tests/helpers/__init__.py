@@ -1,0 +1,1 @@
+"""Code the tests share (fixtures and markers stay in tests/conftest.py)."""

@@ -1,0 +1,130 @@
+"""Every codec LeRobot offers: its option mapping, software codecs recording frame-exact videos,
+"auto" choosing an encoder that really encodes here, and names this machine cannot use refused."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+
+from shmpipe import ConfigError, Pipeline, VideoEncoderConfig
+from shmpipe.video.codecs import AUTO_ORDER, codec_options
+from tests.helpers.frames import smooth_frame
+from tests.helpers.media import decode_video, psnr
+
+FPS, N = 30, 20
+CAMERAS = {"cam": (64, 96, 3)}
+HARDWARE = [name for name in AUTO_ORDER if name != "libsvtav1"]
+
+
+def record(root, encoder: VideoEncoderConfig, n: int = N):
+    """Record one episode of smooth frames; the pipeline's last status(), the result, the
+    frames."""
+    added = [smooth_frame(i, *CAMERAS["cam"][:2]) for i in range(n)]
+    with Pipeline(root, fps=FPS, cameras=CAMERAS, encoder=encoder) as pipe:
+        for image in added:
+            pipe.add_frame({"cam": image}, task="look")
+        result = pipe.finish_episode()
+        status = pipe.status()
+    return status, result, added
+
+
+def info(root) -> dict:
+    return json.loads((root / "meta" / "info.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "vcodec, codec", [("libsvtav1", "av1"), ("h264", "h264"), ("hevc", "hevc")]
+)
+def test_every_software_codec_records_every_frame_in_place(tmp_path, vcodec, codec):
+    _, result, added = record(tmp_path / "rec", VideoEncoderConfig(vcodec=vcodec))
+    frames, times = decode_video(result.videos["cam"].path)
+    assert len(frames) == N, f"{vcodec}: decoded {len(frames)} frames, added {N}"
+    np.testing.assert_allclose(times, np.arange(N) / FPS, atol=1e-4, err_msg=vcodec)
+    worst = min(psnr(a, b) for a, b in zip(frames, added, strict=True))
+    assert worst >= 30.0, f"{vcodec}: worst frame PSNR {worst:.1f} dB < 30 dB"
+    entry = info(tmp_path / "rec")["features"]["cam"]["info"]
+    assert entry["video.codec"] == codec
+
+
+def test_auto_skips_hardware_encoders_that_cannot_open_and_says_why(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="shmpipe")
+    encoder = VideoEncoderConfig(vcodec="auto")
+    status, result, _ = record(tmp_path / "rec", encoder)
+    notes = status.encoder_notes
+    assert status.encoder == "libsvtav1", f"this machine has no usable hardware encoder: {status}"
+    skipped = [note.split(":")[0] for note in notes]
+    assert skipped == HARDWARE, f"every hardware encoder needs its note: {notes}"
+    assert all("cannot open" in n or "not in this PyAV build" in n for n in notes)
+    assert any(n.startswith("h264_nvenc: cannot open: ") for n in notes), notes
+    logged = [r.getMessage() for r in caplog.records if "'auto' chose libsvtav1" in r.getMessage()]
+    assert len(logged) == 1 and "h264_nvenc: cannot open" in logged[0], logged
+    assert len(decode_video(result.videos["cam"].path)[0]) == N
+    stored = info(tmp_path / "rec")
+    assert stored["shmpipe"]["video_encoder"]["vcodec"] == "libsvtav1"  # what was used, not auto
+    assert stored["shmpipe"]["video_encoder"]["preset"] == 12
+    assert stored["features"]["cam"]["info"]["video.codec"] == "av1"
+
+
+def test_auto_resumes_a_dataset_recorded_with_libsvtav1_and_back(tmp_path):
+    root = tmp_path / "rec"
+    record(root, VideoEncoderConfig(), n=3)
+    record(root, VideoEncoderConfig(vcodec="auto"), n=3)
+    record(root, VideoEncoderConfig(), n=3)
+    assert info(root)["total_episodes"] == 3
+
+
+@pytest.mark.parametrize(
+    "vcodec, pattern",
+    [
+        ("libaom-av1", r"'libaom-av1' is not in this machine's PyAV.*here: \[.*'libsvtav1'"),
+        ("mpeg9", r"'mpeg9' is unknown; expected one of \[.*'h264_nvenc'.*'libsvtav1'"),
+    ],
+)
+def test_codecs_this_machine_lacks_are_refused_at_start_with_the_list(tmp_path, vcodec, pattern):
+    root = tmp_path / "rec"
+    pipe = Pipeline(root, fps=FPS, cameras=CAMERAS, encoder=VideoEncoderConfig(vcodec=vcodec))
+    with pytest.raises(ConfigError, match=pattern):
+        pipe.start()
+    assert not (root / "meta" / "info.json").exists(), "a refused start() wrote the dataset"
+
+
+def options(vcodec: str, **settings) -> dict[str, str]:
+    config = VideoEncoderConfig(vcodec=vcodec, **settings)
+    return codec_options(vcodec, config.crf, config.g, config.preset, config.fast_decode,
+                         config.extra_options, threads=2)  # fmt: skip
+
+
+NO_BF = {"bf": "0"}  # H.264/HEVC: no B-frames, or fragmented MP4 timestamps shift
+MAPPING = [  # vcodec, settings, options besides g=2
+    ("libsvtav1", {}, {"crf": "30", "preset": "12", "svtav1-params": "fast-decode=0:lp=2"}),
+    ("h264", {"preset": "veryfast"}, {"crf": "30", "preset": "veryfast", "threads": "2", **NO_BF}),
+    ("hevc", {"preset": 1, "fast_decode": 1},
+     {"crf": "30", "preset": "superfast", "tune": "fastdecode", "threads": "2", **NO_BF}),
+    ("libaom-av1", {}, {"crf": "30", "threads": "2", "row-mt": "1"}),
+    ("h264_nvenc", {"preset": "p4"}, {"rc": "0", "qp": "30", "preset": "p4", **NO_BF}),
+    ("av1_nvenc", {}, {"rc": "0", "qp": "30"}),
+    ("h264_qsv", {"preset": "fast"}, {"global_quality": "30", "preset": "fast", **NO_BF}),
+    ("h264_vaapi", {}, {"qp": "30", **NO_BF}),
+    ("hevc_videotoolbox", {}, {"q:v": "40", **NO_BF}),
+    ("h264_v4l2m2m", {}, {"crf": "30", **NO_BF}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("vcodec, settings, expected", MAPPING)
+def test_options_follow_lerobots_mapping(vcodec, settings, expected):
+    assert options(vcodec, **settings) == {"g": "2", **expected}
+
+
+def test_extra_options_add_but_do_not_replace_mapped_ones():
+    got = options("h264", extra_options={"crf": "10", "tune": "zerolatency"})
+    assert got["crf"] == "30" and got["tune"] == "zerolatency"
+    svt = options("libsvtav1", extra_options={"svtav1-params": "lp=1:lookahead=0"})
+    assert svt["svtav1-params"] == "fast-decode=0:lp=2:lp=1:lookahead=0"  # the last lp wins
+
+
+def test_an_svtav1_preset_number_is_refused_for_x264():
+    with pytest.raises(ConfigError, match="preset 12 is not a h264 preset"):
+        options("h264", preset=12)
