@@ -3,17 +3,25 @@
 Each subcommand module adds its own arguments and a `run(args) -> exit code`; exit codes are
 shared (shmpipe.tools.arguments): 0 ok, 1 bad arguments (with a clear message), 2 the task found
 or met a problem, 130 stopped by Ctrl-C (SIGINT).
+
+Subcommands of other packages register through the entry-point group "shmpipe.commands": each
+entry point is a function taking the subparsers (shmpipe's own `lerobot-record` comes this way,
+from shmpipe.integrations, which the tools do not import). A subparser whose defaults set
+`pass_through=True` receives the arguments it does not define as `args.extra_args`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 
 from shmpipe.tools import demo
 from shmpipe.tools.arguments import Parser
 from shmpipe.tools.pack.command import add_pack
 from shmpipe.tools.record.command import add_record
 from shmpipe.tools.verify.command import add_verify
+
+COMMANDS_GROUP = "shmpipe.commands"  # entry points: subcommands other packages add
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,8 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_verify(commands)
     add_pack(commands)
     demo.add_demo(commands)
+    for entry in entry_points(group=COMMANDS_GROUP):
+        entry.load()(commands)
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "pass_through", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     except SystemExit as stop:  # --help (0) or bad arguments (EXIT_BAD_ARGUMENTS)
         return int(stop.code or 0)
+    args.extra_args = extra
     return args.run(args)

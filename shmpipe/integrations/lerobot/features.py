@@ -7,6 +7,7 @@ LeRobot's LeRobotDatasetMetadata answers, from the meta/info.json that shmpipe w
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -201,6 +202,17 @@ class RecorderMeta:
         for feature in info.get("features", {}).values():
             feature["shape"] = tuple(feature["shape"])
         self.info = InfoDict(info)
+
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]] | None:
+        """meta/stats.json as numpy arrays, as LeRobot loads it (0.4.x's record() with a
+        --policy reads it); None while no episode is saved."""
+        path = self.root / layout.STATS_PATH
+        if not path.is_file():
+            return None
+        stats = json.loads(path.read_text())
+        return {key: {name: np.asarray(value) for name, value in entry.items()}
+                for key, entry in stats.items()}  # fmt: skip
 
     @property
     def camera_keys(self) -> list[str]:

@@ -31,11 +31,18 @@ are encoded while the episode goes on, so save_episode only flushes what is left
 - `writer` is None, so LeRobot's VideoEncodingManager(recorder) only calls finalize(). A
   recorder is truthy even when empty, so lerobot-record's `if dataset: dataset.finalize()`
   always stops the workers; len() is num_frames as in LeRobot.
+- LeRobot 0.4.x reads a few more attributes of its dataset (LeRobot04Attributes below): its
+  VideoEncodingManager reads `episodes_since_last_encoding` (0: nothing is ever batched) and,
+  after an exception, `_get_image_file_path`; its --resume calls `start_image_writer`.
+- resume() appends only to datasets shmpipe wrote: a root LeRobot wrote is refused with a
+  ConfigError that says so (LeRobot's own writer can append to either).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -57,6 +64,7 @@ from shmpipe.recorder.pipeline import Pipeline
 from shmpipe.recorder.results import EpisodeResult
 
 __all__ = ["LeRobotRecorder"]
+log = logging.getLogger("shmpipe.integrations.lerobot")
 NOT_RECORDED = ("task", "timestamp")  # frame keys LeRobot's add_frame takes that are not columns
 IGNORED_OPTIONS = frozenset({
     "image_writer_processes", "image_writer_threads", "video_backend", "batch_encoding_size",
@@ -71,7 +79,38 @@ def pipeline_options(options: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in options.items() if k not in IGNORED_OPTIONS}
 
 
-class LeRobotRecorder:
+class LeRobot04Attributes:
+    """What LeRobot 0.4.x's lerobot-record reads of its dataset beyond main's API (read in
+    lerobot 0.4.4's source; line numbers are that release's). None of it does any work here:
+    frames are encoded while recording, and no temporary images exist."""
+
+    # datasets/video_utils.py:1071 VideoEncodingManager.__exit__: episodes left to batch-encode
+    episodes_since_last_encoding = 0
+    batch_encoding_size = 1
+    # video_utils.py:1064 (getattr): None keeps VideoEncodingManager off its streaming branch,
+    # which would cancel and close an encoder
+    _streaming_encoder = None
+    # datasets/image_writer.py safe_stop_image_writer (getattr): no image writer to stop
+    image_writer = None
+
+    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
+        """scripts/lerobot_record.py:480 (--resume): no temporary images, nothing to start."""
+
+    def stop_image_writer(self) -> None:
+        """No temporary images, nothing to stop."""
+
+    def _batch_save_episode_video(self, start_episode: int, end_episode: int | None = None):
+        """video_utils.py:1083, reached only if episodes_since_last_encoding > 0: never."""
+
+    def _get_image_file_path(self, episode_index: int, image_key: str, frame_index: int) -> Path:
+        """video_utils.py:1093, after an exception: the folder of an episode's temporary images
+        (LeRobot's layout), which VideoEncodingManager removes if it exists; it never does."""
+        root: Path = self.root  # type: ignore[attr-defined]
+        return (root / "images" / image_key / f"episode-{episode_index:06d}"
+                / f"frame-{frame_index:06d}.png")  # fmt: skip
+
+
+class LeRobotRecorder(LeRobot04Attributes):
     """Records a LeRobot v3.0 dataset with LeRobotDataset's recording API; swap it in for
     `LeRobotDataset.create` / `.resume` in a record script (the module docstring has the
     details: features, frames, roots, ignored options, encoding)."""
@@ -84,6 +123,8 @@ class LeRobotRecorder:
         self.root: Path = pipeline.root
         self.meta = RecorderMeta(repo_id, self.root)
         self.last_episode: EpisodeResult | None = None  # what the last save_episode wrote
+        # (episode index, frames, seconds save_episode took) of each episode this object saved
+        self.saved: list[tuple[int, int, float]] = []
         self._cameras = frozenset(pipeline.cameras)
         self._episode_frames = 0
         self._finalized = False
@@ -138,6 +179,12 @@ class LeRobotRecorder:
             raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
                                     "downloads from the Hub)")  # fmt: skip
         info = read_info(info_path)
+        if "shmpipe" not in info:
+            raise ConfigError(
+                f"{root}: written by LeRobot, not by shmpipe (meta/info.json has no 'shmpipe' "
+                "section); shmpipe appends only to datasets it wrote. Record to a new root "
+                "(lerobot-record: a new --dataset.root), or resume this one with LeRobot's "
+                "own writer (plain lerobot-record --resume=true)")
         cameras, features = shapes(info)
         encoder = encoder_config(vcodec, rgb_encoder) or stored_encoder(info)
         pipeline = Pipeline(root, info["fps"], cameras, features, encoder=encoder,
@@ -177,11 +224,16 @@ class LeRobotRecorder:
             raise ConfigError("save_episode(episode_data=...): a pre-built episode buffer is not "
                               "supported; add its frames with add_frame()")  # fmt: skip
         self._writable("save_episode")
+        started = time.perf_counter()
         try:
             self.last_episode = self.pipeline.finish_episode()
         finally:  # saved, or discarded by the failure
             self._episode_frames = 0
         self.meta.refresh()
+        episode, took = self.last_episode, time.perf_counter() - started
+        self.saved.append((episode.episode_index, episode.num_frames, took))
+        log.info("shmpipe: episode %d saved: %d frames, save_episode %.2f s",
+                 episode.episode_index, episode.num_frames, took)  # fmt: skip
 
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
         """Discard the open episode (nothing if none): its frames and partial files are gone,

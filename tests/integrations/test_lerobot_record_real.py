@@ -1,0 +1,132 @@
+"""LeRobot 0.4.x's real lerobot-record, through the documented `shmpipe lerobot-record`: a mock
+robot and teleoperator (lerobot_counter_robot, loaded with LeRobot's own plugin flag) whose
+cameras and joints carry a frame counter. Create 2 episodes, resume for 2 more; LeRobot's
+LeRobotDataset then loads 4 episodes and every camera frame shows its row's counter. A failure
+in the loop surfaces as itself, with the saved episode kept.
+
+Marked `lerobot` (not in the default run): CI runs it in a LeRobot venv (.ci/lerobot_venv.sh).
+Without LeRobot it skips, unless LEROBOT_REQUIRED=1 (CI), which makes the skip a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.lerobot
+HERE = Path(__file__).resolve().parent
+H, W, BITS, BLOCK_H = 240, 320, 16, 24  # as lerobot_counter_robot draws the counter
+REPO_ID = "local/shmpipe_counter"
+
+
+def read_counter(img: np.ndarray) -> int:
+    width = W // BITS
+    return sum(1 << bit for bit in range(BITS)
+               if img[8 : BLOCK_H, bit * width + 6 : (bit + 1) * width - 6].mean() > 127)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lerobot():
+    try:
+        import lerobot.scripts.lerobot_record  # noqa: F401
+    except ImportError as error:
+        if os.environ.get("LEROBOT_REQUIRED") == "1":
+            pytest.fail(f"LEROBOT_REQUIRED=1 but LeRobot does not import: {error}")
+        pytest.skip(f"LeRobot is not installed here ({error})")
+    from importlib.metadata import version
+
+    return version("lerobot")
+
+
+def lerobot_record(root: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`shmpipe lerobot-record` with lerobot-record's own arguments, as a user runs it."""
+    argv = [
+        sys.executable, "-m", "shmpipe", "lerobot-record",
+        "--robot.discover_packages_path=lerobot_counter_robot",
+        "--robot.type=shmpipe_counter", "--robot.id=mock",
+        "--teleop.type=shmpipe_counter_teleop", "--teleop.id=mock",
+        f"--dataset.repo_id={REPO_ID}", f"--dataset.root={root}",
+        "--dataset.single_task=count frames", "--dataset.fps=30",
+        "--dataset.episode_time_s=1", "--dataset.reset_time_s=0.3",
+        "--dataset.num_episodes=2", "--dataset.push_to_hub=false",
+        "--display_data=false", "--play_sounds=false", *extra,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "HF_HUB_OFFLINE": "1", **(env or {})}  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=240)
+
+
+def tracebacks(stderr: str) -> int:
+    """Tracebacks in a run's output, besides the one LeRobot prints when pynput finds no display
+    (it then records headless)."""
+    blocks = stderr.split("Traceback (most recent call last):")[1:]
+    return sum("pynput" not in block.split("\n\n")[0] for block in blocks)
+
+
+def check_counters(root: Path) -> tuple[int, int]:
+    """LeRobot loads the dataset; every camera frame of every row shows that row's counter."""
+    import av
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    ds = LeRobotDataset(REPO_ID, root=root, video_backend="pyav")
+    rows = ds.hf_dataset.with_format(None)
+    state = np.array(rows["observation.state"], dtype=np.float64)
+    action = np.array(rows["action"], dtype=np.float64)
+    episode = np.array(rows["episode_index"])
+    counters = np.rint(state[:, 0]).astype(int)
+    assert np.allclose(state - counters[:, None], np.arange(6) / 10, atol=1e-3)
+    assert np.allclose(action - counters[:, None], np.arange(6) / 10 + 0.05, atol=1e-3)
+    item = ds[len(ds) - 1]  # one frame through LeRobot's own decoder
+    assert tuple(item["observation.images.front"].shape) == (3, H, W)
+    for ep in range(ds.num_episodes):
+        want = counters[episode == ep]
+        assert np.all(np.diff(want) == 1), f"episode {ep}: rows not consecutive"
+        for key in ds.meta.video_keys:
+            meta = ds.meta.episodes[ep]
+            path = root / ds.meta.video_path.format(
+                video_key=key, chunk_index=meta[f"videos/{key}/chunk_index"],
+                file_index=meta[f"videos/{key}/file_index"])  # fmt: skip
+            start, got = meta[f"videos/{key}/from_timestamp"], []
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                for frame in container.decode(stream):
+                    if float(frame.pts * stream.time_base) + 1e-3 < start:
+                        continue
+                    if len(got) == len(want):
+                        break
+                    got.append(read_counter(frame.to_ndarray(format="rgb24")))
+            assert got == want.tolist(), f"{key} episode {ep}: images {got} != rows {want}"
+    return ds.num_episodes, ds.num_frames
+
+
+def test_lerobot_record_creates_then_resumes_through_shmpipe(lerobot, tmp_path):
+    root = tmp_path / "counter"
+    first = lerobot_record(root)
+    assert first.returncode == 0, first.stderr[-4000:]
+    assert tracebacks(first.stderr) == 0, first.stderr[-4000:]
+    assert "2 episodes saved in this session (60 frames)" in first.stdout, first.stdout
+    assert check_counters(root) == (2, 60)
+
+    again = lerobot_record(root, "--resume=true")
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert tracebacks(again.stderr) == 0, again.stderr[-4000:]
+    assert "resuming" in again.stderr and "(2 episodes there)" in again.stderr, again.stderr[-4000:]
+    assert "episode 3:" in again.stdout, again.stdout
+    assert not (root / "images").exists()  # LeRobot's PNG writer never ran
+    assert check_counters(root) == (4, 120)
+
+
+def test_a_failure_in_the_loop_surfaces_as_itself(lerobot, tmp_path):
+    root = tmp_path / "failing"
+    run = lerobot_record(root, env={"SHMPIPE_TEST_FAIL_AT": "45"})  # in the second episode
+    assert run.returncode == 1
+    tail = run.stderr[run.stderr.rindex("Traceback"):]
+    assert tail.strip().endswith("RuntimeError: mock robot: injected failure at counter 45"), tail
+    assert "During handling" not in run.stderr and "AttributeError" not in run.stderr, tail
+    assert "episode 1 discarded" in run.stderr
+    assert check_counters(root) == (1, 30)
