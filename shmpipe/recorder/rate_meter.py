@@ -13,6 +13,12 @@ class RateMeter:
         self.window_s = window_s
         self.samples: deque[tuple[float, int, int]] = deque()
 
+    def restart(self, written: int, encoded: int) -> None:
+        """Begin measuring from these counts now (an episode opens), so the first status() call
+        already has a window to measure over."""
+        self.samples.clear()
+        self.samples.append((time.monotonic(), written, encoded))
+
     def rates(self, written: int, encoded: int) -> tuple[float, float]:
         now = time.monotonic()
         self.samples.append((now, written, encoded))

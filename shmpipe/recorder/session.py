@@ -169,6 +169,8 @@ class Session:
         starts = {}
         for name, feed in self.feeds.items():
             feed.ring.reset_high_water()
+            self._meters[name].restart(feed.ring.write_seq + len(feed.backlog),
+                                       feed.ring.progress(ENCODER_READER))  # fmt: skip
             path = str(video_path(name, episode))
             starts[encoder_for(name)] = StartEpisode(take=0, video_path=path)
         return self.supervisor.open_take(starts)

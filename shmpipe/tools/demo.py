@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
             f"recording {n} frames of {args.cameras} cameras {args.height}x{args.width} "
             f"at {args.fps} fps, backend={pipe.backend}, ring={pipe.ring_slots} slots"
         )
+        if pipe.next_episode_index:
+            held = pipe.next_episode_index
+            print(f"{args.root} already holds {held} episode(s) of these cameras: this one "
+                  f"is appended as episode {held}")  # fmt: skip
         period = 1.0 / args.fps
         next_tick = time.perf_counter()
         for t in range(n):
