@@ -41,19 +41,9 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
 def sync_files(paths: Iterable[Path]) -> None:
     """fsync files written by someone else (an encoder's video), on every core: fsync waits
     for the disk, not the CPU."""
-    def sync(path: Path) -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as error:
-            raise DatasetError(f"{path}: {error}") from error
-
     paths = list(paths)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(paths)))) as pool:
-        list(pool.map(sync, paths))
+        list(pool.map(_fsync, paths))
 
 
 def sync_folders(paths: Iterable[Path], root: Path) -> None:
@@ -69,14 +59,18 @@ def sync_folders(paths: Iterable[Path], root: Path) -> None:
                 break
             folder = folder.parent
     for folder in folders:
+        _fsync(folder, os.O_DIRECTORY)
+
+
+def _fsync(path: Path, flags: int = 0) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | flags)
         try:
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError as error:
-            raise DatasetError(f"{folder}: {error}") from error
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise DatasetError(f"{path}: {error}") from error
 
 
 def require_empty(root: Path) -> None:
