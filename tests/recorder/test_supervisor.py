@@ -1,0 +1,173 @@
+"""The Supervisor with real workers on a real ring: a killed or stalled worker is replaced
+under the same role, the open take is replayed to it, and its answer is awaited."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import ExitStack
+
+import msgspec
+import pytest
+
+from shmpipe.errors import WorkerError
+from shmpipe.ipc import messages, names
+from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
+from shmpipe.recorder.supervisor import Supervisor
+from shmpipe.recorder.worker_handle import STATS_WORKER, encoder_for
+from tests.helpers.frames import value_of
+from tests.helpers.small_video import SIZE, SMALL_AV1, assert_flat_frames, flat
+
+FRONT = encoder_for("front")
+
+
+class Workers:
+    """What Session makes for one camera, by hand: owner lock, ring, doorbells, stats store, an
+    encoder worker and the stats worker under a Supervisor. `heartbeat` None: the rings' own."""
+
+    def __init__(self, stack: ExitStack, backend: str, heartbeat=None, stall_s: float = 5.0):
+        owner = messages.Owner(os.getpid(), names.new_token())
+        stack.callback(names.OwnerLock(owner.pid, owner.token).release)
+
+        def made(thing):
+            stack.callback(thing.close)
+            return thing
+
+        def name(what: str) -> str:
+            return names.object_name(owner.pid, owner.token, what)
+
+        self.ring = made(RingWriter.create(name("ring0"), 64, (SIZE, SIZE, 3)))
+        self.bell = made(Doorbell.create(name("bell0")))
+        self.stats_bell = made(Doorbell.create(name("bellstats")))
+        store = made(StatsStore.create(name("stats"), 1))
+        self.sup = Supervisor(backend, heartbeat or self._beat, self.wake, stall_s)
+        stack.callback(self.sup.stop_all)
+        # a worker process moves all its threads; a worker thread only its own and the codec's
+        video = msgspec.structs.replace(SMALL_AV1, scope=backend)
+        ring = self.ring.name
+        encoder = messages.EncoderSpec("front", ring, self.bell.name, owner, video)
+        stats = messages.StatsSpec(["front"], [ring], self.stats_bell.name, store.name, owner, 0)
+        self.sup.start(FRONT, encoder)
+        self.sup.start(STATS_WORKER, stats)
+        self.sup.await_ready()
+        self.frames = 0
+
+    def _beat(self, role) -> tuple[int, bool]:
+        if role == STATS_WORKER:
+            return self.ring.heartbeat(STATS_READER)[0], False
+        return self.ring.heartbeat(ENCODER_READER)
+
+    def wake(self) -> None:
+        self.bell.ring()
+        self.stats_bell.ring()
+
+    def publish(self, take: int, count: int) -> None:
+        """The next `count` frames of the take (flat at value_of(i)), waiting for free slots."""
+        for _ in range(count):
+            deadline = time.monotonic() + 20
+            while (slot := self.ring.claim()) is None:
+                assert time.monotonic() < deadline, "the workers stopped releasing slots"
+                self.sup.supervise()
+                time.sleep(0.002)
+            slot[...] = flat(value_of(self.frames))
+            self.ring.publish(take, self.frames)
+            self.frames += 1
+        self.wake()
+
+    def pid(self, role) -> int:
+        return self.sup.handles[role].process.pid
+
+
+def open_take(workers: Workers, path) -> int:
+    return workers.sup.open_take({FRONT: messages.StartEpisode(take=0, video_path=str(path))})
+
+
+def kill(workers: Workers, role) -> int:
+    """SIGKILL the worker and wait until it is gone (its codec threads too); its pid."""
+    process = workers.sup.handles[role].process
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(10)
+    return process.pid
+
+
+def test_a_killed_encoder_is_replaced_under_its_role_and_the_take_replayed(tmp_path):
+    with ExitStack() as stack:
+        workers = Workers(stack, "process")
+        roles = set(workers.sup.handles)
+        take = open_take(workers, tmp_path / "front.mp4")
+        workers.publish(take, 30)
+        old = kill(workers, FRONT)
+        workers.sup.supervise(force=True)
+        assert workers.sup.restarts == {FRONT: 1}
+        assert set(workers.sup.handles) == roles == {FRONT, STATS_WORKER}
+        assert workers.pid(FRONT) != old
+        workers.publish(take, 30)
+        done = workers.sup.finish_take(60, between=lambda: None)
+        assert workers.sup.take_restarts == 1
+    assert set(done) == {FRONT, STATS_WORKER}
+    assert done[FRONT].num_frames == 60 and done[STATS_WORKER].num_frames == 60
+    assert done[FRONT].path == str(tmp_path / "front.mp4")
+    assert_flat_frames(done[FRONT].path, 60)
+    assert not list(tmp_path.glob("*.partial*")), "segments left behind"
+
+
+def test_an_encoder_killed_during_finish_is_replaced_and_its_answer_awaited(tmp_path):
+    with ExitStack() as stack:
+        workers = Workers(stack, "process")
+        take = open_take(workers, tmp_path / "front.mp4")
+        workers.publish(take, 39)
+        calls = []
+
+        def between() -> None:
+            """The first call kills the encoder, then adds the last frame: the old encoder
+            cannot have finished, so only its successor can answer."""
+            calls.append(None)
+            if len(calls) == 1:
+                kill(workers, FRONT)
+                workers.publish(take, 1)
+
+        done = workers.sup.finish_take(40, between)
+        assert workers.sup.restarts == {FRONT: 1}
+    assert done[FRONT].num_frames == 40
+    assert_flat_frames(done[FRONT].path, 40)
+
+
+def test_a_stalled_worker_process_is_killed_and_replaced():
+    with ExitStack() as stack:
+        workers = Workers(stack, "process", heartbeat=lambda role: (0, False), stall_s=0.3)
+        old = {role: workers.pid(role) for role in (FRONT, STATS_WORKER)}
+        workers.sup.supervise(force=True)  # the first look sees the beat; it starts the clock
+        time.sleep(0.8)  # the beat never moves: both look stalled
+        workers.sup.supervise(force=True)
+        assert workers.sup.restarts == {FRONT: 1, STATS_WORKER: 1}
+        for role, pid in old.items():
+            assert not names.pid_alive(pid), f"the stalled {role} was not killed"
+            assert workers.pid(role) != pid
+
+
+def test_a_stalled_worker_thread_fails_the_call_instead_of_hanging():
+    with ExitStack() as stack:
+        workers = Workers(stack, "thread", heartbeat=lambda role: (0, False), stall_s=0.3)
+        workers.sup.supervise(force=True)  # the first look sees the beat; it starts the clock
+        time.sleep(0.8)
+        with pytest.raises(WorkerError, match="a thread cannot be replaced"):
+            workers.sup.supervise(force=True)
+        assert workers.sup.restarts == {}
+
+
+def test_cancel_is_answered_by_every_worker_and_frees_the_take(tmp_path):
+    with ExitStack() as stack:
+        workers = Workers(stack, "thread")
+        take = open_take(workers, tmp_path / "front.mp4")
+        workers.publish(take, 10)
+        workers.sup.cancel_take()
+        assert not list(tmp_path.glob("front.mp4*")), "the cancelled take left a file"
+        assert open_take(workers, tmp_path / "front.mp4") == take + 1
+        workers.frames = 0  # the episode index is reused, the take is not
+        workers.publish(take + 1, 5)
+        done = workers.sup.finish_take(5, between=lambda: None)
+    assert done[FRONT].num_frames == 5 and done[STATS_WORKER].num_frames == 5
+    assert_flat_frames(done[FRONT].path, 5)
