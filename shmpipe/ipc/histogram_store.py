@@ -2,9 +2,10 @@
 
 The stats worker commits every frame here, so a killed stats worker loses nothing: each camera
 has two copies of (take, frames counted, next sequence number, histogram: 3x256 RGB, 1x4096
-depth) and a word saying which copy is current. A commit writes the other copy in full, then
-flips that word with one aligned store, so a reader (or a restarted worker) sees a frame
-either fully counted or not.
+depth) and a commit counter whose parity says which copy is current. A commit writes the other
+copy in full, then bumps the counter with one aligned store, so a restarted worker sees a frame
+either fully counted or not; a reader that runs during commits retries until the counter stood
+still around its copy (a seqlock), so it never mixes two commits.
 """
 
 from __future__ import annotations
@@ -68,19 +69,24 @@ class StatsStore:
         return self._words[camera, start : start + 3 + channels * bins]
 
     def tally(self, camera: int) -> CameraTally:
-        current = self._copy(camera, int(self._words[camera, 0]))
+        while True:
+            counter = int(self._words[camera, 0])
+            current = self._copy(camera, counter & 1).copy()
+            if int(self._words[camera, 0]) == counter:  # no commit began meanwhile
+                break
         return CameraTally(
             take=int(current[0]),
             frames=int(current[1]),
             next_seq=int(current[2]),
-            histogram=current[3:].reshape(self.shapes[camera]).copy(),
+            histogram=current[3:].reshape(self.shapes[camera]),
         )
 
     def commit(self, camera: int, take: int, seq: int, frame_histogram: np.ndarray) -> None:
         """Count one frame (ring sequence number `seq`) of `take` into the camera's tally.
 
         A frame of another take than the current tally's starts that take from zero."""
-        which = int(self._words[camera, 0])
+        counter = int(self._words[camera, 0])
+        which = counter & 1
         current = self._copy(camera, which)
         other = self._copy(camera, 1 - which)
         if int(current[0]) == take:
@@ -91,7 +97,7 @@ class StatsStore:
             other[1] = 1
         other[0] = take
         other[2] = seq + 1
-        self._words[camera, 0] = 1 - which
+        self._words[camera, 0] = counter + 1
 
     def close(self) -> None:
         self._words = None

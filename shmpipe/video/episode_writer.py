@@ -188,26 +188,30 @@ def join_segments(
     partial = path.with_name(path.name + ".joining")
     bounds = [first for first, _ in segments[1:]] + [num_frames]
     expected = 0
-    with av.open(str(partial), "w", format="mp4") as out:
-        out_stream = None
-        for (first, seg), end in zip(segments, bounds, strict=True):
-            if first != expected:
-                raise RuntimeError(
-                    f"{path.name}: frames {expected}..{first - 1} were lost in a crash"
-                )
-            with av.open(str(seg)) as src:
-                in_stream = src.streams.video[0]
-                if out_stream is None:
-                    out_stream = out.add_stream_from_template(in_stream, opaque=True)
-                origin = None  # the muxer rebases each file to start at 0; the name says where
-                for packet in frame_packets(src, in_stream):
-                    if origin is None:
-                        origin = packet.pts
-                    index = first + round((packet.pts - origin) * packet.time_base / frame_time)
-                    if first <= index < end:
-                        mux_copy(out, out_stream, packet,
-                                 round(index * frame_time / packet.time_base))  # fmt: skip
-                        expected = max(expected, index + 1)
+    try:
+        with av.open(str(partial), "w", format="mp4") as out:
+            out_stream = None
+            for (first, seg), end in zip(segments, bounds, strict=True):
+                if first != expected:
+                    raise RuntimeError(
+                        f"{path.name}: frames {expected}..{first - 1} were lost in a crash"
+                    )
+                with av.open(str(seg)) as src:
+                    in_stream = src.streams.video[0]
+                    if out_stream is None:
+                        out_stream = out.add_stream_from_template(in_stream, opaque=True)
+                    origin = None  # the muxer rebases each file to start at 0; the name says where
+                    for packet in frame_packets(src, in_stream):
+                        if origin is None:
+                            origin = packet.pts
+                        index = first + round((packet.pts - origin) * packet.time_base / frame_time)
+                        if first <= index < end:
+                            mux_copy(out, out_stream, packet,
+                                     round(index * frame_time / packet.time_base))  # fmt: skip
+                            expected = max(expected, index + 1)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a gap raises in here: no half-joined file stays
+        raise
     if expected != num_frames:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"{path.name}: joined {expected} frames, expected {num_frames}")

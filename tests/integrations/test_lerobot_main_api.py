@@ -185,7 +185,7 @@ def main_lerobot(monkeypatch):
     for name, mod in (("lerobot", package), ("lerobot.scripts", scripts),
                       ("lerobot.scripts.lerobot_record", module)):  # fmt: skip
         monkeypatch.setitem(sys.modules, name, mod)
-    monkeypatch.setattr("shmpipe.integrations.lerobot.recorder.push_folder",
+    monkeypatch.setattr("shmpipe.integrations.lerobot.hub.push_folder",
                         lambda root, repo_id, *args: pushed.append((root, repo_id)))  # fmt: skip
     return module, pushed
 

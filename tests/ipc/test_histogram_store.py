@@ -153,13 +153,6 @@ def test_a_committer_killed_mid_commit_leaves_a_whole_tally():
         store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="library bug (issue 14 report): StatsStore's two copies are not a seqlock; a "
-    "reader whose tally() spans two commits reads the copy being rewritten (frames of one "
-    "commit, bins of another). The module docstring promises a reader sees a frame fully "
-    "counted or not; today no reader runs beside the committing stats worker.",
-)
 def test_a_tally_read_beside_a_committing_process_is_never_half_a_commit():
     store = StatsStore.create(store_name(), 1)
     child = start_committer(store.name)

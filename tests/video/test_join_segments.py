@@ -55,19 +55,10 @@ def test_a_gap_between_segments_raises_naming_the_lost_frames(tmp_path):
     assert not path.exists()
 
 
-GAP_LEAVES_JOINING = pytest.mark.xfail(
-    strict=True,
-    reason="library bug (issue 14 report): join_segments raises on a gap from inside the "
-    "`with av.open(partial, 'w')` block, so `<video>.joining` is left next to the video (the "
-    "missing-tail error removes it; the encoder's abort only removes `.partial.*` segments; "
-    "the next start()'s cleanup does remove it)",
-)
-
-
 @pytest.mark.parametrize(
     ("spans", "frames", "error"),
     [
-        pytest.param([(0, 4), (6, 8)], 8, "4..5 were lost", marks=GAP_LEAVES_JOINING, id="gap"),
+        pytest.param([(0, 4), (6, 8)], 8, "4..5 were lost", id="gap"),
         pytest.param([(0, 6), (6, 10)], 12, "joined 10 frames, expected 12", id="missing-end"),
     ],
 )

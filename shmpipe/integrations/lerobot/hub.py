@@ -37,3 +37,27 @@ def push_folder(root: Path, repo_id: str, version: str, branch: str | None, tag_
         except RevisionNotFoundError:
             pass
         api.create_tag(repo_id, tag=version, revision=branch, repo_type="dataset")
+
+
+class HubUpload:
+    """LeRobotDataset.push_to_hub for a recorder with `root`, `repo_id` and `meta.info`."""
+
+    def push_to_hub(
+        self,
+        branch: str | None = None,
+        tags: list | None = None,
+        license: str | None = "apache-2.0",
+        tag_version: bool = True,
+        push_videos: bool = True,
+        private: bool | None = None,
+        allow_patterns: list[str] | str | None = None,
+        upload_large_folder: bool = False,
+        **card_kwargs,
+    ) -> None:
+        """Upload `root` to the Hub dataset repo `repo_id` as LeRobot does (create the repo,
+        upload the folder, tag the codebase version), with huggingface_hub (LeRobot's own
+        dependency). Differences: no dataset card is written (tags, license and card_kwargs are
+        unused), and each episode is its own file (many files for a large dataset)."""
+        push_folder(self.root, self.repo_id, self.meta.info["codebase_version"], branch,
+                    tag_version, push_videos, private, allow_patterns,
+                    upload_large_folder)  # fmt: skip

@@ -51,6 +51,7 @@ import numpy as np
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import read_info, shapes
 from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.integrations.lerobot.compat04 import LeRobot04Attributes
 from shmpipe.integrations.lerobot.features import (
     RecorderMeta,
     check_timestamp,
@@ -59,7 +60,7 @@ from shmpipe.integrations.lerobot.features import (
     parse_features,
     stored_encoder,
 )
-from shmpipe.integrations.lerobot.hub import push_folder
+from shmpipe.integrations.lerobot.hub import HubUpload
 from shmpipe.recorder.pipeline import Pipeline
 from shmpipe.recorder.results import EpisodeResult
 
@@ -79,38 +80,7 @@ def pipeline_options(options: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in options.items() if k not in IGNORED_OPTIONS}
 
 
-class LeRobot04Attributes:
-    """What LeRobot 0.4.x's lerobot-record reads of its dataset beyond main's API (read in
-    lerobot 0.4.4's source; line numbers are that release's). None of it does any work here:
-    frames are encoded while recording, and no temporary images exist."""
-
-    # datasets/video_utils.py:1071 VideoEncodingManager.__exit__: episodes left to batch-encode
-    episodes_since_last_encoding = 0
-    batch_encoding_size = 1
-    # video_utils.py:1064 (getattr): None keeps VideoEncodingManager off its streaming branch,
-    # which would cancel and close an encoder
-    _streaming_encoder = None
-    # datasets/image_writer.py safe_stop_image_writer (getattr): no image writer to stop
-    image_writer = None
-
-    def start_image_writer(self, num_processes: int = 0, num_threads: int = 4) -> None:
-        """scripts/lerobot_record.py:480 (--resume): no temporary images, nothing to start."""
-
-    def stop_image_writer(self) -> None:
-        """No temporary images, nothing to stop."""
-
-    def _batch_save_episode_video(self, start_episode: int, end_episode: int | None = None):
-        """video_utils.py:1083, reached only if episodes_since_last_encoding > 0: never."""
-
-    def _get_image_file_path(self, episode_index: int, image_key: str, frame_index: int) -> Path:
-        """video_utils.py:1093, after an exception: the folder of an episode's temporary images
-        (LeRobot's layout), which VideoEncodingManager removes if it exists; it never does."""
-        root: Path = self.root  # type: ignore[attr-defined]
-        return (root / "images" / image_key / f"episode-{episode_index:06d}"
-                / f"frame-{frame_index:06d}.png")  # fmt: skip
-
-
-class LeRobotRecorder(LeRobot04Attributes):
+class LeRobotRecorder(LeRobot04Attributes, HubUpload):
     """Records a LeRobot v3.0 dataset with LeRobotDataset's recording API; swap it in for
     `LeRobotDataset.create` / `.resume` in a record script (the module docstring has the
     details: features, frames, roots, ignored options, encoding)."""
@@ -296,23 +266,3 @@ class LeRobotRecorder(LeRobot04Attributes):
         return (f"LeRobotRecorder(repo_id={self.repo_id!r}, root={str(self.root)!r}, "
                 f"num_episodes={self.num_episodes}, num_frames={self.num_frames}, "
                 f"finalized={self._finalized})")  # fmt: skip
-
-    def push_to_hub(
-        self,
-        branch: str | None = None,
-        tags: list | None = None,
-        license: str | None = "apache-2.0",
-        tag_version: bool = True,
-        push_videos: bool = True,
-        private: bool | None = None,
-        allow_patterns: list[str] | str | None = None,
-        upload_large_folder: bool = False,
-        **card_kwargs,
-    ) -> None:
-        """Upload `root` to the Hub dataset repo `repo_id` as LeRobot does (create the repo,
-        upload the folder, tag the codebase version), with huggingface_hub (LeRobot's own
-        dependency). Differences: no dataset card is written (tags, license and card_kwargs are
-        unused), and each episode is its own file (many files for a large dataset)."""
-        push_folder(self.root, self.repo_id, self.meta.info["codebase_version"], branch,
-                    tag_version, push_videos, private, allow_patterns,
-                    upload_large_folder)  # fmt: skip

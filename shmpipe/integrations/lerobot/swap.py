@@ -17,6 +17,7 @@ original name back. The recorders the stand-in made are in `handle.recorders`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
@@ -46,12 +47,14 @@ def lerobot_version() -> str:
 
 
 def record_module() -> ModuleType:
-    """lerobot.scripts.lerobot_record, imported (LeRobotMissing, with the reason, if it cannot be)."""
+    """lerobot.scripts.lerobot_record, imported (else LeRobotMissing, with the reason)."""
     try:
         return import_module(RECORD_MODULE)
     except ImportError as error:
-        raise LeRobotMissing(f"cannot import {RECORD_MODULE} ({type(error).__name__}: {error}); "
-                             "install LeRobot in this environment (pip install lerobot)") from error  # fmt: skip
+        raise LeRobotMissing(
+            f"cannot import {RECORD_MODULE} ({type(error).__name__}: {error}); "
+            "install LeRobot in this environment (pip install lerobot)"
+        ) from error
 
 
 class _ForwardToReal(type):
@@ -87,7 +90,7 @@ class _StandIn(metaclass=_ForwardToReal):
         return recorder
 
 
-class Installed:
+class Installed(contextlib.AbstractContextManager):
     """What install() did: `undo()` restores LeRobot's own LeRobotDataset in the module."""
 
     def __init__(self, module: ModuleType, original: type, stand_in: type) -> None:
@@ -104,10 +107,7 @@ class Installed:
         if self.active:
             self.module.LeRobotDataset = self.original
 
-    def __enter__(self) -> Installed:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info) -> None:  # `with install():` undoes it at the end
         self.undo()
 
     def __repr__(self) -> str:
