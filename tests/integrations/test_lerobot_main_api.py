@@ -216,7 +216,8 @@ def check_in_place(root: Path) -> list[int]:
                 file_index=ep[f"videos/{key}/file_index"])  # fmt: skip
             frames, times = decode_video(path)
             start = ep[f"videos/{key}/from_timestamp"]
-            got = [f[4:28, 4:28].mean() for f, t in zip(frames, times) if t + 1e-3 >= start]
+            pairs = zip(frames, times, strict=True)
+            got = [f[4:28, 4:28].mean() for f, t in pairs if t + 1e-3 >= start]
             got = got[: len(want)]
             assert np.allclose(got, [value_of(k) for k in want], atol=6), (key, index)
         lengths.append(len(want))

@@ -26,8 +26,9 @@ REPO_ID = "local/shmpipe_counter"
 
 def read_counter(img: np.ndarray) -> int:
     width = W // BITS
-    return sum(1 << bit for bit in range(BITS)
-               if img[8 : BLOCK_H, bit * width + 6 : (bit + 1) * width - 6].mean() > 127)  # fmt: skip
+    lit = [img[8:BLOCK_H, bit * width + 6 : (bit + 1) * width - 6].mean() > 127
+           for bit in range(BITS)]  # fmt: skip
+    return sum(1 << bit for bit, on in enumerate(lit) if on)
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +57,8 @@ def lerobot_record(root: Path, *extra: str, env: dict | None = None) -> subproce
         "--dataset.num_episodes=2", "--dataset.push_to_hub=false",
         "--display_data=false", "--play_sounds=false", *extra,
     ]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "HF_HUB_OFFLINE": "1", **(env or {})}  # fmt: skip
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=240)
 
 
