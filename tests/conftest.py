@@ -3,6 +3,7 @@ code lives in tests/helpers/."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -29,3 +30,18 @@ def no_shared_memory_left():
 def backend(request, monkeypatch):
     monkeypatch.setenv("SHMPIPE_BACKEND", request.param)
     return request.param
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"this machine forbids mounting a small tmpfs: {proc.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)

@@ -171,6 +171,8 @@ class Pipeline:
             writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
+            if self._supervisor.failures.by_role:
+                raise self._failure()
             if self.overflow != "backlog":
                 self._session.make_room(self.overflow == "error")
             if not self._open:
@@ -185,6 +187,15 @@ class Pipeline:
                     feed.commit(staged[name], self._take, self._rows.num_frames)
                 self._rows.append(row, task_index)
             self._session.warn_if_behind()
+
+    def _failure(self) -> Exception:
+        """A worker failed the open episode (reported at once, logged): this add_frame adds
+        nothing and raises it (DatasetError if the disk refused), until the episode ends."""
+        hint = (
+            f"; episode {self._dataset.next_episode_index} cannot be saved and the frame was "
+            "not added: call cancel_episode() (finish_episode() raises this and discards it)"
+        )
+        return self._supervisor.failures.error(hint)
 
     def loan(self, camera: str) -> np.ndarray:
         """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in

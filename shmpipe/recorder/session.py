@@ -129,13 +129,15 @@ class Session:
             worker.pid, worker.alive(), stalled_s, written, encoded,
             feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
             feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
+            self.supervisor.failures.message_of(encoder_for(name)),
         )  # fmt: skip
 
     def _stats_status(self) -> StatsStatus:
         worker = self.supervisor.handles[STATS_WORKER]
         seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
         stalled_s = self.supervisor.stalled_s(STATS_WORKER)
-        return StatsStatus(worker.pid, worker.alive(), stalled_s, seen)
+        error = self.supervisor.failures.message_of(STATS_WORKER)
+        return StatsStatus(worker.pid, worker.alive(), stalled_s, seen, error)
 
     def histograms(self) -> dict[str, np.ndarray]:
         """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as

@@ -19,6 +19,7 @@ from multiprocess.connection import wait
 
 from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
+from shmpipe.recorder.take_failures import TakeFailures, failure_error
 from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
@@ -46,6 +47,7 @@ class Supervisor:
         self._next_check = 0.0
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
+        self.failures = TakeFailures()  # of the open take, as workers report them
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, role: WorkerRole, spec: msgspec.Struct) -> None:
@@ -90,6 +92,7 @@ class Supervisor:
         """Number a new take and tell each encoder where its video goes; returns the take."""
         self.take += 1
         self.take_restarts = 0
+        self.failures.clear()
         self._open = {
             role: msgspec.structs.replace(m, take=self.take) for role, m in starts.items()
         }
@@ -99,10 +102,14 @@ class Supervisor:
 
     def close_take(self) -> None:
         self._open, self._finishing = None, None
+        self.failures.clear()
 
     def finish_take(self, num_frames: int, between: Callable[[], None]) -> dict:
         """Tell every worker the take has `num_frames` frames and collect each EpisodeDone,
         calling `between()` while waiting (it feeds backlogged frames into the rings)."""
+        self.supervise(force=True)
+        if (error := self.failures.error()) is not None:
+            raise error
         self._finishing = messages.FinishEpisode(take=self.take, num_frames=num_frames)
         self._broadcast(self._finishing)
         return self._collect(messages.EpisodeDone, between, give_up_s=None)
@@ -134,8 +141,9 @@ class Supervisor:
                 elif self.restarts[role] - restarts.get(role, 0) > MAX_RESTARTS_PER_WAIT:
                     raise WorkerError(f"{role} keeps failing; the episode is lost")
             for role, reply in self._replies(waiting, 0.005):
-                if isinstance(reply, messages.WorkerFailed) and reply.take == self.take:
-                    raise WorkerError(f"{role}: {reply.error}")
+                failed = isinstance(reply, messages.WorkerFailed) and reply.take == self.take
+                if failed and kind is not messages.EpisodeCancelled:
+                    raise failure_error(role, reply)
                 if isinstance(reply, kind) and reply.take == self.take:
                     done[role] = reply
                     waiting.discard(role)
@@ -176,6 +184,8 @@ class Supervisor:
             return
         self._next_check = now + CHECK_EVERY_S
         for role, handle in list(self.handles.items()):
+            if self._open is not None:
+                self._note_failures(handle)
             if not handle.alive():
                 self._restart(role)
             elif self.stalled_s(role) > self._allowed_stall(handle):
@@ -186,6 +196,15 @@ class Supervisor:
                         "process backend, or a longer stall_timeout_s"
                     )
                 self._restart(role)
+
+    def _note_failures(self, handle: WorkerHandle) -> None:
+        """Read what the worker sent; a failure of the open take is noted at once."""
+        try:
+            handle.collect()
+        except (EOFError, OSError):
+            return  # it died: supervise() replaces it
+        for reply in handle.inbox:
+            self.failures.note(handle.role, reply, self.take)
 
     def stalled_s(self, role: WorkerRole) -> float:
         """Seconds since the worker's heartbeat last moved (0 while it beats)."""
