@@ -10,7 +10,6 @@ a stall fails the episode instead of hanging the caller.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -20,7 +19,7 @@ from multiprocess.connection import wait
 from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
 from shmpipe.recorder.take_failures import TakeFailures, failure_error
-from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole
+from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, stop_workers
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
@@ -70,22 +69,7 @@ class Supervisor:
     def stop_all(self) -> None:
         """Ask every worker to stop, all at once; kill whichever has not gone within a second."""
         handles, self.handles = list(self.handles.values()), {}
-        for handle in handles:
-            try:
-                handle.send(messages.Shutdown())
-            except OSError:
-                pass
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for handle in handles:
-            left = max(0.0, deadline - time.monotonic())
-            if handle.process is not None:
-                try:
-                    handle.process.wait(left)
-                except subprocess.TimeoutExpired:
-                    pass
-            else:
-                handle.thread.join(left)
-            handle.kill()
+        stop_workers(handles, STOP_TIMEOUT_S)
 
     # -- episodes --------------------------------------------------------------------------
     def open_take(self, starts: dict[WorkerRole, messages.StartEpisode]) -> int:
@@ -237,6 +221,3 @@ class Supervisor:
             if self._finishing is not None:
                 self.send(role, self._finishing)
             self._wake()
-
-
-
