@@ -53,13 +53,15 @@ class EncoderLoop(WorkerLoop):
             case messages.FinishEpisode(take=take, num_frames=n):
                 self.targets[take] = n
             case messages.CancelEpisode(take=take):
+                # answer first: dropping the writer drains the codec (seconds at 720p), and
+                # nobody waits for that; the take's frames are skipped from now on
                 self.void.add(take)
+                self.reply(messages.EpisodeCancelled(take=take))
                 if self.take == take:
                     self._drop_writer()
                 elif take in self.paths:
                     remove_segments(Path(self.paths[take]))
                 self._forget(take)
-                self.reply(messages.EpisodeCancelled(take=take))
 
     def encode_available(self) -> None:
         """Encode every unread frame; back to the loop as soon as a control message waits (a

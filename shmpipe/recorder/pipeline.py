@@ -31,6 +31,7 @@ from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import ring_slots_for, video_settings
+from shmpipe.recorder.supervisor import CANCEL_WAIT_S
 from shmpipe.video import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
@@ -147,7 +148,7 @@ class Pipeline:
                         "was not called)", self._dataset.next_episode_index,
                         self._rows.num_frames)  # fmt: skip
             try:
-                self._cancel()
+                self._cancel(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
                 log.warning("close(): cancelling the open episode failed: %s", exc)
         self._guard.state = "closed"
@@ -238,15 +239,19 @@ class Pipeline:
                               f"{rows} rows but camera frames {counts}; it cannot be saved "
                               "whole and is discarded")  # fmt: skip
 
-    def cancel_episode(self) -> None:
-        """Discard the open episode: its frames are skipped and its partial files deleted."""
+    def cancel_episode(self, wait: bool = True) -> None:
+        """Discard the open episode: its frames are skipped and its partial files deleted.
+        The workers confirm within a bound (0.5 s); `wait=False` (Ctrl-C) does not wait for
+        them: they drop the take, and delete what they wrote of it, before the next one."""
         with self._guard.call("cancel_episode"):
             if self._open:
-                self._cancel()
+                self._cancel(CANCEL_WAIT_S if wait else 0.0)
 
-    def _cancel(self) -> None:
+    def _cancel(self, wait_s: float = CANCEL_WAIT_S, stop: bool = False) -> None:
         try:
-            self._supervisor.cancel_take()
+            self._supervisor.cancel_take(wait_s)
+            if stop:
+                self._supervisor.stop_all()  # before the files go: no worker writes after
         finally:
             # whatever a worker killed meanwhile left of the take (its successor never heard of it)
             self._dataset.discard_episode(self._dataset.next_episode_index)

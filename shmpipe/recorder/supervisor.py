@@ -25,7 +25,9 @@ READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
 FLUSH_STALL_FACTOR = 12  # a codec flush may take this many stall timeouts before it counts
 MAX_RESTARTS_PER_WAIT = 5
-STOP_TIMEOUT_S = 1.0
+CANCEL_WAIT_S = 0.5  # for workers to confirm a cancel (they answer within one frame)
+STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of value, and one
+# still busy (draining a cancelled take's codec) is killed rather than waited for
 
 Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
 
@@ -67,7 +69,8 @@ class Supervisor:
                     raise WorkerError(f"{handle.role} did not start") from None
 
     def stop_all(self) -> None:
-        """Ask every worker to stop, all at once; kill whichever has not gone within a second."""
+        """Ask every worker to stop, all at once; kill whichever has not gone within
+        STOP_TIMEOUT_S (one still draining a cancelled take's codec)."""
         handles, self.handles = list(self.handles.values()), {}
         stop_workers(handles, STOP_TIMEOUT_S)
 
@@ -98,12 +101,16 @@ class Supervisor:
         self._broadcast(self._finishing)
         return self._collect(messages.EpisodeDone, between, give_up_s=None)
 
-    def cancel_take(self) -> None:
-        """Every worker drops the take. A worker restarted meanwhile never heard of it (it skips
-        frames of takes it was not told about), so its answer is not awaited."""
+    def cancel_take(self, wait_s: float = CANCEL_WAIT_S) -> None:
+        """Every worker drops the take; their answers are awaited at most `wait_s`. Messages
+        are handled in order, so a worker that answers later still skips the take's frames and
+        deletes its files before it starts the next take; a worker restarted meanwhile never
+        heard of the take (it skips frames of takes it was not told about)."""
         self._finishing = None
         self._broadcast(messages.CancelEpisode(take=self.take))
-        self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=self._stall_timeout)
+        if wait_s > 0:
+            wait_s = min(wait_s, self._stall_timeout)
+            self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=wait_s)
         self._open = None
 
     def _broadcast(self, message: msgspec.Struct) -> None:
