@@ -25,7 +25,7 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter, check_names
-from shmpipe.errors import ConfigError, FrameError, UsageError, WorkerError
+from shmpipe.errors import ConfigError, UsageError, WorkerError
 from shmpipe.recorder import frame_input, settings
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
@@ -38,6 +38,7 @@ from shmpipe.video.encoder_config import VideoEncoderConfig
 log = logging.getLogger("shmpipe")
 Overflow = Literal["backlog", "block", "error"]
 OVERFLOW_POLICIES = ("backlog", "block", "error")
+_NO_TASK = object()  # add_frame checks a task text once per text object
 
 
 class Pipeline:
@@ -90,6 +91,7 @@ class Pipeline:
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
         self._open = False
+        self._task_checked: object = _NO_TASK
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -166,8 +168,8 @@ class Pipeline:
         nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
         and no row, and the episode goes on."""
         with self._guard.call("add_frame"):
-            if not isinstance(task, str) or not task:
-                raise FrameError(f"task: expected a non-empty string, got {task!r}")
+            if task is not self._task_checked:  # the same text object: checked already
+                self._task_checked = frame_input.check_task(task)
             frame_input.check_keys(frame, self._expected_keys)
             writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
