@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+import posix_ipc
 
 from shmpipe.dataset.writer import CommittedEpisode
 from shmpipe.errors import FrameError, RingFullError
@@ -21,6 +22,7 @@ from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
+from shmpipe.ipc.segment import shm_creation_error
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import (
@@ -43,6 +45,27 @@ class Session:
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
                  spill_dir: Path, backend: str, stall_timeout_s: float,
                  control_priority: int | None) -> None:  # fmt: skip
+        try:
+            self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
+        except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
+            raise shm_creation_error(exc) from exc
+        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
+        stack.callback(self.supervisor.stop_all)
+        self._videos = videos
+        self._start_workers(videos)
+        self.control_raised = False
+        if control_priority is not None:
+            saved = priority.raise_control_thread(control_priority)
+            self.control_raised = saved is not None
+            if saved is None:
+                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
+            else:
+                stack.callback(priority.restore_thread, saved)
+
+    def _make_shared_memory(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
+                            ring_slots: int, backlog_bytes: int,
+                            spill_dir: Path) -> None:  # fmt: skip
+        """The owner lock, then the stats block and every camera's ring, doorbell and feed."""
         names.sweep_dead_owners()
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
@@ -62,18 +85,6 @@ class Session:
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
             self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
-        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
-        stack.callback(self.supervisor.stop_all)
-        self._videos = videos
-        self._start_workers(videos)
-        self.control_raised = False
-        if control_priority is not None:
-            saved = priority.raise_control_thread(control_priority)
-            self.control_raised = saved is not None
-            if saved is None:
-                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
-            else:
-                stack.callback(priority.restore_thread, saved)
 
     @property
     def encoder_choice(self) -> codecs.EncoderChoice:

@@ -15,7 +15,7 @@ from shmpipe.errors import ConfigError
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.messages import VideoSettings
 from shmpipe.ipc.ring import ring_bytes
-from shmpipe.ipc.segment import shm_free_bytes, shm_shortage_error
+from shmpipe.ipc.segment import check_shm_usable, shm_free_bytes, shm_shortage_error
 from shmpipe.recorder import settings
 from shmpipe.stats.images import histogram_shape
 from shmpipe.video import codecs, depth, probe
@@ -74,6 +74,7 @@ def ring_slots_for(
 ) -> int:
     """Slots per ring: as asked, or from the budget and what /dev/shm has free; never below
     what the encoders need (ConfigError), never more than /dev/shm holds (SharedMemoryError)."""
+    check_shm_usable(2 * len(cameras) + 4)  # rings and doorbells, stats block and bell, locks
     minimum = max(probe.min_ring_slots(v, keyframe_interval) for v in videos.values())
     if ring_slots is not None and ring_slots < minimum:
         raise ConfigError(
