@@ -30,7 +30,7 @@ from shmpipe.recorder import frame_input, settings
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.sizing import ring_slots_for, video_settings
+from shmpipe.recorder.sizing import plan_memory, video_settings
 from shmpipe.recorder.supervisor import CANCEL_WAIT_S
 from shmpipe.video import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
@@ -104,9 +104,10 @@ class Pipeline:
         videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
                                 self.backend)  # fmt: skip
         self.encoder = self.encoder.resolved(videos.choice.encoder)  # "auto" -> what opened
-        self.ring_slots = ring_slots_for(
-            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
-        )
+        self.ring_slots, self.backlog_bytes = plan_memory(
+            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes,
+            self.backlog_bytes,
+        )  # fmt: skip
         try:
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),

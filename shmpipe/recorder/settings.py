@@ -77,9 +77,10 @@ def check_ring_slots(ring_slots: object) -> int | None:
     )
 
 
-def check_backlog_bytes(backlog_bytes: object) -> int:
-    """As given (bytes >= 0), or by default an eighth of the machine's RAM: past it, backlogged
+def check_backlog_bytes(backlog_bytes: object) -> int | None:
+    """As given (bytes >= 0), or None: start() then takes an eighth of the machine's RAM, or
+    less under a cgroup memory limit (shmpipe.recorder.memory_budget). Past it, backlogged
     frames spill to disk."""
     if backlog_bytes is None:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+        return None
     return int(check_at_least("backlog_bytes", backlog_bytes, 0, "bytes >= 0"))
