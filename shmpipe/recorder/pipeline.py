@@ -24,13 +24,13 @@ import numpy as np
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
-from shmpipe.dataset.writer import DatasetWriter, check_names
-from shmpipe.errors import ConfigError, UsageError, WorkerError
+from shmpipe.dataset.writer import DatasetWriter
+from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, settings
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.sizing import plan_memory, video_settings
+from shmpipe.recorder.sizing import plan_start
 from shmpipe.recorder.supervisor import CANCEL_WAIT_S
 from shmpipe.video import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
@@ -69,17 +69,11 @@ class Pipeline:
         feature_names: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.root, self.fps = Path(root), check_fps(fps)
-        if not cameras:
-            raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
-        check_names(cameras, features or {}, feature_names)
-        self.cameras = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
-        self.features = {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+        self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
         self.overflow = settings.check_choice("overflow", overflow, OVERFLOW_POLICIES)
         self.backend = settings.check_choice("backend", backend or settings.backend_from_env(),
                                            settings.BACKENDS)  # fmt: skip
-        self.stall_timeout_s = float(
-            settings.check_at_least("stall_timeout_s", stall_timeout_s, 0.1, "seconds >= 0.1")
-        )
+        self.stall_timeout_s = settings.check_stall_timeout(stall_timeout_s)
         self.backlog_bytes = settings.check_backlog_bytes(backlog_bytes)
         self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
         self.ring_slots = settings.check_ring_slots(ring_slots)
@@ -101,13 +95,7 @@ class Pipeline:
             state = "already started" if self._guard.state == "started" else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
-                                self.backend)  # fmt: skip
-        self.encoder = self.encoder.resolved(videos.choice.encoder)  # "auto" -> what opened
-        self.ring_slots, self.backlog_bytes = plan_memory(
-            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes,
-            self.backlog_bytes,
-        )  # fmt: skip
+        videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
         try:
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
@@ -136,9 +124,8 @@ class Pipeline:
 
     @property
     def episode_frames(self) -> int:
-        """Frames in the open episode (0 if none). After add_frame raised, it tells whether that
-        frame went in (a signal that arrived while it was being committed is delivered once it
-        is in every camera and row) or not."""
+        """Frames in the open episode (0 if none): after add_frame raised, whether that frame
+        went in (a signal arriving during its commit is delivered once it is in) or not."""
         return self._rows.num_frames if self._open else 0
 
     def close(self) -> None:
@@ -147,9 +134,8 @@ class Pipeline:
         if self._guard.state == "closed":
             return
         if self._guard.state == "started" and self._open and self._guard.in_owner():
-            log.warning("close(): episode %d discarded with its %d frames (finish_episode() "
-                        "was not called)", self._dataset.next_episode_index,
-                        self._rows.num_frames)  # fmt: skip
+            log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
+                        "not called)", self.next_episode_index, self._rows.num_frames)  # fmt: skip
             try:
                 self._cancel(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
@@ -175,8 +161,8 @@ class Pipeline:
             writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
-            if self._supervisor.failures.by_role:
-                raise self._failure()
+            if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
+                raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
             if self.overflow != "backlog":
                 self._session.make_room(self.overflow == "error")
             if not self._open:
@@ -191,15 +177,6 @@ class Pipeline:
                     feed.commit(staged[name], self._take, self._rows.num_frames)
                 self._rows.append(row, task_index)
             self._session.warn_if_behind()
-
-    def _failure(self) -> Exception:
-        """A worker failed the open episode (reported at once, logged): this add_frame adds
-        nothing and raises it (DatasetError if the disk refused), until the episode ends."""
-        hint = (
-            f"; episode {self._dataset.next_episode_index} cannot be saved and the frame was "
-            "not added: call cancel_episode() (finish_episode() raises this and discards it)"
-        )
-        return self._supervisor.failures.error(hint)
 
     def loan(self, camera: str) -> np.ndarray:
         """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in
@@ -221,7 +198,7 @@ class Pipeline:
         t0 = time.perf_counter()
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
-            self._check_frame_counts(n)
+            self._session.check_frame_counts(n, episode)
             done = self._supervisor.finish_take(n, self._session.drain_all)
             waited = time.perf_counter() - t0
             histograms = self._session.histograms()
@@ -232,15 +209,6 @@ class Pipeline:
         result = self._session.episode_result(committed, done, waited, t0)
         self._end_episode()
         return result
-
-    def _check_frame_counts(self, rows: int) -> None:
-        """Every camera holds one frame per row, or the workers would wait for frames that
-        cannot come: say so at once (the episode is then discarded)."""
-        counts = {name: feed.frames for name, feed in self._feeds.items()}
-        if any(count != rows for count in counts.values()):
-            raise WorkerError(f"finish_episode(): episode {self._dataset.next_episode_index} has "
-                              f"{rows} rows but camera frames {counts}; it cannot be saved "
-                              "whole and is discarded")  # fmt: skip
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode: its frames are skipped and its partial files deleted.

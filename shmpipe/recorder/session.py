@@ -16,7 +16,7 @@ import numpy as np
 import posix_ipc
 
 from shmpipe.dataset.writer import CommittedEpisode
-from shmpipe.errors import FrameError, RingFullError
+from shmpipe.errors import FrameError, RingFullError, WorkerError
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
@@ -211,6 +211,16 @@ class Session:
                 log.warning("camera %r: the encoder is %d frames behind (its ring is full); frames "
                             "wait in the backlog and finish_episode() will wait for them; see "
                             "status()", name, feed.ring.capacity)  # fmt: skip
+
+    def check_frame_counts(self, rows: int, episode: int) -> None:
+        """Every camera holds one frame per row, or the workers would wait for frames that
+        cannot come: say so at once (the episode is then discarded)."""
+        counts = {name: feed.frames for name, feed in self.feeds.items()}
+        if any(count != rows for count in counts.values()):
+            raise WorkerError(
+                f"finish_episode(): episode {episode} has {rows} rows but camera frames "
+                f"{counts}; it cannot be saved whole and is discarded"
+            )
 
     def drain_all(self) -> None:
         for feed in self.feeds.values():

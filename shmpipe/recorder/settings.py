@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Mapping
 from typing import Literal
 
+from shmpipe.dataset.writer import check_names
 from shmpipe.errors import ConfigError
 
 Backend = Literal["process", "thread"]
@@ -41,6 +43,21 @@ def ring_capacity(
     share = budget_bytes // max(1, num_cameras)
     slots = min(share // max(1, frame_bytes), int(fps * MAX_RING_SECONDS))
     return max(minimum + 8, slots)
+
+
+def check_layout(cameras: Mapping, features: Mapping | None,
+                 feature_names: Mapping | None) -> tuple[dict, dict]:  # fmt: skip
+    """Cameras (name -> (h, w, c)) and features (name -> shape) as tuples of ints, names
+    checked as the dataset requires."""
+    if not cameras:
+        raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
+    check_names(cameras, features or {}, feature_names)
+    cams = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
+    return cams, {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+
+
+def check_stall_timeout(value: object) -> float:
+    return float(check_at_least("stall_timeout_s", value, 0.1, "seconds >= 0.1"))
 
 
 def check_choice(option: str, value: object, choices: tuple) -> object:

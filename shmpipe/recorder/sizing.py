@@ -65,6 +65,18 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
     return codecs.CameraVideos({name: chosen[name] for name in cameras}, choice)
 
 
+def plan_start(pipe) -> tuple[dict[str, VideoSettings], VideoEncoderConfig, int, int]:
+    """Everything start() decides before it makes anything, from a Pipeline's settings: each
+    camera's video settings, the encoder ("auto" resolved to what opened), slots per ring and
+    the backlog's memory allowance."""
+    videos = video_settings(pipe.cameras, pipe.fps, pipe.encoder, pipe.encoder_priority,
+                            pipe.backend)  # fmt: skip
+    encoder = pipe.encoder.resolved(videos.choice.encoder)
+    slots, backlog = plan_memory(pipe.cameras, videos, encoder.g, pipe.ring_slots,
+                                 pipe.ring_budget_bytes, pipe.backlog_bytes)  # fmt: skip
+    return videos, encoder, slots, backlog
+
+
 def plan_memory(cameras: dict[str, tuple[int, int, int]], videos: dict[str, VideoSettings],
                 keyframe_interval: int, ring_slots: int | None, budget_bytes: int,
                 backlog_bytes: int | None) -> tuple[int, int]:  # fmt: skip

@@ -52,5 +52,12 @@ class TakeFailures:
             return failure_error(role, failed, hint)
         return None
 
+    def refused_frame(self, episode: int) -> ShmpipeError:
+        """What add_frame raises while the open episode has a failure: the frame is not added."""
+        return self.error(
+            f"; episode {episode} cannot be saved and the frame was not added: call "
+            "cancel_episode() (finish_episode() raises this and discards it)"
+        )
+
     def clear(self) -> None:
         self.by_role.clear()
