@@ -3,11 +3,14 @@ code lives in tests/helpers/."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import time
 
 import pytest
 
-from tests.helpers.processes import leaked
+from tests.helpers.processes import leaked, run_root
 
 BACKENDS = ["process", "thread"]
 
@@ -29,3 +32,37 @@ def no_shared_memory_left():
 def backend(request, monkeypatch):
     monkeypatch.setenv("SHMPIPE_BACKEND", request.param)
     return request.param
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount_point)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"this machine forbids mounting a small tmpfs: {proc.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+@pytest.fixture
+def ext4_disk(tmp_path):
+    """(mount point, image file) of a fresh 128 MiB ext4 file system on a loop device."""
+    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
+        pytest.skip("needs root and mkfs.ext4 to mount a loop device")
+    image, mount = tmp_path / "disk.img", tmp_path / "disk"
+    mount.mkdir()
+    with open(image, "wb") as f:
+        f.truncate(128 * 1024 * 1024)
+    run_root("mkfs.ext4", "-q", "-F", str(image))
+    try:
+        run_root("mount", "-o", "loop", str(image), str(mount))
+    except subprocess.CalledProcessError as error:
+        pytest.skip(f"cannot mount a loop device here: {error.stderr.decode().strip()}")
+    yield mount, image
+    subprocess.run(["fsfreeze", "-u", str(mount)], capture_output=True)  # never left frozen
+    run_root("umount", "-l", str(mount))

@@ -77,6 +77,13 @@ class WorkerLoop:
             raise OwnerGone() from exc
         return out
 
+    def messages_waiting(self) -> bool:
+        """True if a control message (or the owner's end of the channel) is waiting."""
+        try:
+            return self._conn.poll()
+        except (EOFError, OSError):
+            return True
+
     def reply(self, message) -> None:
         try:
             self._conn.send_bytes(messages.encode(message))

@@ -53,16 +53,22 @@ class EncoderLoop(WorkerLoop):
             case messages.FinishEpisode(take=take, num_frames=n):
                 self.targets[take] = n
             case messages.CancelEpisode(take=take):
+                # answer first: dropping the writer drains the codec (seconds at 720p), and
+                # nobody waits for that; the take's frames are skipped from now on
                 self.void.add(take)
+                self.reply(messages.EpisodeCancelled(take=take))
                 if self.take == take:
                     self._drop_writer()
                 elif take in self.paths:
                     remove_segments(Path(self.paths[take]))
                 self._forget(take)
-                self.reply(messages.EpisodeCancelled(take=take))
 
     def encode_available(self) -> None:
+        """Encode every unread frame; back to the loop as soon as a control message waits (a
+        cancel is then heard within one frame's encoding, however far behind we are)."""
         while self.ring.unread(self.next_seq):
+            if self.messages_waiting():
+                return
             slot = self.ring.read(self.next_seq)
             take, index = slot.take, slot.frame_index
             if take in self.void or (take < self.newest_take and take not in self.paths):
@@ -77,7 +83,7 @@ class EncoderLoop(WorkerLoop):
             try:
                 self.writer.encode(slot.frame, index)
             except Exception as exc:  # disk full, codec error: the take fails, we go on
-                self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}")
+                self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}", exc)
             self._hold(slot.seq, take, index)
             del slot  # no view of the slot may outlive its release
             self.ring.beat()
@@ -121,7 +127,7 @@ class EncoderLoop(WorkerLoop):
         try:
             self.writer.close_durably()
         except Exception as exc:
-            self._fail(take, f"flushing {self.writer.path}: {exc}")
+            self._fail(take, f"flushing {self.writer.path}: {exc}", exc)
             return
         finally:
             self.ring.beat()
@@ -133,7 +139,7 @@ class EncoderLoop(WorkerLoop):
             self.writer = EpisodeVideoWriter(self.paths[take], self.video, first_frame)
         except Exception as exc:
             self.take = take
-            self._fail(take, f"opening {self.paths[take]}: {exc}")
+            self._fail(take, f"opening {self.paths[take]}: {exc}", exc)
             return False
         self.take = take
         return True
@@ -146,7 +152,7 @@ class EncoderLoop(WorkerLoop):
         try:
             seconds, size = writer.finish()
         except Exception as exc:
-            self._fail(take, f"finishing {writer.path}: {exc}")
+            self._fail(take, f"finishing {writer.path}: {exc}", exc)
             return
         finally:
             self.ring.beat()
@@ -162,11 +168,14 @@ class EncoderLoop(WorkerLoop):
             )
         )
 
-    def _fail(self, take: int, error: str) -> None:
+    def _fail(self, take: int, error: str, exc: BaseException) -> None:
+        """The take is lost: say so now (the control process stops the episode at its next
+        add_frame), then skip its frames."""
         self._drop_writer()
         self.void.add(take)
         self._forget(take)
-        self.reply(messages.WorkerFailed(take=take, error=error))
+        code = getattr(exc, "errno", None)
+        self.reply(messages.WorkerFailed(take=take, error=error, errno=code or 0))
 
     def _drop_writer(self) -> None:
         """Abandon the open take's video and delete its segments."""

@@ -99,10 +99,13 @@ class EpisodeCancelled(msgspec.Struct, tag=True):
 
 
 class WorkerFailed(msgspec.Struct, tag=True):
-    """A worker could not complete the episode; `error` says why (and names the file if any)."""
+    """A worker could not complete the episode; `error` says why (and names the file if any),
+    `errno` the OS error behind it (0 if none: e.g. ENOSPC is the disk, ENOMEM the codec).
+    Sent the moment it happens, so the control process can stop the episode at once."""
 
     take: int
     error: str
+    errno: int = 0
 
 
 ToWorker = StartEpisode | FinishEpisode | CancelEpisode | Shutdown | EncoderSpec | StatsSpec

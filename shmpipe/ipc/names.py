@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import secrets
+import stat
 from collections import defaultdict
 from pathlib import Path
 
@@ -54,13 +55,20 @@ class OwnerLock:
 
 def owner_alive(owner_pid: int, token: str) -> bool:
     """True while the owner's lock is held. No lock file means the group is being torn down
-    or its owner died between creating objects and its lock (never: the lock comes first)."""
+    or its owner died between creating objects and its lock (never: the lock comes first).
+    A lock we cannot judge (another user's, or not a plain file of ours: a squatted name, a
+    directory, a link) counts as alive: its objects are not ours to remove."""
     path = SHM_DIR / object_name(owner_pid, token, OWNER_LOCK).lstrip("/")
     try:
-        fd = os.open(path, os.O_RDWR)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return False
+    except OSError:
+        return True  # another user's lock (EACCES), a directory, a symlink (ELOOP)
     try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
+            return True
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return True
@@ -115,7 +123,7 @@ def _unlink(entry: str) -> bool:
             posix_ipc.unlink_semaphore(name)
         else:
             posix_ipc.unlink_shared_memory(name)
-    except posix_ipc.ExistentialError:
+    except (posix_ipc.Error, OSError):  # gone already, or not ours to remove
         return False
     return True
 

@@ -37,6 +37,36 @@ def shm_shortage_error(needed: int, free: int, what: str) -> SharedMemoryError:
     )
 
 
+def check_shm_usable(objects: int) -> None:
+    """/dev/shm must be writable with `objects` free inodes (every ring, doorbell and lock is
+    one); SharedMemoryError saying how to fix it otherwise. Checked before anything is made."""
+    try:
+        stats = os.statvfs(SHM_DIR)
+    except OSError as exc:
+        raise SharedMemoryError(f"{SHM_DIR} is not usable ({exc}): POSIX shared memory needs a "
+                                f"tmpfs mounted on {SHM_DIR}") from None  # fmt: skip
+    if stats.f_flag & os.ST_RDONLY:
+        raise SharedMemoryError(
+            f"{SHM_DIR} is mounted read-only, and the rings are made there. Mount a writable "
+            f"tmpfs on it (`mount -t tmpfs -o size=1g tmpfs {SHM_DIR}`; Docker: --shm-size, not "
+            f"a read-only {SHM_DIR})"
+        )
+    if stats.f_files and stats.f_favail < objects:
+        raise SharedMemoryError(
+            f"{SHM_DIR} has {stats.f_favail} free inodes but {objects} objects are needed (a "
+            f"ring and a doorbell per camera, the stats block, locks). Remove stale files from "
+            f"{SHM_DIR} or remount it with more (`mount -o remount,nr_inodes=<n> {SHM_DIR}`)"
+        )
+
+
+def shm_creation_error(exc: BaseException) -> SharedMemoryError:
+    """A failure to create a shared object, said with /dev/shm and what to do."""
+    return SharedMemoryError(
+        f"cannot create shared memory in {SHM_DIR}: {exc}. Check that {SHM_DIR} is a writable "
+        f"tmpfs with free space and inodes (`df -h -i {SHM_DIR}`)"
+    )
+
+
 def _suggest(needed: int) -> str:
     mib = 64
     while mib * MIB < needed * 1.25:

@@ -89,15 +89,24 @@ class CameraFeed:
     def loan(self) -> np.ndarray:
         """A writable HxWxC buffer (the ring's dtype) to fill in place: the next free ring slot,
         or a backlog buffer while frames wait. stage() of that very array then copies nothing."""
+        self._end_loan()
         if self.backlog:
             self.drain()
         slot = None if self.backlog else self.ring.claim()
         if slot is not None:
-            self._loan = (slot, IN_SLOT)
+            self._loan = (slot, IN_SLOT)  # claim() gives a view of its own
         else:
             buffer = self._spare()
-            self._loan = (buffer, InMemory(buffer))
+            self._loan = (buffer[...], InMemory(buffer))  # a view: the spare stays writable
         return self._loan[0]
+
+    def _end_loan(self) -> tuple[np.ndarray, Staged] | None:
+        """End the loan, if any: its array turns read-only, so a write after add_frame (which
+        would change a frame already handed over) raises instead of corrupting it."""
+        loan, self._loan = self._loan, None
+        if loan is not None:
+            loan[0].flags.writeable = False
+        return loan
 
     def writer_for(self, image: object) -> Callable[[np.ndarray], None] | None:
         """How `image` gets into place: None if it is this camera's loaned buffer (it is there
@@ -111,11 +120,11 @@ class CameraFeed:
         `write` None, take the loaned buffer as it is; returns where it is, for `commit`. Staging
         changes nothing that anyone else can see (but first moves earlier, committed frames
         from the backlog into free slots) and ends any loan."""
-        loan, self._loan = self._loan, None
+        loan = self._end_loan()
         if write is None:
             if loan[1] is IN_SLOT:
                 return IN_SLOT
-            buffer = loan[0]
+            buffer = loan[1].buffer
         else:
             if self.backlog:
                 self.drain()
@@ -190,7 +199,7 @@ class CameraFeed:
 
     def clear(self) -> None:
         """Forget the backlog (the episode was discarded), any loan and the episode's counters."""
-        self._loan = None
+        self._end_loan()
         self._budget.used -= self.backlog_bytes()
         self.backlog.clear()
         self._spill_end = self._spilled_waiting = 0

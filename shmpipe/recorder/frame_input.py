@@ -34,6 +34,19 @@ def check_keys(frame: Mapping, expected: frozenset[str]) -> None:
         raise FrameError(f"frame keys: {'; '.join(parts)}; expected exactly {sorted(expected)}")
 
 
+def check_task(task: object) -> str:
+    """The task text: a non-empty string that encodes as UTF-8 (no lone surrogates)."""
+    if not isinstance(task, str) or not task:
+        raise FrameError(f"task: expected a non-empty string, got {task!r}")
+    try:
+        task.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise FrameError(f"task {task!r}: not valid text (it cannot be stored as UTF-8: "
+                         f"{exc.reason} at position {exc.start})") from None  # fmt: skip
+    return task
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 SMALL_FEATURE = 64  # values checked in plain Python: cheaper than numpy calls on a cold cache
 
 
@@ -55,9 +68,18 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | lis
             raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
     if arr.size <= SMALL_FEATURE:
         values = arr.ravel().tolist()
-        if all(map(math.isfinite, values)):
+        if all(map(math.isfinite, values)) and _fits_float32(values):
             return values
-    elif np.isfinite(arr).all():
+    elif np.isfinite(arr).all() and (arr.dtype.itemsize < 8 or np.abs(arr).max() <= FLOAT32_MAX):
         return arr
-    bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
-    raise FrameError(f"feature {name!r}: NaN or inf at positions {bad}")
+    flat = arr.ravel()
+    bad = np.flatnonzero(~np.isfinite(flat)).tolist()
+    if bad:
+        raise FrameError(f"feature {name!r}: NaN or inf at positions {bad}")
+    bad = np.flatnonzero(np.abs(flat) > FLOAT32_MAX).tolist()
+    raise FrameError(f"feature {name!r}: values at positions {bad} do not fit float32 (largest "
+                     f"magnitude {FLOAT32_MAX:.4g}); they would be stored as inf")  # fmt: skip
+
+
+def _fits_float32(values: list) -> bool:
+    return not values or (max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX)

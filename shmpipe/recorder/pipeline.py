@@ -24,19 +24,21 @@ import numpy as np
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
-from shmpipe.dataset.writer import DatasetWriter, check_names
-from shmpipe.errors import ConfigError, FrameError, UsageError, WorkerError
+from shmpipe.dataset.writer import DatasetWriter
+from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, settings
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.sizing import ring_slots_for, video_settings
+from shmpipe.recorder.sizing import plan_start
+from shmpipe.recorder.supervisor import CANCEL_WAIT_S
 from shmpipe.video import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
 log = logging.getLogger("shmpipe")
 Overflow = Literal["backlog", "block", "error"]
 OVERFLOW_POLICIES = ("backlog", "block", "error")
+_NO_TASK = object()  # add_frame checks a task text once per text object
 
 
 class Pipeline:
@@ -67,17 +69,11 @@ class Pipeline:
         feature_names: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.root, self.fps = Path(root), check_fps(fps)
-        if not cameras:
-            raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
-        check_names(cameras, features or {}, feature_names)
-        self.cameras = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
-        self.features = {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+        self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
         self.overflow = settings.check_choice("overflow", overflow, OVERFLOW_POLICIES)
         self.backend = settings.check_choice("backend", backend or settings.backend_from_env(),
                                            settings.BACKENDS)  # fmt: skip
-        self.stall_timeout_s = float(
-            settings.check_at_least("stall_timeout_s", stall_timeout_s, 0.1, "seconds >= 0.1")
-        )
+        self.stall_timeout_s = settings.check_stall_timeout(stall_timeout_s)
         self.backlog_bytes = settings.check_backlog_bytes(backlog_bytes)
         self.encoder, self.ring_budget_bytes = encoder or VideoEncoderConfig(), ring_budget_bytes
         self.ring_slots = settings.check_ring_slots(ring_slots)
@@ -89,6 +85,7 @@ class Pipeline:
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
         self._open = False
+        self._task_checked: object = _NO_TASK
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -98,12 +95,7 @@ class Pipeline:
             state = "already started" if self._guard.state == "started" else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        videos = video_settings(self.cameras, self.fps, self.encoder, self.encoder_priority,
-                                self.backend)  # fmt: skip
-        self.encoder = self.encoder.resolved(videos.choice.encoder)  # "auto" -> what opened
-        self.ring_slots = ring_slots_for(
-            self.cameras, videos, self.encoder.g, self.ring_slots, self.ring_budget_bytes
-        )
+        videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
         try:
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
@@ -132,9 +124,8 @@ class Pipeline:
 
     @property
     def episode_frames(self) -> int:
-        """Frames in the open episode (0 if none). After add_frame raised, it tells whether that
-        frame went in (a signal that arrived while it was being committed is delivered once it
-        is in every camera and row) or not."""
+        """Frames in the open episode (0 if none): after add_frame raised, whether that frame
+        went in (a signal arriving during its commit is delivered once it is in) or not."""
         return self._rows.num_frames if self._open else 0
 
     def close(self) -> None:
@@ -143,11 +134,10 @@ class Pipeline:
         if self._guard.state == "closed":
             return
         if self._guard.state == "started" and self._open and self._guard.in_owner():
-            log.warning("close(): episode %d discarded with its %d frames (finish_episode() "
-                        "was not called)", self._dataset.next_episode_index,
-                        self._rows.num_frames)  # fmt: skip
+            log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
+                        "not called)", self.next_episode_index, self._rows.num_frames)  # fmt: skip
             try:
-                self._cancel()
+                self._cancel(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
                 log.warning("close(): cancelling the open episode failed: %s", exc)
         self._guard.state = "closed"
@@ -165,12 +155,14 @@ class Pipeline:
         nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
         and no row, and the episode goes on."""
         with self._guard.call("add_frame"):
-            if not isinstance(task, str) or not task:
-                raise FrameError(f"task: expected a non-empty string, got {task!r}")
+            if task is not self._task_checked:  # the same text object: checked already
+                self._task_checked = frame_input.check_task(task)
             frame_input.check_keys(frame, self._expected_keys)
             writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
             self._supervisor.supervise()
+            if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
+                raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
             if self.overflow != "backlog":
                 self._session.make_room(self.overflow == "error")
             if not self._open:
@@ -206,7 +198,7 @@ class Pipeline:
         t0 = time.perf_counter()
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
-            self._check_frame_counts(n)
+            self._session.check_frame_counts(n, episode)
             done = self._supervisor.finish_take(n, self._session.drain_all)
             waited = time.perf_counter() - t0
             histograms = self._session.histograms()
@@ -218,24 +210,19 @@ class Pipeline:
         self._end_episode()
         return result
 
-    def _check_frame_counts(self, rows: int) -> None:
-        """Every camera holds one frame per row, or the workers would wait for frames that
-        cannot come: say so at once (the episode is then discarded)."""
-        counts = {name: feed.frames for name, feed in self._feeds.items()}
-        if any(count != rows for count in counts.values()):
-            raise WorkerError(f"finish_episode(): episode {self._dataset.next_episode_index} has "
-                              f"{rows} rows but camera frames {counts}; it cannot be saved "
-                              "whole and is discarded")  # fmt: skip
-
-    def cancel_episode(self) -> None:
-        """Discard the open episode: its frames are skipped and its partial files deleted."""
+    def cancel_episode(self, wait: bool = True) -> None:
+        """Discard the open episode: its frames are skipped and its partial files deleted.
+        The workers confirm within a bound (0.5 s); `wait=False` (Ctrl-C) does not wait for
+        them: they drop the take, and delete what they wrote of it, before the next one."""
         with self._guard.call("cancel_episode"):
             if self._open:
-                self._cancel()
+                self._cancel(CANCEL_WAIT_S if wait else 0.0)
 
-    def _cancel(self) -> None:
+    def _cancel(self, wait_s: float = CANCEL_WAIT_S, stop: bool = False) -> None:
         try:
-            self._supervisor.cancel_take()
+            self._supervisor.cancel_take(wait_s)
+            if stop:
+                self._supervisor.stop_all()  # before the files go: no worker writes after
         finally:
             # whatever a worker killed meanwhile left of the take (its successor never heard of it)
             self._dataset.discard_episode(self._dataset.next_episode_index)

@@ -62,6 +62,7 @@ class CameraStatus:
     input_fps: float  # frames added per second, over the last few seconds
     encode_fps: float  # frames encoded per second, over the last few seconds
     finish_wait_s: float  # projected: frames not yet encoded / encode_fps (inf if stalled)
+    error: str = ""  # the encoder's failure of the open episode ("" if none): see add_frame
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class StatsStatus:
     alive: bool
     stalled_s: float
     frames_seen: int  # frames counted, all cameras together, since start()
+    error: str = ""  # the stats worker's failure of the open episode ("" if none)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,16 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
+import posix_ipc
 
 from shmpipe.dataset.writer import CommittedEpisode
-from shmpipe.errors import FrameError, RingFullError
+from shmpipe.errors import FrameError, RingFullError, WorkerError
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
+from shmpipe.ipc.segment import shm_creation_error
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import (
@@ -43,6 +45,27 @@ class Session:
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
                  spill_dir: Path, backend: str, stall_timeout_s: float,
                  control_priority: int | None) -> None:  # fmt: skip
+        try:
+            self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
+        except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
+            raise shm_creation_error(exc) from exc
+        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
+        stack.callback(self.supervisor.stop_all)
+        self._videos = videos
+        self._start_workers(videos)
+        self.control_raised = False
+        if control_priority is not None:
+            saved = priority.raise_control_thread(control_priority)
+            self.control_raised = saved is not None
+            if saved is None:
+                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
+            else:
+                stack.callback(priority.restore_thread, saved)
+
+    def _make_shared_memory(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
+                            ring_slots: int, backlog_bytes: int,
+                            spill_dir: Path) -> None:  # fmt: skip
+        """The owner lock, then the stats block and every camera's ring, doorbell and feed."""
         names.sweep_dead_owners()
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
@@ -62,18 +85,6 @@ class Session:
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
             self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
-        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
-        stack.callback(self.supervisor.stop_all)
-        self._videos = videos
-        self._start_workers(videos)
-        self.control_raised = False
-        if control_priority is not None:
-            saved = priority.raise_control_thread(control_priority)
-            self.control_raised = saved is not None
-            if saved is None:
-                log.info("the control thread stays at normal priority (SCHED_FIFO not permitted)")
-            else:
-                stack.callback(priority.restore_thread, saved)
 
     @property
     def encoder_choice(self) -> codecs.EncoderChoice:
@@ -129,13 +140,15 @@ class Session:
             worker.pid, worker.alive(), stalled_s, written, encoded,
             feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
             feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
+            self.supervisor.failures.message_of(encoder_for(name)),
         )  # fmt: skip
 
     def _stats_status(self) -> StatsStatus:
         worker = self.supervisor.handles[STATS_WORKER]
         seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
         stalled_s = self.supervisor.stalled_s(STATS_WORKER)
-        return StatsStatus(worker.pid, worker.alive(), stalled_s, seen)
+        error = self.supervisor.failures.message_of(STATS_WORKER)
+        return StatsStatus(worker.pid, worker.alive(), stalled_s, seen, error)
 
     def histograms(self) -> dict[str, np.ndarray]:
         """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
@@ -200,6 +213,16 @@ class Session:
                 log.warning("camera %r: the encoder is %d frames behind (its ring is full); frames "
                             "wait in the backlog and finish_episode() will wait for them; see "
                             "status()", name, feed.ring.capacity)  # fmt: skip
+
+    def check_frame_counts(self, rows: int, episode: int) -> None:
+        """Every camera holds one frame per row, or the workers would wait for frames that
+        cannot come: say so at once (the episode is then discarded)."""
+        counts = {name: feed.frames for name, feed in self.feeds.items()}
+        if any(count != rows for count in counts.values()):
+            raise WorkerError(
+                f"finish_episode(): episode {episode} has {rows} rows but camera frames "
+                f"{counts}; it cannot be saved whole and is discarded"
+            )
 
     def drain_all(self) -> None:
         for feed in self.feeds.values():

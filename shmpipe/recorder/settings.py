@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numbers
 import os
+from collections.abc import Mapping
 from typing import Literal
 
+from shmpipe.dataset.writer import check_names
 from shmpipe.errors import ConfigError
 
 Backend = Literal["process", "thread"]
@@ -41,6 +43,21 @@ def ring_capacity(
     share = budget_bytes // max(1, num_cameras)
     slots = min(share // max(1, frame_bytes), int(fps * MAX_RING_SECONDS))
     return max(minimum + 8, slots)
+
+
+def check_layout(cameras: Mapping, features: Mapping | None,
+                 feature_names: Mapping | None) -> tuple[dict, dict]:  # fmt: skip
+    """Cameras (name -> (h, w, c)) and features (name -> shape) as tuples of ints, names
+    checked as the dataset requires."""
+    if not cameras:
+        raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
+    check_names(cameras, features or {}, feature_names)
+    cams = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
+    return cams, {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+
+
+def check_stall_timeout(value: object) -> float:
+    return float(check_at_least("stall_timeout_s", value, 0.1, "seconds >= 0.1"))
 
 
 def check_choice(option: str, value: object, choices: tuple) -> object:
@@ -77,9 +94,10 @@ def check_ring_slots(ring_slots: object) -> int | None:
     )
 
 
-def check_backlog_bytes(backlog_bytes: object) -> int:
-    """As given (bytes >= 0), or by default an eighth of the machine's RAM: past it, backlogged
+def check_backlog_bytes(backlog_bytes: object) -> int | None:
+    """As given (bytes >= 0), or None: start() then takes an eighth of the machine's RAM, or
+    less under a cgroup memory limit (shmpipe.recorder.memory_budget). Past it, backlogged
     frames spill to disk."""
     if backlog_bytes is None:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 8
+        return None
     return int(check_at_least("backlog_bytes", backlog_bytes, 0, "bytes >= 0"))

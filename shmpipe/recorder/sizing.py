@@ -15,8 +15,8 @@ from shmpipe.errors import ConfigError
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.messages import VideoSettings
 from shmpipe.ipc.ring import ring_bytes
-from shmpipe.ipc.segment import shm_free_bytes, shm_shortage_error
-from shmpipe.recorder import settings
+from shmpipe.ipc.segment import check_shm_usable, shm_free_bytes, shm_shortage_error
+from shmpipe.recorder import memory_budget, settings
 from shmpipe.stats.images import histogram_shape
 from shmpipe.video import codecs, depth, probe
 from shmpipe.video.encoder_config import VideoEncoderConfig
@@ -65,15 +65,48 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
     return codecs.CameraVideos({name: chosen[name] for name in cameras}, choice)
 
 
+def plan_start(pipe) -> tuple[dict[str, VideoSettings], VideoEncoderConfig, int, int]:
+    """Everything start() decides before it makes anything, from a Pipeline's settings: each
+    camera's video settings, the encoder ("auto" resolved to what opened), slots per ring and
+    the backlog's memory allowance."""
+    videos = video_settings(pipe.cameras, pipe.fps, pipe.encoder, pipe.encoder_priority,
+                            pipe.backend)  # fmt: skip
+    encoder = pipe.encoder.resolved(videos.choice.encoder)
+    slots, backlog = plan_memory(pipe.cameras, videos, encoder.g, pipe.ring_slots,
+                                 pipe.ring_budget_bytes, pipe.backlog_bytes)  # fmt: skip
+    return videos, encoder, slots, backlog
+
+
+def plan_memory(cameras: dict[str, tuple[int, int, int]], videos: dict[str, VideoSettings],
+                keyframe_interval: int, ring_slots: int | None, budget_bytes: int,
+                backlog_bytes: int | None) -> tuple[int, int]:  # fmt: skip
+    """(slots per ring, the backlog's memory allowance). Under a cgroup memory limit, default
+    rings take at most half the room the encoder workers leave, and the backlog half of what
+    is left then; ConfigError naming the limit if rings and workers cannot fit."""
+    limit = memory_budget.cgroup_limit()
+    if limit is None:
+        slots = ring_slots_for(cameras, videos, keyframe_interval, ring_slots, budget_bytes)
+        return slots, memory_budget.host_ram() // 8 if backlog_bytes is None else backlog_bytes
+    sizes = {name: int(np.prod(s)) * depth.dtype_of(s).itemsize for name, s in cameras.items()}
+    workers = memory_budget.worker_bytes(sizes)
+    cap = max(0, limit.room - workers) // 2
+    slots = ring_slots_for(cameras, videos, keyframe_interval, ring_slots, budget_bytes, cap)
+    rings = _shm_needed(cameras, slots)
+    return slots, memory_budget.check_fits(limit, rings, workers, backlog_bytes)
+
+
 def ring_slots_for(
     cameras: dict[str, tuple[int, int, int]],
     videos: dict[str, VideoSettings],
     keyframe_interval: int,
     ring_slots: int | None,
     budget_bytes: int,
+    memory_cap: int | None = None,
 ) -> int:
-    """Slots per ring: as asked, or from the budget and what /dev/shm has free; never below
-    what the encoders need (ConfigError), never more than /dev/shm holds (SharedMemoryError)."""
+    """Slots per ring: as asked, or from the budget and what /dev/shm has free (and at most
+    `memory_cap` bytes, a cgroup's share); never below what the encoders need (ConfigError),
+    never more than /dev/shm holds (SharedMemoryError)."""
+    check_shm_usable(2 * len(cameras) + 4)  # rings and doorbells, stats block and bell, locks
     minimum = max(probe.min_ring_slots(v, keyframe_interval) for v in videos.values())
     if ring_slots is not None and ring_slots < minimum:
         raise ConfigError(
@@ -86,8 +119,9 @@ def ring_slots_for(
         frame_bytes, fps, len(cameras), budget_bytes, minimum
     )
     free = shm_free_bytes()
+    target = free * SHM_SHARE if memory_cap is None else min(free * SHM_SHARE, memory_cap)
     if ring_slots is None:  # a small /dev/shm (Docker: 64 MiB) gets smaller rings, not an error
-        while slots > minimum + 8 and _shm_needed(cameras, slots) > free * SHM_SHARE:
+        while slots > minimum + 8 and _shm_needed(cameras, slots) > target:
             slots = max(minimum + 8, slots * 3 // 4)
     needed = _shm_needed(cameras, slots)
     if needed > free:

@@ -10,7 +10,6 @@ a stall fails the episode instead of hanging the caller.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -19,13 +18,16 @@ from multiprocess.connection import wait
 
 from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
-from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole
+from shmpipe.recorder.take_failures import TakeFailures, failure_error
+from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, stop_workers
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
 FLUSH_STALL_FACTOR = 12  # a codec flush may take this many stall timeouts before it counts
 MAX_RESTARTS_PER_WAIT = 5
-STOP_TIMEOUT_S = 1.0
+CANCEL_WAIT_S = 0.5  # for workers to confirm a cancel (they answer within one frame)
+STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of value, and one
+# still busy (draining a cancelled take's codec) is killed rather than waited for
 
 Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
 
@@ -46,6 +48,7 @@ class Supervisor:
         self._next_check = 0.0
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
+        self.failures = TakeFailures()  # of the open take, as workers report them
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, role: WorkerRole, spec: msgspec.Struct) -> None:
@@ -66,30 +69,17 @@ class Supervisor:
                     raise WorkerError(f"{handle.role} did not start") from None
 
     def stop_all(self) -> None:
-        """Ask every worker to stop, all at once; kill whichever has not gone within a second."""
+        """Ask every worker to stop, all at once; kill whichever has not gone within
+        STOP_TIMEOUT_S (one still draining a cancelled take's codec)."""
         handles, self.handles = list(self.handles.values()), {}
-        for handle in handles:
-            try:
-                handle.send(messages.Shutdown())
-            except OSError:
-                pass
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        for handle in handles:
-            left = max(0.0, deadline - time.monotonic())
-            if handle.process is not None:
-                try:
-                    handle.process.wait(left)
-                except subprocess.TimeoutExpired:
-                    pass
-            else:
-                handle.thread.join(left)
-            handle.kill()
+        stop_workers(handles, STOP_TIMEOUT_S)
 
     # -- episodes --------------------------------------------------------------------------
     def open_take(self, starts: dict[WorkerRole, messages.StartEpisode]) -> int:
         """Number a new take and tell each encoder where its video goes; returns the take."""
         self.take += 1
         self.take_restarts = 0
+        self.failures.clear()
         self._open = {
             role: msgspec.structs.replace(m, take=self.take) for role, m in starts.items()
         }
@@ -99,20 +89,28 @@ class Supervisor:
 
     def close_take(self) -> None:
         self._open, self._finishing = None, None
+        self.failures.clear()
 
     def finish_take(self, num_frames: int, between: Callable[[], None]) -> dict:
         """Tell every worker the take has `num_frames` frames and collect each EpisodeDone,
         calling `between()` while waiting (it feeds backlogged frames into the rings)."""
+        self.supervise(force=True)
+        if (error := self.failures.error()) is not None:
+            raise error
         self._finishing = messages.FinishEpisode(take=self.take, num_frames=num_frames)
         self._broadcast(self._finishing)
         return self._collect(messages.EpisodeDone, between, give_up_s=None)
 
-    def cancel_take(self) -> None:
-        """Every worker drops the take. A worker restarted meanwhile never heard of it (it skips
-        frames of takes it was not told about), so its answer is not awaited."""
+    def cancel_take(self, wait_s: float = CANCEL_WAIT_S) -> None:
+        """Every worker drops the take; their answers are awaited at most `wait_s`. Messages
+        are handled in order, so a worker that answers later still skips the take's frames and
+        deletes its files before it starts the next take; a worker restarted meanwhile never
+        heard of the take (it skips frames of takes it was not told about)."""
         self._finishing = None
         self._broadcast(messages.CancelEpisode(take=self.take))
-        self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=self._stall_timeout)
+        if wait_s > 0:
+            wait_s = min(wait_s, self._stall_timeout)
+            self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=wait_s)
         self._open = None
 
     def _broadcast(self, message: msgspec.Struct) -> None:
@@ -134,8 +132,9 @@ class Supervisor:
                 elif self.restarts[role] - restarts.get(role, 0) > MAX_RESTARTS_PER_WAIT:
                     raise WorkerError(f"{role} keeps failing; the episode is lost")
             for role, reply in self._replies(waiting, 0.005):
-                if isinstance(reply, messages.WorkerFailed) and reply.take == self.take:
-                    raise WorkerError(f"{role}: {reply.error}")
+                failed = isinstance(reply, messages.WorkerFailed) and reply.take == self.take
+                if failed and kind is not messages.EpisodeCancelled:
+                    raise failure_error(role, reply)
                 if isinstance(reply, kind) and reply.take == self.take:
                     done[role] = reply
                     waiting.discard(role)
@@ -176,6 +175,8 @@ class Supervisor:
             return
         self._next_check = now + CHECK_EVERY_S
         for role, handle in list(self.handles.items()):
+            if self._open is not None:
+                self._note_failures(handle)
             if not handle.alive():
                 self._restart(role)
             elif self.stalled_s(role) > self._allowed_stall(handle):
@@ -186,6 +187,15 @@ class Supervisor:
                         "process backend, or a longer stall_timeout_s"
                     )
                 self._restart(role)
+
+    def _note_failures(self, handle: WorkerHandle) -> None:
+        """Read what the worker sent; a failure of the open take is noted at once."""
+        try:
+            handle.collect()
+        except (EOFError, OSError):
+            return  # it died: supervise() replaces it
+        for reply in handle.inbox:
+            self.failures.note(handle.role, reply, self.take)
 
     def stalled_s(self, role: WorkerRole) -> float:
         """Seconds since the worker's heartbeat last moved (0 while it beats)."""
@@ -218,6 +228,3 @@ class Supervisor:
             if self._finishing is not None:
                 self.send(role, self._finishing)
             self._wake()
-
-
-

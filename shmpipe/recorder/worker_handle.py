@@ -27,6 +27,7 @@ import msgspec
 from multiprocess.connection import Connection
 
 from shmpipe.ipc import messages
+from shmpipe.recorder import reaper
 
 _ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
 
@@ -109,11 +110,31 @@ class WorkerHandle:
                 self.inbox.append(reply)
 
     def kill(self) -> None:
+        """Kill the process (reaped in the background: never waits on a dying process) and
+        close the channel; a thread worker sees its channel close and ends."""
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
+            reaper.reap(self.process)
         self.conn.close()
+
+
+def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:
+    """Send each worker Shutdown, give them `timeout` seconds together, then kill the rest."""
+    for handle in handles:
+        try:
+            handle.send(messages.Shutdown())
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    for handle in handles:
+        left = max(0.0, deadline - time.monotonic())
+        if handle.process is not None:
+            try:
+                handle.process.wait(left)
+            except subprocess.TimeoutExpired:
+                pass
+        else:
+            handle.thread.join(left)
+        handle.kill()
 
 
 def worker_loop_class(kind: str) -> type:

@@ -77,11 +77,13 @@ def test_backlog_beyond_backlog_bytes_spills_to_disk_and_drops_nothing(tmp_path)
     ], "spill files left in the dataset"
 
 
-def run_with_small_dev_shm(root: Path, *args: str) -> dict:
+def run_with_small_dev_shm(root: Path, *args: str, options: str = "size=64m") -> dict:
+    """small_shm_recorder.py ROOT ARGS in a mount namespace of its own, with a tmpfs mounted
+    with `options` on /dev/shm."""
     why = unshare_works("-m")
     if why:
         pytest.skip(why)
-    script = 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$@"'
+    script = f'mount -t tmpfs -o {options} tmpfs /dev/shm && exec "$@"'
     return run_child(
         ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"]
         + [sys.executable, str(CHILDREN / "small_shm_recorder.py"), str(root), *args],
@@ -100,6 +102,22 @@ def test_start_on_a_too_small_dev_shm_raises_saying_what_is_needed(tmp_path):
     assert re.search(r"\d+(\.\d+)?\s*(B|bytes|KiB|MiB|GiB|KB|MB|GB)\b", message), message
     assert info["shm_left"] == [], f"left in /dev/shm: {info['shm_left']}"
     assert not (tmp_path / "meta" / "info.json").exists() or episode_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [("ro,size=64m", "read-only"), ("size=64m,nr_inodes=4", "free inodes")],
+    ids=["read-only", "out of inodes"],
+)
+def test_an_unusable_dev_shm_is_refused_clearly_before_the_dataset_is_made(tmp_path, options,
+                                                                          says):  # fmt: skip
+    root = tmp_path / "ds"
+    info = run_with_small_dev_shm(root, "2", "48", "64", "default", "0", options=options)
+    assert info["outcome"] == "refused", info
+    assert info["type"] == "SharedMemoryError", info  # was a plain OSError
+    assert "/dev/shm" in info["message"] and says in info["message"], info["message"]
+    assert "mount" in info["message"], "it must say how to fix it"
+    assert not root.exists(), f"start() wrote {sorted(p.name for p in root.rglob('*'))}"
 
 
 def test_recording_that_fits_a_64_mib_dev_shm_works(tmp_path):

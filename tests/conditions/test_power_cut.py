@@ -2,40 +2,16 @@
 at that moment (an ext4 file system on a loop device, copied block for block) opens, verifies
 and resumes with every episode that finish_episode returned."""
 
-import os
 import shutil
-import subprocess
 import uuid
 
 import numpy as np
-import pytest
 
 from shmpipe import Pipeline
 from shmpipe.tools.verify import verify_dataset
+from tests.helpers.processes import run_root
 
 CAMERAS = {"observation.images.front": (48, 64, 3), "observation.images.wrist": (48, 64, 3)}
-
-
-def _run(*argv: str) -> None:
-    subprocess.run(argv, check=True, capture_output=True, timeout=60)
-
-
-@pytest.fixture
-def ext4_disk(tmp_path):
-    """(mount point, image file) of a fresh 128 MiB ext4 file system on a loop device."""
-    if os.geteuid() != 0 or shutil.which("mkfs.ext4") is None:
-        pytest.skip("needs root and mkfs.ext4 to mount a loop device")
-    image, mount = tmp_path / "disk.img", tmp_path / "disk"
-    mount.mkdir()
-    with open(image, "wb") as f:
-        f.truncate(128 * 1024 * 1024)
-    _run("mkfs.ext4", "-q", "-F", str(image))
-    try:
-        _run("mount", "-o", "loop", str(image), str(mount))
-    except subprocess.CalledProcessError as error:
-        pytest.skip(f"cannot mount a loop device here: {error.stderr.decode().strip()}")
-    yield mount, image
-    _run("umount", "-l", str(mount))
 
 
 def _power_cut_copy(image, into):
@@ -64,7 +40,7 @@ def test_an_episode_survives_a_power_cut_right_after_finish(ext4_disk, tmp_path)
     for episodes, cut in cuts:
         after = tmp_path / f"after-{uuid.uuid4().hex[:6]}"
         after.mkdir()
-        _run("mount", "-o", "loop", str(cut), str(after))  # replays the journal, as a reboot
+        run_root("mount", "-o", "loop", str(cut), str(after))  # replays the journal, as a reboot
         try:
             report = verify_dataset(after / "ds")
             assert report.ok, f"after a cut at {episodes} episodes: {report.text()}"
@@ -78,4 +54,4 @@ def test_an_episode_survives_a_power_cut_right_after_finish(ext4_disk, tmp_path)
                 assert pipe.finish_episode().episode_index == episodes
             assert verify_dataset(after / "ds").ok
         finally:
-            _run("umount", "-l", str(after))
+            run_root("umount", "-l", str(after))

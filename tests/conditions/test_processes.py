@@ -267,6 +267,9 @@ def test_close_with_a_sigstopped_encoder_returns_within_the_stall_bound(tmp_path
         pipe.close()
     print(f"close() with a stopped encoder: {took:.2f} s")
     assert took < stall + 3, f"close() took {took:.1f} s"
+    deadline = time.monotonic() + 2.0  # killed by close(), reaped off the control thread
+    while names.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not names.pid_alive(pid)
 
 

@@ -62,6 +62,11 @@ def run_child(argv: list[str], timeout: float) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def run_root(*argv: str) -> None:
+    """Run a system command (mount, mkfs, fsfreeze) that must succeed within a minute."""
+    subprocess.run(argv, check=True, capture_output=True, timeout=60)
+
+
 def stop_process(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.kill()

@@ -65,6 +65,14 @@ BAD_FRAMES = {
         with_(**{"observation.state": np.zeros(6, complex)}),
         r"'observation.state'",
     ),
+    "feature beyond float32": (  # finite in float64, inf once stored as float32
+        with_(**{"observation.state": [0.0, 1e39, 0.0, 0.0, 0.0, 0.0]}),
+        r"'observation.state'.*positions \[1\].*float32",
+    ),
+    "large feature beyond float32": (
+        with_(**{"observation.state": np.array([-1e39] + [0.0] * 5)}),
+        r"'observation.state'.*positions \[0\].*float32",
+    ),
 }
 
 
@@ -74,6 +82,27 @@ def test_bad_frame_raises_value_error_naming_the_key(case, running_pipe):
     with pytest.raises(ValueError, match=pattern):
         running_pipe.add_frame(frame, task="t")
     assert running_pipe.status().episode_frames == 0, "a refused frame must not be counted"
+
+
+def test_a_feature_of_many_values_beyond_float32_is_refused(tmp_path):
+    with Pipeline(tmp_path, fps=30, cameras=CAMERAS, features={"big": (100,)},
+                  backend="thread") as pipe:  # fmt: skip
+        frame = {"front": good()["front"], "wrist": good()["wrist"], "big": np.zeros(100)}
+        frame["big"][70] = 4e38
+        with pytest.raises(ValueError, match=r"'big'.*positions \[70\].*float32"):
+            pipe.add_frame(frame, task="t")
+        frame["big"][70] = 3e38  # fits
+        pipe.add_frame(frame, task="t")
+        assert pipe.episode_frames == 1
+
+
+@pytest.mark.parametrize("task", ["bad \ud800", "", None, b"bytes"])
+def test_task_that_cannot_be_stored_as_utf8_is_refused_at_add_frame(task, running_pipe):
+    with pytest.raises(ValueError, match=r"task"):
+        running_pipe.add_frame(good(), task=task)
+    assert running_pipe.episode_frames == 0
+    running_pipe.add_frame(good(), task="fine \u00e9")  # and the episode goes on
+    assert running_pipe.finish_episode().tasks == ["fine \u00e9"]
 
 
 @pytest.fixture

@@ -65,6 +65,25 @@ def test_loans_go_through_the_backlog_when_the_ring_is_full(tmp_path, backend):
         assert max(scores) == psnr(frames[i], images[i]), f"frame {i} is out of place"
 
 
+@pytest.mark.parametrize("ring_slots", [None, 10])  # 10: loans come from the backlog too
+def test_a_loan_ends_at_add_frame_so_a_later_write_raises(tmp_path, ring_slots):
+    with Pipeline(tmp_path, fps=30, cameras=CAMS, backend="thread", ring_slots=ring_slots,
+                  encoder=LOW_DELAY) as pipe:  # fmt: skip
+        for i in range(30):
+            buf = pipe.loan("front")
+            buf[...] = smooth_frame(i, H, W)
+            pipe.add_frame({"front": buf, "wrist": smooth_frame(i, H, W)}, task="t")
+            with pytest.raises(ValueError, match="read-only"):
+                buf[:16] = 255  # wrote the recorded frame silently before
+            unused = pipe.loan("wrist")
+            pipe.loan("wrist")  # a second loan ends the first
+            assert not unused.flags.writeable
+        result = pipe.finish_episode()
+    frames, _ = decode_video(result.videos["front"].path)
+    worst = min(psnr(f, smooth_frame(i, H, W)) for i, f in enumerate(frames))
+    assert len(frames) == 30 and worst >= 35, f"a frame changed after add_frame ({worst:.1f} dB)"
+
+
 def test_loan_of_an_unknown_camera_names_it(tmp_path):
     with Pipeline(tmp_path, fps=30, cameras=CAMS, backend="thread") as pipe:
         with pytest.raises(FrameError, match="'side'"):

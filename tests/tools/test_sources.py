@@ -4,6 +4,7 @@ fails with an error that names it."""
 from __future__ import annotations
 
 import glob
+import os
 import sys
 import time
 
@@ -264,3 +265,20 @@ def test_frames_read_into_loaned_slots_are_recorded_as_the_source_made_them(tmp_
         # 30 dB: yuv420p drops the synthetic source's per-channel noise; neighbours score ~25
         assert scores[i] >= 30, f"frame {i}: {scores[i]:.1f} dB from what the source made"
         assert scores[i] == max(scores.values()), f"frame {i} is not where it was read: {scores}"
+
+
+def test_opencv_source_whose_open_blocks_gives_up_within_its_timeout(tmp_path, monkeypatch):
+    pytest.importorskip("cv2")
+    from shmpipe.tools.sources import opencv
+
+    fifo = tmp_path / "camera.fifo"
+    os.mkfifo(fifo)  # no writer: opening it for reading waits forever
+    monkeypatch.setattr(opencv, "OPEN_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(SourceError, match=r"camera\.fifo.*did not finish within 0\.5 s"):
+        open_source(f"opencv:{fifo}", 30)
+    assert time.monotonic() - started < 2.0
+    try:  # let the abandoned open return (it then fails and releases its capture)
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        pass

@@ -169,8 +169,8 @@ class RecordSession:
             duration = self._clock() - started
             self._publish("saving", number, started, tracks, skew, target, force=True)
             result = self.pipe.finish_episode()
-        except BaseException:
-            self._abandon()
+        except BaseException as error:
+            self._abandon(wait=not isinstance(error, KeyboardInterrupt))  # Ctrl-C: at once
             raise
         return episode_summary(result, tracks, skew, duration, self.plan.fps,
                                self._pacer.late_ticks)  # fmt: skip
@@ -222,10 +222,10 @@ class RecordSession:
         self.pipe.cancel_episode()
         self._on_event(EpisodeCancelled(index, tracks_frames(tracks)))
 
-    def _abandon(self) -> None:
+    def _abandon(self, wait: bool) -> None:
         """On an error or Ctrl-C: cancel the open episode (if the pipeline still can)."""
         try:
-            self.pipe.cancel_episode()
+            self.pipe.cancel_episode(wait=wait)
         except Exception as error:  # the original error matters more
             log.warning("cancelling the open episode failed: %s", error)
 

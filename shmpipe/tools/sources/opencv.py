@@ -16,6 +16,7 @@ import numpy as np
 from shmpipe.errors import ConfigError
 from shmpipe.tools.sources.base import Capture, SourceError, ThreadedSource
 
+OPEN_TIMEOUT_S = 5.0  # a FIFO with no writer, a network stream or a camera that never answers
 FIRST_FRAME_TIMEOUT_S = 3.0  # cameras may deliver nothing (or empty frames) just after opening
 MAX_FAILED_READS = 5  # in a row, before a camera counts as gone
 
@@ -30,10 +31,7 @@ class OpenCVSource(ThreadedSource):
         if isinstance(device, str) and not Path(device).exists():
             raise SourceError(f"{spec}: no such camera device or video file {device!r}")
         self._is_file = isinstance(device, str) and Path(device).is_file()
-        self._cap = self._cv2.VideoCapture(device)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise SourceError(f"{spec}: OpenCV cannot open {device!r}")
+        self._cap = _open_within(self._cv2, spec, device, OPEN_TIMEOUT_S)
         if not self._is_file:
             self._ask_for(fps, size)
         first = self._first_frame()
@@ -118,6 +116,40 @@ class OpenCVSource(ThreadedSource):
     def _release(self) -> None:
         if not self._thread.is_alive():  # never pull the device from under a stuck read()
             self._cap.release()
+
+
+def _open_within(cv2, spec: str, device: int | str, timeout: float):
+    """cv2.VideoCapture(device), opened in a helper thread: OpenCV's open cannot be interrupted
+    (on a FIFO it waits for a writer forever), so the caller waits at most `timeout` seconds
+    (Ctrl-C still works meanwhile). A capture that opens too late is released by its thread."""
+    result: list = []  # the capture, or "late" once the caller gave up
+    lock = threading.Lock()
+
+    def open_capture() -> None:
+        cap = cv2.VideoCapture(device)
+        with lock:
+            if result:  # the caller gave up waiting
+                cap.release()
+            else:
+                result.append(cap)
+
+    threading.Thread(target=open_capture, name=f"open {spec}", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with lock:
+            if result:
+                break
+        time.sleep(0.01)
+    with lock:
+        if not result:
+            result.append("late")
+            raise SourceError(f"{spec}: opening {device!r} did not finish within {timeout:g} s "
+                              "(a FIFO with no writer, or a device that does not answer)")
+    cap = result[0]
+    if not cap.isOpened():
+        cap.release()
+        raise SourceError(f"{spec}: OpenCV cannot open {device!r}")
+    return cap
 
 
 def _import_cv2(spec: str):
