@@ -19,18 +19,12 @@ from tests.helpers.hostile import (
     edit_info,
     make_fifo,
     power_cut,
-    record_small,
 )
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    return record_small(tmp_path_factory.mktemp("resume") / "ds")
-
-
 @pytest.fixture
-def root(recorded, tmp_path) -> Path:
-    return Path(shutil.copytree(recorded, tmp_path / "ds", symlinks=True))
+def root(hostile_root) -> Path:
+    return hostile_root
 
 
 def start(root: Path) -> None:

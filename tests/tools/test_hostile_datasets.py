@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,17 +18,12 @@ from shmpipe.dataset.files import take_lock
 from shmpipe.dataset.pack_journal import PACK_JOURNAL
 from shmpipe.tools.cli import main
 from shmpipe.tools.pack import packer
-from tests.helpers.hostile import DAMAGE, edit_episodes, record_small
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    return record_small(tmp_path_factory.mktemp("hostile") / "ds")
+from tests.helpers.hostile import DAMAGE, edit_episodes
 
 
 @pytest.fixture
-def root(recorded, tmp_path) -> Path:
-    return Path(shutil.copytree(recorded, tmp_path / "ds", symlinks=True))
+def root(hostile_root) -> Path:
+    return hostile_root
 
 
 def files_of(root: Path) -> dict[str, int]:
