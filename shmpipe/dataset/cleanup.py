@@ -2,7 +2,9 @@
 
 Temporaries (`*.partial`, a video's `*.partial.<frame>` segments, `*.joining`, pack's
 `*.packing`) and files of episodes the dataset does not count are removed; on opening, a pack
-that was interrupted is first finished (or undone) following its journal.
+that was interrupted is first finished (or undone) following its journal. It never deletes
+through a symlink that leads out of the root: such a root is refused (ConfigError naming the
+folder) before anything is deleted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.pack_journal import PACKING, finish_pack
+from shmpipe.errors import ConfigError
 
 # Folders of numbered episode files (chunk-XXX/file-YYY.*), besides one per camera in videos/.
 EPISODE_FOLDERS = ("data", "meta/episodes", layout.HISTOGRAMS_DIR)
@@ -29,12 +32,15 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
     discarded. Only chunk folders that can hold such files are listed, so it costs at most one
     chunk, not the whole dataset.
     """
-    if opening:
-        finish_pack(root)
     first_chunk, _ = layout.chunk_and_file(committed_episodes)
     videos = root / "videos"
+    _require_inside(root, [root / "meta", root / layout.SHMPIPE_DIR, videos])
     folders = [root / name for name in EPISODE_FOLDERS]
     folders += sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []
+    _require_inside(root, [root / layout.SPILL_DIR, *folders])
+    _require_inside(root, [chunk for folder in folders for chunk in folder.glob("chunk-*")])
+    if opening:
+        finish_pack(root)
     leftovers = [p for p in (root / "meta").glob("*") if is_temporary(p.name)]
     if opening:
         leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
@@ -51,3 +57,17 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
                     leftovers.append(path)
     for path in leftovers:
         path.unlink(missing_ok=True)
+
+
+def _require_inside(root: Path, folders: list[Path]) -> None:
+    """Refuse (ConfigError naming the folder) if a folder clean-up would list resolves outside
+    the root, e.g. `data/` made a symlink to another folder: deleting the episode files "in" it
+    would delete files there."""
+    top = root.resolve()
+    for folder in folders:
+        real = folder.resolve()
+        if real != top and top not in real.parents:
+            raise ConfigError(
+                f"{folder} leads outside the dataset (to {real}); a dataset's folders must be "
+                "inside its root: replace the symlink with the folder itself"
+            )

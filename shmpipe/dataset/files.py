@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,3 +103,19 @@ def take_lock(root: Path) -> IO[bytes]:
         lock.close()
         raise UsageError(f"{root} is open for recording by another writer") from None
     return lock
+
+
+def is_locked(root: Path) -> bool:
+    """Whether a writer holds the dataset's lock now. Read from /proc/locks, so that asking
+    never takes the lock (a recorder starting at that moment would be refused); False where
+    there is no /proc/locks or no lock file."""
+    try:
+        found = os.stat(root / layout.LOCK_PATH)
+        if not stat.S_ISREG(found.st_mode):
+            return False
+        with open("/proc/locks") as f:
+            locks = f.read(1 << 24)
+    except OSError:
+        return False
+    key = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    return any("FLOCK" in line and key in line.split() for line in locks.splitlines())

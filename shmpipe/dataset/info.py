@@ -15,6 +15,7 @@ import av
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.rows import INDEX_COLUMNS
+from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
 from shmpipe.errors import ConfigError
 from shmpipe.video import depth
 
@@ -75,10 +76,13 @@ def check_fps(fps: object) -> int:
 
 
 def read_info(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"{path}: cannot be read: {error}") from None
+    """An info.json whose fields can be used (untrusted.info_problems); DamagedDatasetError
+    (a ConfigError) naming the file and each problem otherwise."""
+    info = read_json(path, str(path))
+    problems = info_problems(info)
+    if problems:
+        raise DamagedDatasetError(f"{path}: " + "; ".join(problems))
+    return info
 
 
 def _check_name(kind: str, name: object) -> None:
@@ -198,7 +202,9 @@ def differences(
         if expected != got:
             out.append(f"{what}: expected {expected!r}, found {got!r}")
 
-    if found.get("codebase_version") != CODEBASE_VERSION or "shmpipe" not in found:
+    if found.get("codebase_version") != CODEBASE_VERSION or not isinstance(
+        found.get("shmpipe"), dict
+    ):
         version = found.get("codebase_version")
         return [f"not a dataset written by shmpipe ({CODEBASE_VERSION}): found {version!r}"]
     compare("fps", wanted["fps"], found.get("fps"))
@@ -215,12 +221,17 @@ def differences(
             compare(f"{kind} {name!r} {key}", want[key], got.get(key))
         for key, value in want.get("info", {}).items():
             if key not in _FOLLOWS_FROM_SHAPE_AND_FPS:
-                compare(f"{kind} {name!r} {key}", value, got.get("info", {}).get(key))
+                compare(f"{kind} {name!r} {key}", value, _object(got.get("info")).get(key))
     want_video = wanted["shmpipe"]["video_encoder"]
-    found_video = found["shmpipe"].get("video_encoder", {})
+    found_video = _object(found["shmpipe"].get("video_encoder"))
     for key in dict.fromkeys([*want_video, *found_video]):
         compare(f"video encoder {key}", want_video.get(key), found_video.get(key))
     return out
+
+
+def _object(value: object) -> dict:
+    """A JSON object read from a file, or {} if it holds something else."""
+    return value if isinstance(value, dict) else {}
 
 
 def is_camera(entry: object) -> bool:

@@ -13,12 +13,14 @@ import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
+from shmpipe.dataset.untrusted import read_parquet
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
 from shmpipe.stats.images import STAT_KEYS
 
 # tasks.parquet as pandas writes a frame indexed by task text (LeRobot reads it with pandas).
 PANDAS_VERSION = "2.3.3"
+TASK_COLUMNS = ("task_index", "__index_level_0__")
 
 
 def episodes_row(
@@ -119,7 +121,7 @@ class TaskList:
         """Read tasks.parquet and keep its first `committed` tasks (info.json's total_tasks);
         tasks after those were saved for an episode that was never committed."""
         if self.path.exists():
-            table = pq.read_table(self.path)
+            table = read_parquet(self.path, layout.TASKS_PATH, TASK_COLUMNS)
             self._on_disk = table.column("__index_level_0__").to_pylist()
             if table.column("task_index").to_pylist() != list(range(len(self._on_disk))):
                 raise ConfigError(f"{self.path}: task_index is not 0..{len(self._on_disk) - 1}")

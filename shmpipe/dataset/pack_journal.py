@@ -13,6 +13,7 @@ from pathlib import Path
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
+from shmpipe.dataset.untrusted import DamagedDatasetError, read_json
 
 PACK_JOURNAL = layout.SHMPIPE_DIR + "/pack.json"
 PACKING = ".packing"  # suffix of pack's new files until they are renamed into place
@@ -26,10 +27,13 @@ def write_journal(root: Path, journal: dict) -> None:
 
 def interrupted(root: Path) -> str | None:
     """The state of a pack that was interrupted ("writing" or "swapping"), or None."""
-    try:
-        return str(json.loads((root / PACK_JOURNAL).read_text()).get("state"))
-    except (OSError, ValueError, AttributeError):
+    if not (root / PACK_JOURNAL).exists():
         return None
+    try:
+        journal = read_json(root / PACK_JOURNAL, PACK_JOURNAL)
+    except DamagedDatasetError as error:
+        return f"unknown ({error})"
+    return str(journal.get("state")) if isinstance(journal, dict) else "unknown"
 
 
 def finish_pack(root: Path) -> None:
@@ -39,7 +43,7 @@ def finish_pack(root: Path) -> None:
     journal = root / PACK_JOURNAL
     if not journal.exists():
         return
-    plan = json.loads(journal.read_text())
+    plan = _plan(root, read_json(journal, str(journal)))
     for temporary, final in plan["renames"]:
         if plan["state"] == "writing":
             (root / temporary).unlink(missing_ok=True)
@@ -49,3 +53,25 @@ def finish_pack(root: Path) -> None:
         for old in plan["remove"]:
             (root / old).unlink(missing_ok=True)
     journal.unlink()
+
+
+def _plan(root: Path, plan: object) -> dict:
+    """The journal if it only names files inside the dataset; DamagedDatasetError otherwise
+    (a journal is never trusted to rename or delete elsewhere)."""
+    try:
+        paths = [p for pair in plan["renames"] for p in pair] + list(plan["remove"])
+        if plan["state"] not in ("writing", "swapping") or not all(
+            isinstance(p, str) and _inside(root, p) for p in paths
+        ):
+            raise ValueError
+    except (TypeError, KeyError, ValueError):
+        raise DamagedDatasetError(
+            f"{root / PACK_JOURNAL}: expected a pack journal naming files inside the dataset; "
+            "it is damaged: restore the dataset from a copy"
+        ) from None
+    return plan
+
+
+def _inside(root: Path, relative: str) -> bool:
+    path = Path(relative)
+    return not path.is_absolute() and ".." not in path.parts and "\0" not in relative

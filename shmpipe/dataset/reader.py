@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
+from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet
 from shmpipe.errors import ConfigError
 
 EPISODES_GLOB = "meta/episodes/chunk-*/file-*.parquet"
@@ -37,6 +37,13 @@ def video_prefix(camera: str) -> str:
     return f"videos/{camera}/"
 
 
+INTEGER_SUFFIXES = ("chunk_index", "file_index", "from_index", "to_index", "length")
+
+
+def _name(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
 def episodes_files(root: Path) -> list[Path]:
     return sorted(root.glob(EPISODES_GLOB))
 
@@ -47,11 +54,14 @@ def read_episodes(root: Path, committed: int, columns: Sequence[str] | None = No
     files = episodes_files(root)
     names = None if columns is None else list(dict.fromkeys(["episode_index", *columns]))
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:  # footers: parsing-bound
-        tables = list(pool.map(lambda path: pq.read_table(path, columns=names), files))
+        tables = list(pool.map(lambda path: read_parquet(path, _name(root, path), names), files))
     table = (
         pa.concat_tables(tables) if tables else pa.table({"episode_index": pa.array([], "int64")})
     )
     indices = table.column("episode_index").to_numpy()
+    if not all(pa.types.is_integer(t.schema.field(c).type) for t in tables for c in t.column_names
+               if c == "episode_index" or c.endswith(INTEGER_SUFFIXES)):  # fmt: skip
+        raise DamagedDatasetError(f"{root}: meta/episodes holds indices that are not integers")
     table = table.filter(pa.array(indices < committed)).sort_by("episode_index")
     if table.column("episode_index").to_pylist() != list(range(committed)):
         raise ConfigError(

@@ -7,15 +7,16 @@ dataset's stats are those of all its frames, not an average of episodes' stats.
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.reader import data_rows
+from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet, require_file
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import ColumnValues, Stats
 from shmpipe.stats.images import STAT_KEYS, histogram_shape, stats_from_histograms
@@ -82,12 +83,10 @@ class DatasetStats:
             )
         histograms = dict.fromkeys(self.histograms, 0)
         for path in hist_paths:
-            with np.load(path) as saved:
-                for name in histograms:
-                    histograms[name] = histograms[name] + saved[name]
+            histograms = _add_histograms(root, path, histograms)
         names = list(self.values)
         table = pa.concat_tables(
-            [_rows_in(pq.read_table(p, columns=names), r) for p, r in data_files.items()]
+            [_rows_in(read_parquet(p, _name(root, p), names), r) for p, r in data_files.items()]
         )
         if table.num_rows != frames:
             raise ConfigError(
@@ -120,6 +119,21 @@ def counts_in(stats_json_text: str) -> dict[str, list[int]] | None:
         return {name: s["count"] for name, s in json.loads(stats_json_text).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _name(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _add_histograms(root: Path, path: Path, histograms: dict) -> dict:
+    """`histograms` plus those saved in the .npz file `path`; DamagedDatasetError naming the
+    file if it is cut short or lacks a camera."""
+    require_file(path, _name(root, path))
+    try:
+        with np.load(path) as saved:
+            return {name: total + saved[name] for name, total in histograms.items()}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise DamagedDatasetError(f"{_name(root, path)}: unreadable: {error}") from None
 
 
 def _rows_in(table: pa.Table, ranges: np.ndarray) -> pa.Table:

@@ -32,6 +32,7 @@ from shmpipe.dataset.info import check_fps, check_names, differences, new_info, 
 from shmpipe.dataset.meta_tables import TaskList, episodes_row
 from shmpipe.dataset.rows import INDEX_COLUMNS, EpisodeRows, rows_table
 from shmpipe.dataset.stats import DatasetStats, counts_in, stats_json
+from shmpipe.dataset.untrusted import file_problem
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
 
@@ -128,7 +129,7 @@ class DatasetWriter:
             self._stats_ahead = stats_path.exists()
         else:
             counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
-            text = stats_path.read_text() if stats_path.exists() else ""
+            text = stats_path.read_text() if file_problem(stats_path) is None else ""
             self._stats_ahead = counts_in(text) != counts
         self._restore_meta()
 

@@ -12,7 +12,8 @@ PACK_DESCRIPTION = """\
 Merge the episodes' data, video and meta/episodes files into files of at most --data-mb /
 --video-mb (default: info.json's, else LeRobot's 100 / 200 MB), laid out as LeRobot lays them
 out; videos are remuxed, not re-encoded. Crash-safe; refused while a recorder holds the
-dataset. Exit codes: 0 packed, 1 bad arguments, not a dataset or in use, 2 packing failed.
+dataset. Exit codes: 0 packed, 1 bad arguments, not a dataset or in use, 2 problems found
+(refused, nothing changed: as `shmpipe verify` reports them) or packing failed.
 """
 
 
@@ -30,10 +31,13 @@ def add_pack(commands: argparse._SubParsersAction) -> None:
 
 def _run_pack(args: argparse.Namespace) -> int:
     from shmpipe.errors import ConfigError
-    from shmpipe.tools.pack.packer import pack
+    from shmpipe.tools.pack.packer import NotPackableError, pack
 
     try:
         report = pack(args.root, args.data_mb, args.video_mb)
+    except NotPackableError as error:
+        print(f"shmpipe pack: {error}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except ConfigError as error:
         print(f"shmpipe pack: {error}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS

@@ -5,7 +5,9 @@ then tens of thousands of files. pack merges them as LeRobot's aggregate does: e
 a file takes the next source until the two together reach the size limit, then the next file
 index (chunk-XXX rolls over every `chunks_size` files). Videos are remuxed, never re-encoded.
 
-It runs only while no recorder holds the root (the writer lock): the swap renames files a
+It packs only what `shmpipe verify` finds whole (after finishing an interrupted pack): a
+hostile or damaged dataset is refused before a file is opened or changed. It runs only while no
+recorder holds the root (the writer lock): the swap renames files a
 recorder's resume reads, and running beside the control loop would compete for its disk.
 
 Crash safety, in this order (the journal is meta/shmpipe/pack.json):
@@ -37,10 +39,12 @@ from shmpipe.dataset import info as info_json
 from shmpipe.dataset import layout
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.files import take_lock
-from shmpipe.dataset.pack_journal import PACKING, finish_pack, write_journal
+from shmpipe.dataset.pack_journal import PACK_JOURNAL, PACKING, finish_pack, write_journal
 from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, read_episodes, video_prefix
 from shmpipe.errors import ConfigError, UsageError
 from shmpipe.tools.pack.files import concatenate_parquet, remux_videos
+from shmpipe.tools.verify.reading import blocking_problems, read_info
+from shmpipe.tools.verify.verifier import check_dataset
 
 # LeRobot's defaults (lerobot/datasets/utils.py); meta/episodes files are bounded by the data
 # default whatever the data limit, as LeRobot's aggregate_metadata does.
@@ -48,6 +52,15 @@ DEFAULT_DATA_FILE_SIZE_IN_MB = info_json.DATA_FILES_SIZE_IN_MB
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = info_json.VIDEO_FILES_SIZE_IN_MB
 MB = 1024**2
 PACKED_FOLDERS = ("data", "videos", "meta/episodes")
+
+
+class NotPackableError(ConfigError):
+    """verify finds problems in the dataset: pack changed nothing. `problems`: one line each."""
+
+    def __init__(self, root: Path, problems: list[str]) -> None:
+        super().__init__(f"{root}: not packed: `shmpipe verify` finds {len(problems)} "
+                         "problems (nothing was changed):\n  " + "\n  ".join(problems))  # fmt: skip
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -101,8 +114,7 @@ def pack(
     recorded since."""
     started = time.perf_counter()
     root = Path(root)
-    if not (root / layout.INFO_PATH).is_file():
-        raise ConfigError(f"{root}: not a dataset (no {layout.INFO_PATH})")
+    read_info(root)  # NotADatasetError before the lock file is made
     try:
         lock = take_lock(root)
     except UsageError:
@@ -111,12 +123,18 @@ def pack(
             "recorder is closed"
         ) from None
     with lock:
-        info = info_json.read_info(root / layout.INFO_PATH)
+        info = read_info(root)
+        problems = [f"{file}: {problem}" for file, problem in blocking_problems(root, info)]
+        if problems and not problems[0].startswith(PACK_JOURNAL):  # a past pack ends below
+            raise NotPackableError(root, problems)
         limits = (
             _limit(data_files_size_in_mb, info, "data_files_size_in_mb"),
             _limit(video_files_size_in_mb, info, "video_files_size_in_mb"),
         )
         remove_unfinished(root, info["total_episodes"], opening=True)  # also ends a past pack
+        problems = [p.line() for p in check_dataset(root).problems]
+        if problems:
+            raise NotPackableError(root, problems)
         before = _files(root)
         episodes = read_episodes(root, info["total_episodes"])
         cameras = info_json.camera_names(info)

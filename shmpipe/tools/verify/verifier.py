@@ -7,93 +7,66 @@ ranges, video time ranges), so one file per episode (shmpipe) and many episodes 
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import is_camera
-from shmpipe.dataset.reader import EPISODE_COLUMNS, EPISODES_GLOB, episodes_files
-from shmpipe.errors import ConfigError
+from shmpipe.dataset.reader import EPISODES_GLOB, episodes_files
+from shmpipe.dataset.untrusted import (
+    DamagedDatasetError,
+    file_problem,
+    parquet_rows,
+    read_json,
+    read_parquet,
+)
+from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
 from shmpipe.tools.verify import stats as verify_stats
 from shmpipe.tools.verify import video as verify_video
+from shmpipe.tools.verify.reading import NotADatasetError as NotADatasetError
+from shmpipe.tools.verify.report import Problem as Problem
+from shmpipe.tools.verify.report import VerifyReport as VerifyReport
 
 INFO, STATS, TASKS = layout.INFO_PATH, layout.STATS_PATH, layout.TASKS_PATH
 EPISODES_DIR = "meta/episodes"
 NOT_NUMERIC = ("video", "image", "string")
-
-
-class NotADatasetError(ConfigError):
-    """The folder holds no readable LeRobot v3.0 meta/info.json."""
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong, with where it is (None where it is not about one episode/camera/file)."""
-
-    message: str
-    episode: int | None = None
-    camera: str | None = None
-    file: str | None = None
-
-    def line(self) -> str:
-        where = [
-            f"episode {self.episode}" if self.episode is not None else None,
-            f"camera {self.camera}" if self.camera else None,
-            self.file,
-        ]
-        return ", ".join(w for w in where if w) + ": " + self.message
-
-
-@dataclass
-class VerifyReport:
-    """What verify_dataset found: the dataset's size, and every problem (none: it is whole)."""
-
-    root: Path
-    episodes: int = 0
-    frames: int = 0
-    cameras: int = 0
-    video_frames: int = 0  # frames found in the video files
-    seconds: float = 0.0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def text(self) -> str:
-        lines = [p.line() for p in self.problems]
-        rate = self.video_frames / self.seconds if self.seconds > 0 else 0.0
-        lines.append(
-            f"checked {self.video_frames} video frames in {self.seconds:.2f} s "
-            f"({rate:.0f} frames/s)"
-        )
-        if self.ok:
-            lines.append(
-                f"OK: {self.episodes} episodes, {self.frames} frames, {self.cameras} cameras"
-            )
-        else:
-            lines.append(f"FAILED: {len(self.problems)} problems")
-        return "\n".join(lines)
-
-    def as_json(self) -> dict:
-        out = {"ok": self.ok, "root": str(self.root)}
-        out.update({k: v for k, v in asdict(self).items() if k != "root"})
-        return out
+LIVE_RETRIES_S = (0.1, 0.3, 0.6)  # waits before checking a dataset being recorded again
 
 
 def verify_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
     """Check the LeRobot v3.0 dataset at `root`; raises NotADatasetError if it is none.
 
-    `decode=True` decodes every video frame rather than counting packets (slower)."""
+    `decode=True` decodes every video frame rather than counting packets (slower). A dataset
+    a recorder holds is checked again while it is mid-commit; if it never holds still, the one
+    problem reported says that it is being recorded."""
     started = time.perf_counter()
-    check = _Check(Path(root))
+    report = check_dataset(root, decode)
+    for wait in LIVE_RETRIES_S:
+        if report.ok or reading.live_problem(report.root, 1, "") is None:
+            break
+        time.sleep(wait)
+        report = check_dataset(root, decode)
+    if not report.ok:
+        live = reading.live_problem(report.root, 1 + len(LIVE_RETRIES_S), report.problems[0].line())
+        report.problems = [Problem(live)] if live else report.problems
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def check_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
+    """One pass of verify_dataset over the files as they are now (what pack runs, holding the
+    writer lock itself)."""
+    started = time.perf_counter()
+    root = Path(root)
+    info = reading.read_info(root)
+    blocking = reading.blocking_problems(root, info)
+    if blocking:
+        return VerifyReport(root, problems=[Problem(m, file=f) for f, m in blocking])
+    check = _Check(root, info)
     if check.episodes or check.info.get("total_episodes") != 0:  # else: created, nothing saved
         check.totals()
         check.rows()
@@ -107,9 +80,9 @@ def verify_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
 class _Check:
     """One verification run: the dataset's metadata, the data files read so far, the report."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, info: dict) -> None:
         self.root = root
-        self.info = _read_info(root)
+        self.info = info
         self.fps = float(self.info["fps"])
         features = self.info["features"]
         self.cameras = [n for n, f in features.items() if is_camera(f)]
@@ -130,13 +103,16 @@ class _Check:
         rows: list[dict] = []
         for path in files:
             try:
-                rows += pq.read_table(path).to_pylist()
-            except (pa.ArrowException, OSError) as error:
-                self.problem(f"unreadable: {error}", file=self._name(path))
-        missing = sorted({c for e in rows for c in EPISODE_COLUMNS if c not in e})
-        if missing:
-            self.problem(f"columns missing: {', '.join(missing)}", file=EPISODES_DIR)
-            return []
+                rows += read_parquet(path, self._name(path)).to_pylist()
+            except DamagedDatasetError as error:
+                self.problem(str(error))
+        for row in rows:
+            found = reading.episode_row_problems(row, self.cameras)
+            if found:  # the first row that cannot be used: nothing it names can be found
+                episode = row.get("episode_index")
+                episode = episode if isinstance(episode, int) else None
+                self.problem("; ".join(found), episode, file=EPISODES_DIR)
+                return []
         rows.sort(key=lambda e: e["episode_index"])
         numbers = [e["episode_index"] for e in rows]
         if numbers != list(range(len(rows))):
@@ -150,9 +126,9 @@ class _Check:
         """info.json's totals against meta/episodes, the data files and meta/tasks.parquet."""
         tasks = self.root / TASKS
         try:
-            task_count = pq.ParquetFile(tasks).metadata.num_rows
-        except (pa.ArrowException, OSError) as error:
-            self.problem(f"unreadable: {error}", file=TASKS)
+            task_count = parquet_rows(tasks, TASKS)
+        except DamagedDatasetError as error:
+            self.problem(str(error))
             task_count = None
         for key, found in (
             ("total_episodes", self.report.episodes),
@@ -196,13 +172,13 @@ class _Check:
     def _table(self, file: str, episode: int) -> pa.Table | None:
         if file not in self.tables:
             path = self.root / file
-            if not path.is_file():
+            if file_problem(path) == "missing":
                 self.problem("data file missing", episode, file=file)
                 return None
             try:
-                self.tables[file] = pq.read_table(path)
-            except (pa.ArrowException, OSError) as error:
-                self.problem(f"unreadable: {error}", episode, file=file)
+                self.tables[file] = read_parquet(path, file)
+            except DamagedDatasetError as error:
+                self.problem(str(error).removeprefix(f"{file}: "), episode, file=file)
                 return None
         return self.tables[file]
 
@@ -223,14 +199,17 @@ class _Check:
                     self.problem(f"meta/episodes has no {error}", e["episode_index"], camera)
                     continue
                 wanted[e["episode_index"], camera] = (file, window, e["length"])
-        present = sorted({f for f, _, _ in wanted.values() if (self.root / f).is_file()})
+        problems = {f: file_problem(self.root / f) for f, _, _ in wanted.values()}
+        present = sorted(f for f, problem in problems.items() if problem is None)
         read = verify_video.read_all([self.root / f for f in present], decode)
         videos = dict(zip(present, read, strict=True))
         self.report.video_frames = sum(len(v.times) for v in videos.values())
         unexplained = {f for f, v in videos.items() if v.error}  # read errors not yet reported
         for (ep, camera), (file, (start, end), length) in wanted.items():
             if file not in videos:
-                self.problem("video file missing", ep, camera, file)
+                problem = problems[file]
+                self.problem("video file missing" if problem == "missing" else problem,
+                             ep, camera, file)  # fmt: skip
                 continue
             video = videos[file]
             found = verify_video.episode_problems(video.times, start, end, length, self.fps)
@@ -247,9 +226,12 @@ class _Check:
         """stats.json against the merged per-episode stats; for shmpipe's datasets, exactly
         against numpy over every row of the numeric features."""
         try:
-            dataset_stats = json.loads((self.root / STATS).read_text())
-        except (OSError, ValueError) as error:
-            self.problem(f"unreadable: {error}", file=STATS)
+            dataset_stats = read_json(self.root / STATS, STATS)
+        except DamagedDatasetError as error:
+            self.problem(str(error))
+            return
+        if not isinstance(dataset_stats, dict):
+            self.problem("expected a JSON object of feature -> stats", file=STATS)
             return
         found = verify_stats.merge_problems(dataset_stats, self.episodes)
         if "shmpipe" in self.info and self.rows_whole:  # else the rows are not the dataset's
@@ -262,29 +244,10 @@ class _Check:
         """(frames, dims) float64 values of every numeric feature, over all data files."""
         names = [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
         tables = [self.tables[f] for f in sorted(self.tables)]
+        if not tables:
+            return {}
         return {
             name: np.concatenate([verify_rows.matrix(t.column(name)) for t in tables])
             for name in names
             if all(name in t.column_names for t in tables)
         }
-
-
-def _read_info(root: Path) -> dict:
-    path = root / INFO
-    if not root.is_dir():
-        raise NotADatasetError(f"{root} is not a folder")
-    try:
-        info = json.loads(path.read_text())
-    except OSError:
-        raise NotADatasetError(f"{root} is not a LeRobot dataset: no {INFO}") from None
-    except ValueError as error:
-        raise NotADatasetError(f"{path} is not valid JSON: {error}") from None
-    version = info.get("codebase_version") if isinstance(info, dict) else None
-    if version != "v3.0":
-        raise NotADatasetError(
-            f"{root} is not a LeRobot v3.0 dataset (codebase_version {version!r})"
-        )
-    missing = [k for k in ("fps", "features", "data_path", "video_path") if k not in info]
-    if missing:
-        raise NotADatasetError(f"{path} lacks {', '.join(missing)}")
-    return info

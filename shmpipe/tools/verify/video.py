@@ -70,10 +70,12 @@ def episode_problems(
     exactly `length` frames at start + i / fps (within TOLERANCE_S)."""
     low, high = np.searchsorted(times, [start - TOLERANCE_S, end - TOLERANCE_S])
     found = times[low:high]
-    expected = start + np.arange(length) / fps
+    # Never more expected times than found + 1: `length` is read from metadata (it may claim
+    # billions), and the first missing frame is among the first len(found) + 1.
+    expected = start + np.arange(min(length, len(found) + 1)) / fps
     if len(found) != length:
         message = f"{len(found)} frames in [{start:.4f}, {end:.4f}) s, expected {length}"
-        missing, extra = _unmatched(expected, found), _unmatched(found, expected)
+        missing, extra = _unmatched(expected, found), _extra(found, start, length, fps)
         if len(missing):
             message += f"; first missing at {missing[0]:.4f} s"
         if len(extra):
@@ -95,3 +97,11 @@ def _unmatched(times: np.ndarray, others: np.ndarray) -> np.ndarray:
     after = np.searchsorted(padded, times)  # padded[after - 1] < time <= padded[after]
     nearest = np.minimum(padded[after] - times, times - padded[after - 1])
     return times[nearest > TOLERANCE_S]
+
+
+def _extra(found: np.ndarray, start: float, length: int, fps: float) -> np.ndarray:
+    """The times of `found` that are no frame start + i / fps, 0 <= i < length (within
+    TOLERANCE_S), computed without building the `length` expected times."""
+    i = np.rint((found - start) * fps)
+    off = np.abs(found - (start + i / fps)) > TOLERANCE_S
+    return found[off | (i < 0) | (i >= length)]
