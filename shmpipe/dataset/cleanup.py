@@ -35,7 +35,12 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
     videos = root / "videos"
     folders = [root / name for name in EPISODE_FOLDERS]
     folders += sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []
-    leftovers = [p for p in (root / "meta").glob("*") if is_temporary(p.name)]
+    leftovers = [
+        p
+        for folder in ("meta", layout.SHMPIPE_DIR)
+        for p in (root / folder).glob("*")
+        if is_temporary(p.name)
+    ]
     if opening:
         leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
     for folder in folders:
