@@ -6,8 +6,11 @@ frame_index / fps and a global `index` that starts where meta/episodes says.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from shmpipe.tools.verify.video import TOLERANCE_S
 
@@ -58,3 +61,29 @@ def matrix(column: pa.ChunkedArray) -> np.ndarray:
     if values.dtype == object:
         values = np.stack(values)
     return values.reshape(len(values), -1).astype(np.float64)
+
+
+class DataFiles:
+    """Data files read one at a time, so that verifying keeps one in memory, whatever the
+    dataset's size: the file read last is kept for the episodes that follow in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.last: tuple[str, pa.Table] | None = None
+        self.seen: set[str] = set()
+
+    def read(self, file: str) -> tuple[pa.Table | None, str | None, bool]:
+        """(table or None, why not, whether this is the first time `file` is asked for)."""
+        first = file not in self.seen
+        self.seen.add(file)
+        if self.last is not None and self.last[0] == file:
+            return self.last[1], None, first
+        path = self.root / file
+        if not path.is_file():
+            return None, "data file missing", first
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as error:
+            return None, f"unreadable: {error}", first
+        self.last = (file, table)
+        return table, None, first
