@@ -8,7 +8,9 @@ numpy's over every row; RowStats computes those file by file, in bounded memory.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -108,13 +110,21 @@ class RowStats:
 
     def __init__(self, claimed: Mapping[str, dict] | None) -> None:
         self.claimed = {}  # feature -> {quantile key: (dims,) value stats.json gives}
-        for name, stats in (claimed or {}).items():
+        for name, stats in (claimed if isinstance(claimed, dict) else {}).items():
             values = {key: _stat(stats, key) for key in QUANTILES}
             if isinstance(stats, dict) and all(v is not None for v in values.values()):
                 self.claimed[name] = values
         self.moments: dict[str, dict[str, np.ndarray]] = {}
         self.kept: dict[str, list[np.ndarray] | None] = {}
         self.ranks: dict[str, dict[str, np.ndarray]] = {}  # key -> (2, dims) # below, # at most
+
+    @classmethod
+    def of(cls, stats_json: Path) -> RowStats:
+        """Checking the quantiles of this stats.json, if it reads (else stats() reports it)."""
+        try:
+            return cls(json.loads(stats_json.read_text()))
+        except (OSError, ValueError):
+            return cls(None)
 
     def add(self, name: str, values: np.ndarray) -> None:
         """(rows, dims) float64 values of one more data file."""

@@ -8,6 +8,7 @@ ranges, video time ranges), so one file per episode (shmpipe) and many episodes 
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from shmpipe.tools.verify import video as verify_video
 INFO, STATS, TASKS = layout.INFO_PATH, layout.STATS_PATH, layout.TASKS_PATH
 EPISODES_DIR = "meta/episodes"
 NOT_NUMERIC = ("video", "image", "string")
+_QUANTILE = re.compile(r"^stats/.*/q\d\d$")  # per-episode quantiles: not checked, not read
 
 
 class NotADatasetError(ConfigError):
@@ -136,7 +138,7 @@ class _Check:
         rows: list[dict] = []
         for path in files:
             try:
-                rows += pq.read_table(path).to_pylist()
+                rows += pq.read_table(path, columns=_checked_columns(path)).to_pylist()
             except (pa.ArrowException, OSError) as error:
                 self.problem(f"unreadable: {error}", file=self._name(path))
         missing = sorted({c for e in rows for c in EPISODE_COLUMNS if c not in e})
@@ -172,7 +174,7 @@ class _Check:
         """Each episode's data rows: one block, frame_index 0..n-1, timestamps i/fps, and the
         global index contiguous across episodes; no rows of unlisted episodes."""
         problems_before = len(self.report.problems)
-        self.row_stats = verify_stats.RowStats(self._stats_json())
+        self.row_stats = verify_stats.RowStats.of(self.root / STATS)
         next_index = 0
         self.listed: dict[str, list[int]] = {}  # data file -> its episodes
         for e in self.episodes:
@@ -270,12 +272,9 @@ class _Check:
     def _numeric_names(self) -> list[str]:
         return [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
 
-    def _stats_json(self) -> dict | None:
-        """meta/stats.json if it reads (stats() reports it otherwise)."""
-        try:
-            return json.loads((self.root / STATS).read_text())
-        except (OSError, ValueError):
-            return None
+
+def _checked_columns(path: Path) -> list[str]:
+    return [n for n in pq.read_schema(path).names if not _QUANTILE.search(n)]
 
 
 def _read_info(root: Path) -> dict:
