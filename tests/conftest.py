@@ -68,10 +68,15 @@ def ext4_disk(tmp_path):
     yield mount, image
     subprocess.run(["fsfreeze", "-u", str(mount)], capture_output=True)  # never left frozen
     run_root("umount", "-l", str(mount))
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory) -> Path:
     """A whole two-episode dataset (tests.helpers.hostile.record_small), recorded once."""
     return record_small(tmp_path_factory.mktemp("small") / "ds")
+
+
+@pytest.fixture
 def hostile_root(small_dataset, tmp_path) -> Path:
     """A copy of small_dataset for a test to damage."""
     return Path(shutil.copytree(small_dataset, tmp_path / "ds", symlinks=True))

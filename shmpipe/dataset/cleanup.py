@@ -41,7 +41,12 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
     _require_inside(root, [chunk for folder in folders for chunk in folder.glob("chunk-*")])
     if opening:
         finish_pack(root)
-    leftovers = [p for p in (root / "meta").glob("*") if is_temporary(p.name)]
+    leftovers = [
+        p
+        for folder in ("meta", layout.SHMPIPE_DIR)
+        for p in (root / folder).glob("*")
+        if is_temporary(p.name)
+    ]
     if opening:
         leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
     for folder in folders:

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 
 from shmpipe.dataset import layout
+from shmpipe.dataset.files import require_empty
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
 from shmpipe.errors import ConfigError
@@ -249,3 +250,22 @@ def _names(entries: dict[str, dict], cameras: bool) -> list[str]:
     return sorted(
         n for n, f in entries.items() if is_camera(f) == cameras and n not in INDEX_COLUMNS
     )
+
+
+def matching_info(
+    root: Path, wanted: dict, check_robot_type: bool, check_feature_names: bool
+) -> dict | None:
+    """The info.json of the dataset at `root` if its settings are `wanted`'s; None if `root`
+    is absent or empty. Anything else raises ConfigError."""
+    info_path = root / layout.INFO_PATH
+    if not info_path.exists():
+        require_empty(root)
+        return None
+    found = read_info(info_path)
+    problems = differences(wanted, found, check_robot_type, check_feature_names)
+    if problems:
+        raise ConfigError(
+            f"{root}: the dataset there was recorded with other settings:\n  "
+            + "\n  ".join(problems)
+        )
+    return found

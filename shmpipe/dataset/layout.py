@@ -21,6 +21,7 @@ SHMPIPE_DIR = "meta/shmpipe"
 HISTOGRAMS_DIR = SHMPIPE_DIR + "/image_histograms"
 HISTOGRAMS_PATH = HISTOGRAMS_DIR + "/chunk-{chunk_index:03d}/file-{file_index:03d}.npz"
 LOCK_PATH = SHMPIPE_DIR + "/writer.lock"
+STATE_PATH = SHMPIPE_DIR + "/state.npz"  # what resuming needs (shmpipe.dataset.state)
 SPILL_DIR = SHMPIPE_DIR + "/spill"  # raw frames of a backlog past its memory allowance
 
 _NUMBERED = re.compile(r"chunk-(\d+)/file-(\d+)\.[^/]*$")

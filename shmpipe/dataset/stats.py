@@ -1,27 +1,33 @@
-"""Exact stats of a set of frames, mergeable episode by episode: meta/stats.json's source.
+"""Stats of a set of frames, mergeable episode by episode: meta/stats.json's source.
 
-Images keep their summed per-channel histograms, numeric columns every value (sorted), so the
-dataset's stats are those of all its frames, not an average of episodes' stats.
+Images keep their summed per-channel histograms (exact), numeric columns their moments and a
+quantile sketch (shmpipe.stats.columns), so the dataset's stats are those of all its frames, not
+an average of episodes' stats, and merging an episode costs O(that episode). The whole state
+fits in meta/shmpipe/state.npz (to_arrays); `rebuilt` makes it again from the dataset's files.
 """
 
 from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import layout
-from shmpipe.dataset.reader import data_rows
+from shmpipe.dataset.reader import read_episodes
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet, require_file
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import ColumnValues, Stats
 from shmpipe.stats.images import STAT_KEYS, histogram_shape, stats_from_histograms
 
 INTEGER_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
+READ_AHEAD = 8  # data files read ahead while rebuilding
+_ROW_KEYS = ("data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
 
 
 class DatasetStats:
@@ -55,7 +61,7 @@ class DatasetStats:
         """The stats of other frames, laid out as these: their numeric columns (numpy or arrow,
         one row per frame) and each camera's histogram of downsampled pixels."""
         values = {
-            name: ColumnValues.of(_rows(columns[name], old.sorted.shape[0]))
+            name: ColumnValues.of(_rows(columns[name], old.dims))
             for name, old in self.values.items()
         }
         counts = {name: np.asarray(histograms[name], np.int64) for name in self.histograms}
@@ -67,34 +73,51 @@ class DatasetStats:
         values = {name: v.merged(other.values[name]) for name, v in self.values.items()}
         return DatasetStats(self.order, histograms, values)
 
-    def read_back(self, root: Path, episodes: int, frames: int) -> DatasetStats:
-        """These stats merged with those of episodes 0..episodes-1, read back from their files
-        (saved image histograms, data rows found through meta/episodes, so per-episode and
-        packed files alike); `frames` is how many rows info.json counts."""
+    def rebuilt(self, root: Path, episodes: int, frames: int) -> DatasetStats:
+        """These stats merged with those of episodes 0..episodes-1, one episode at a time in
+        order, as their commits merged them (so the quantile sketches come out the same), from
+        their files: saved image histograms, data rows found through meta/episodes (per-episode
+        and packed files alike). `frames`: how many rows info.json counts."""
         if episodes == 0:
             return self
         hist_paths = [layout.histograms_path(root, e) for e in range(episodes)]
-        data_files = data_rows(root, episodes)
-        absent = [str(p.relative_to(root)) for p in [*hist_paths, *data_files] if not p.is_file()]
+        absent = [str(p.relative_to(root)) for p in hist_paths if not p.is_file()]
         if absent:
             raise ConfigError(
                 f"{root}: meta/info.json counts {episodes} episodes but {len(absent)} of "
-                f"their files are missing, e.g. {absent[:3]}"
+                f"their image histograms are missing, e.g. {absent[:3]}"
             )
-        histograms = dict.fromkeys(self.histograms, 0)
-        for path in hist_paths:
-            histograms = _add_histograms(root, path, histograms)
-        names = list(self.values)
-        table = pa.concat_tables(
-            [_rows_in(read_parquet(p, _name(root, p), names), r) for p, r in data_files.items()]
-        )
-        if table.num_rows != frames:
+        merged, rows = self, 0
+        for columns, path in zip(self._episode_rows(root, episodes), hist_paths, strict=True):
+            histograms = _add_histograms(root, path, dict.fromkeys(self.histograms, 0))
+            merged = merged.merged(self.episode_stats(columns, histograms))
+            rows += len(columns["index"])
+        if rows != frames:
             raise ConfigError(
-                f"{root}: data files hold {table.num_rows} rows, "
-                f"meta/info.json counts total_frames={frames}"
+                f"{root}: data files hold {rows} rows, meta/info.json counts total_frames={frames}"
             )
-        columns = {name: table.column(name) for name in names}
-        return self.merged(self.episode_stats(columns, histograms))
+        return merged
+
+    def _episode_rows(self, root: Path, episodes: int) -> Iterator[dict[str, pa.ChunkedArray]]:
+        """Each episode's numeric columns in order; files are read ahead on other threads."""
+        table = read_episodes(root, episodes, _ROW_KEYS)
+        chunk, file, start, end = (table.column(k).to_numpy() for k in _ROW_KEYS)
+        paths = [root / layout.DATA_PATH.format(chunk_index=int(c), file_index=int(f))
+                 for c, f in zip(chunk, file, strict=True)]  # fmt: skip
+        missing = sorted({str(p.relative_to(root)) for p in paths if not p.is_file()})
+        if missing:
+            raise ConfigError(f"{root}: data files of committed episodes are missing, e.g. "
+                              f"{missing[:3]}")  # fmt: skip
+        names = list(self.values)
+        runs = [p for i, p in enumerate(paths) if i == 0 or paths[i - 1] != p]  # packed files
+        tables = _read_ahead(runs, names)
+        current, table = None, None
+        for path, a, b in zip(paths, start, end, strict=True):
+            if current != path:
+                current, table = next(tables)
+            index = table.column("index").to_numpy()
+            rows = table.filter(pa.array((index >= a) & (index < b)))
+            yield {name: rows.column(name) for name in names}
 
     def stats(self) -> dict[str, Stats]:
         """LeRobot's stats of every camera and numeric column, in info.json's order."""
@@ -105,6 +128,27 @@ class DatasetStats:
             else:
                 out[name] = self.values[name].stats(integer=name in INTEGER_COLUMNS)
         return out
+
+    # -- meta/shmpipe/state.npz ------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"hist.{name}": h for name, h in self.histograms.items()}
+        for name, values in self.values.items():
+            out.update(values.to_arrays(f"col.{name}."))
+        return out
+
+    def from_arrays(self, arrays: Mapping[str, np.ndarray]) -> DatasetStats:
+        """Stats laid out as these, from to_arrays' arrays; ValueError or KeyError if they do
+        not fit."""
+        histograms = {}
+        for name, empty in self.histograms.items():
+            histograms[name] = np.asarray(arrays[f"hist.{name}"], np.int64)
+            if histograms[name].shape != empty.shape:
+                raise ValueError(f"hist.{name}: shape {histograms[name].shape}, not {empty.shape}")
+        values = {
+            name: ColumnValues.from_arrays(arrays, f"col.{name}.", old.dims)
+            for name, old in self.values.items()
+        }
+        return DatasetStats(self.order, histograms, values)
 
 
 def stats_json(stats: Mapping[str, Stats]) -> str:
@@ -119,6 +163,10 @@ def counts_in(stats_json_text: str) -> dict[str, list[int]] | None:
         return {name: s["count"] for name, s in json.loads(stats_json_text).items()}
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _read_data(path: Path, names: list[str]) -> pa.Table:
+    return read_parquet(path, "/".join(path.parts[-3:]), names)
 
 
 def _name(root: Path, path: Path) -> str:
@@ -136,13 +184,16 @@ def _add_histograms(root: Path, path: Path, histograms: dict) -> dict:
         raise DamagedDatasetError(f"{_name(root, path)}: unreadable: {error}") from None
 
 
-def _rows_in(table: pa.Table, ranges: np.ndarray) -> pa.Table:
-    """The rows of `table` whose dataset `index` lies in one of the [from, to) ranges."""
-    index = table.column("index").to_numpy()
-    ranges = ranges[np.argsort(ranges[:, 0])]
-    at = np.searchsorted(ranges[:, 0], index, side="right") - 1
-    inside = (at >= 0) & (index < ranges[np.maximum(at, 0), 1])
-    return table.filter(pa.array(inside))
+def _read_ahead(paths: list[Path], names: list[str]) -> Iterator[tuple[Path, pa.Table]]:
+    """(path, table of its `names` columns) in order, reading up to READ_AHEAD files ahead."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ahead = deque((p, pool.submit(_read_data, p, names)) for p in paths[:READ_AHEAD])
+        for following in paths[READ_AHEAD:]:
+            ahead.append((following, pool.submit(_read_data, following, names)))
+            path, table = ahead.popleft()
+            yield path, table.result()
+        for path, table in ahead:
+            yield path, table.result()
 
 
 def _rows(column: np.ndarray | pa.ChunkedArray, width: int) -> np.ndarray:

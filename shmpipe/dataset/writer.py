@@ -7,7 +7,7 @@ point: files it does not count are not part of the dataset, and reopening remove
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -22,21 +22,22 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.checks import check_episode
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.files import (
-    require_empty,
     sync_files,
     sync_folders,
     take_lock,
     write_atomically,
 )
-from shmpipe.dataset.info import check_fps, check_names, differences, new_info, read_info, shapes
+from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
 from shmpipe.dataset.meta_tables import TaskList, episodes_row
 from shmpipe.dataset.rows import INDEX_COLUMNS, EpisodeRows, rows_table
+from shmpipe.dataset.state import info_text, load_state, save_state
 from shmpipe.dataset.stats import DatasetStats, counts_in, stats_json
 from shmpipe.dataset.untrusted import file_problem
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
 
 __all__ = ["CommittedEpisode", "DatasetWriter", "check_names", "remove_unfinished"]
+log = logging.getLogger("shmpipe")
 
 
 @dataclass(frozen=True)
@@ -72,10 +73,8 @@ class DatasetWriter:
         self.next_episode_index: int = info["total_episodes"]
         self.next_frame_index: int = info["total_frames"]
         self._tasks = TaskList(root / layout.TASKS_PATH)
-        widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
-        widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
-        self._stats = DatasetStats.empty(list(info["features"]), self.cameras, widths)
-        self._stats_ahead = False  # meta/stats.json counts an episode that was not committed
+        self._stats = self._empty_stats()
+        self._stats_ahead = False  # stats.json or state.npz count an episode not committed
 
     @classmethod
     def open(
@@ -102,10 +101,10 @@ class DatasetWriter:
         check_names(cameras, features, feature_names)
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
-        _matching_info(*checks)  # refuse before the lock, which is a file in root
+        matching_info(*checks)  # refuse before the lock, which is a file in root
         lock = take_lock(root)
         try:
-            found = _matching_info(*checks)  # again: another writer may have been quicker
+            found = matching_info(*checks)  # again: another writer may have been quicker
             writer = cls(root, found or wanted, lock)
             if found is None:
                 writer._write_info(wanted)
@@ -118,12 +117,12 @@ class DatasetWriter:
             raise
 
     def _reload(self) -> None:
-        """Read back tasks and stats of the committed episodes, and put tasks.parquet and
-        stats.json back in step with info.json if a commit died between them."""
+        """Read back tasks and the stats state of the committed episodes (meta/shmpipe/state.npz,
+        or one scan of the dataset if it is missing or stale, then saved), and put tasks.parquet
+        and stats.json back in step with info.json if a commit died between them."""
         self._tasks.load(self._info["total_tasks"])
-        self._stats = self._stats.read_back(
-            self.root, self.next_episode_index, self.next_frame_index
-        )
+        if self.next_episode_index:
+            self._stats = self._saved_stats()
         stats_path = self.root / layout.STATS_PATH
         if self.next_episode_index == 0:
             self._stats_ahead = stats_path.exists()
@@ -187,18 +186,20 @@ class DatasetWriter:
         self._tasks.save()
         self._write_stats(dataset_stats)
         self._stats_ahead = True
+        info = dict(self._info)
+        info["total_episodes"] = episode_index + 1
+        info["total_frames"] = self.next_frame_index + length
+        info["total_tasks"] = len(texts)
+        info["splits"] = {"train": f"0:{episode_index + 1}"}
+        save_state(self.root, info, merged.to_arrays())
         # Durable before counted: the videos (their encoders renamed them into place), then
         # every folder that gained a file; info.json, the commit point, comes after.
         videos = [layout.video_path(self.root, camera, episode_index) for camera in cameras]
         sync_files(videos)
         sync_folders([*videos, data_path, layout.histograms_path(self.root, episode_index),
                       layout.episodes_path(self.root, episode_index),
-                      self.root / layout.STATS_PATH], self.root)  # fmt: skip
-        info = dict(self._info)
-        info["total_episodes"] = episode_index + 1
-        info["total_frames"] = self.next_frame_index + length
-        info["total_tasks"] = len(texts)
-        info["splits"] = {"train": f"0:{episode_index + 1}"}
+                      self.root / layout.STATS_PATH, self.root / layout.STATE_PATH],
+                     self.root)  # fmt: skip
         self._write_info(info)
         t3 = time.perf_counter()
 
@@ -232,12 +233,43 @@ class DatasetWriter:
         self.close()
 
     # -- metadata files ------------------------------------------------------------------
+    def _saved_stats(self) -> DatasetStats:
+        """The stats state in state.npz; if it is missing, stale or does not fit, rebuilt from
+        the committed episodes' files (logged) and saved."""
+        arrays, why = load_state(self.root)
+        if arrays is not None:
+            try:
+                return self._stats.from_arrays(arrays)
+            except (KeyError, ValueError) as error:
+                why = f"{layout.STATE_PATH} does not fit info.json ({error})"
+        episodes = self.next_episode_index
+        log.warning("%s: %s; rebuilding the stats state from the files of %d episodes",
+                    self.root, why, episodes)  # fmt: skip
+        self._stats = self._stats.rebuilt(self.root, episodes, self.next_frame_index)
+        self._save_state(self._info)
+        return self._stats
+
+    def _empty_stats(self) -> DatasetStats:
+        widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
+        widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
+        return DatasetStats.empty(list(self._info["features"]), self.cameras, widths)
+
     def _restore_meta(self) -> None:
-        """Put tasks.parquet and stats.json back to what info.json counts."""
+        """Put tasks.parquet, stats.json and state.npz back to what info.json counts."""
         self._tasks.save()
         if self._stats_ahead:
             self._write_stats(self._stats.stats() if self.next_episode_index else None)
+            self._save_state(self._info)
             self._stats_ahead = False
+
+    def _save_state(self, info: dict) -> None:
+        """state.npz of the committed episodes (none yet: no file), durable before return."""
+        path = self.root / layout.STATE_PATH
+        if self.next_episode_index == 0:
+            path.unlink(missing_ok=True)
+            return
+        save_state(self.root, info, self._stats.to_arrays())
+        sync_folders([path], self.root)
 
     def _write_stats(self, stats: dict[str, Stats] | None) -> None:
         """stats.json holding `stats` (None: no file)."""
@@ -249,27 +281,8 @@ class DatasetWriter:
 
     def _write_info(self, info: dict) -> None:
         path = self.root / layout.INFO_PATH
-        write_atomically(path, _text(json.dumps(info, indent=4) + "\n"))
+        write_atomically(path, _text(info_text(info)))
         sync_folders([path], self.root)
-
-
-def _matching_info(
-    root: Path, wanted: dict, check_robot_type: bool, check_feature_names: bool
-) -> dict | None:
-    """The info.json of the dataset at `root` if its settings are `wanted`'s; None if `root`
-    is absent or empty. Anything else raises ConfigError."""
-    info_path = root / layout.INFO_PATH
-    if not info_path.exists():
-        require_empty(root)
-        return None
-    found = read_info(info_path)
-    problems = differences(wanted, found, check_robot_type, check_feature_names)
-    if problems:
-        raise ConfigError(
-            f"{root}: the dataset there was recorded with other settings:\n  "
-            + "\n  ".join(problems)
-        )
-    return found
 
 
 def _text(text: str) -> Callable[[IO[bytes]], object]:

@@ -310,7 +310,8 @@ def test_resume_continues_indices_and_rewrites_nothing(tmp_path):
 
     after = file_digests(root)
     changed = {p for p in before if after[p] != before[p]}
-    assert changed == {"meta/info.json", "meta/stats.json", "meta/tasks.parquet"}
+    assert changed == {"meta/info.json", "meta/stats.json", "meta/tasks.parquet",
+                       "meta/shmpipe/state.npz"}  # fmt: skip
     info = read_json(root / "meta/info.json")
     assert (info["total_episodes"], info["total_frames"], info["total_tasks"]) == (3, 33, 3)
     assert info["splits"] == {"train": "0:3"}

@@ -75,6 +75,13 @@ def test_a_pack_journal_naming_files_outside_the_root_deletes_nothing(root, tmp_
 
 
 @pytest.mark.timeout(20)
+def without_state(root: Path, junk: str) -> None:
+    """`junk` made unreadable, and the resume state gone, so that opening rebuilds the stats
+    from the files (a valid state means start() reads neither data nor histograms)."""
+    (root / junk).write_bytes(b"PAR1junk")
+    (root / "meta/shmpipe/state.npz").unlink()
+
+
 @pytest.mark.parametrize(
     "damage, words",
     [
@@ -86,13 +93,11 @@ def test_a_pack_journal_naming_files_outside_the_root_deletes_nothing(root, tmp_
         (lambda r: edit_info(r, total_episodes="2"), "total_episodes is '2'"),
         (lambda r: (r / "meta/info.json").write_text("[" * 100000), "nested too deep"),
         (
-            lambda r: (r / "data/chunk-000/file-001.parquet").write_bytes(b"PAR1junk"),
+            lambda r: without_state(r, "data/chunk-000/file-001.parquet"),
             "file-001.parquet: unreadable",
         ),
         (
-            lambda r: (r / "meta/shmpipe/image_histograms/chunk-000/file-000.npz").write_bytes(
-                b"junk"
-            ),
+            lambda r: without_state(r, "meta/shmpipe/image_histograms/chunk-000/file-000.npz"),
             "file-000.npz: unreadable",
         ),
     ],  # fmt: skip

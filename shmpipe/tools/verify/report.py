@@ -44,18 +44,24 @@ class VerifyReport:
         lines = [p.line() for p in self.problems]
         rate = self.video_frames / self.seconds if self.seconds > 0 else 0.0
         lines.append(
-            f"checked {self.video_frames} video frames in {self.seconds:.2f} s "
-            f"({rate:.0f} frames/s)"
+            f"checked {self.episodes} episodes, {self.video_frames} video frames in "
+            f"{self.seconds:.2f} s ({self.episodes_per_s:.1f} episodes/s, {rate:.0f} frames/s)"
         )
         if self.ok:
             lines.append(
                 f"OK: {self.episodes} episodes, {self.frames} frames, {self.cameras} cameras"
             )
         else:
-            lines.append(f"FAILED: {len(self.problems)} problems")
+            lines.append(f"FAILED: {len(self.problems)} problem(s)")
         return "\n".join(lines)
+
+    @property
+    def episodes_per_s(self) -> float:
+        return self.episodes / self.seconds if self.seconds > 0 else 0.0
 
     def as_json(self) -> dict:
         out = {"ok": self.ok, "root": str(self.root)}
         out.update({k: v for k, v in asdict(self).items() if k != "root"})
+        rate = self.video_frames / self.seconds if self.seconds > 0 else 0.0
+        out.update(episodes_per_s=self.episodes_per_s, video_frames_per_s=rate)
         return out

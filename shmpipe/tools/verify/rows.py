@@ -6,9 +6,12 @@ frame_index / fps and a global `index` that starts where meta/episodes says.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
+from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, read_parquet
 from shmpipe.tools.verify.video import TOLERANCE_S
 
 ROW_COLUMNS = ("episode_index", "frame_index", "index", "timestamp")
@@ -58,3 +61,29 @@ def matrix(column: pa.ChunkedArray) -> np.ndarray:
     if values.dtype == object:
         values = np.stack(values)
     return values.reshape(len(values), -1).astype(np.float64)
+
+
+class DataFiles:
+    """Data files read one at a time, so that verifying keeps one in memory, whatever the
+    dataset's size: the file read last is kept for the episodes that follow in it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.last: tuple[str, pa.Table] | None = None
+        self.seen: set[str] = set()
+
+    def read(self, file: str) -> tuple[pa.Table | None, str | None, bool]:
+        """(table or None, why not, whether this is the first time `file` is asked for)."""
+        first = file not in self.seen
+        self.seen.add(file)
+        if self.last is not None and self.last[0] == file:
+            return self.last[1], None, first
+        path = self.root / file
+        if file_problem(path) == "missing":
+            return None, "data file missing", first
+        try:
+            table = read_parquet(path, file)
+        except DamagedDatasetError as error:
+            return None, str(error).removeprefix(f"{file}: "), first
+        self.last = (file, table)
+        return table, None, first

@@ -1,20 +1,27 @@
 """Is meta/stats.json what its episodes say, and (for shmpipe's datasets) what the rows say?
 
 LeRobot merges per-episode stats into dataset stats: counts add up, min/max are the extremes,
-mean and std are count-weighted. shmpipe's dataset stats are exact instead, so for its datasets
-the numeric features' stats must equal numpy over every row.
+mean and std are count-weighted. shmpipe's dataset stats are exact instead (quantiles within a
+stated rank error past sketch.K values), so for its datasets the numeric features' stats must be
+numpy's over every row; RowStats computes those file by file, in bounded memory.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
 from shmpipe.stats.quantiles import QUANTILES
+from shmpipe.stats.sketch import K
 
 MERGE_RTOL = 1e-6  # per-episode stats are stored rounded, then merged once more
 EXACT_RTOL = 1e-9
+# Past sketch.K values, shmpipe's quantiles are a summary's: allowed rank error, a fraction of
+# the count (twice the bound the README states for shmpipe.stats.sketch).
+RANK_TOLERANCE = 0.01
 
 Problems = list[tuple[str, str]]  # (feature, what is wrong)
 
@@ -46,26 +53,6 @@ def merge_problems(dataset_stats: Mapping[str, dict], episodes: list[dict]) -> P
         # std is held to the second moment's scale: var = E[x²] - mean² cancels digits
         scales = {key: np.sqrt(second_moment) if key == "std" else v for key, v in merged.items()}
         out += _compare(name, stats, merged, scales, MERGE_RTOL, "merging the episodes' stats")
-    return out
-
-
-def exact_problems(dataset_stats: Mapping[str, dict], rows: Mapping[str, np.ndarray]) -> Problems:
-    """Each stat of a numeric feature that is not numpy's over all its `rows` (frames, dims)."""
-    out: Problems = []
-    for name, values in rows.items():
-        if name not in dataset_stats:
-            out.append((name, "is not in meta/stats.json"))
-            continue
-        want = {
-            "count": np.array([len(values)]),
-            "min": values.min(axis=0),
-            "max": values.max(axis=0),
-            "mean": values.mean(axis=0),
-            "std": values.std(axis=0),
-        }
-        for key, level in QUANTILES.items():
-            want[key] = np.quantile(values, level, axis=0, method="linear")
-        out += _compare(name, dataset_stats[name], want, want, EXACT_RTOL, "numpy over all rows")
     return out
 
 
@@ -110,3 +97,101 @@ def _difference(
         return None
     i = wrong[0]
     return f"[{i}] is {float(found[i])!r}, expected {float(want[i])!r}"
+
+
+class RowStats:
+    """numpy's stats of each numeric feature over data files fed one at a time (bounded memory).
+
+    count, min, max, mean and std are exact (each file's numpy moments, merged in float64).
+    Quantiles: while a feature holds at most sketch.K values (where shmpipe's quantiles are
+    exact) its values are kept and compared with np.quantile; past that, the rank of each value
+    stats.json claims is counted, and must be within RANK_TOLERANCE * count of its level's.
+    """
+
+    def __init__(self, claimed: Mapping[str, dict] | None) -> None:
+        self.claimed = {}  # feature -> {quantile key: (dims,) value stats.json gives}
+        for name, stats in (claimed if isinstance(claimed, dict) else {}).items():
+            values = {key: _stat(stats, key) for key in QUANTILES}
+            if isinstance(stats, dict) and all(v is not None for v in values.values()):
+                self.claimed[name] = values
+        self.moments: dict[str, dict[str, np.ndarray]] = {}
+        self.kept: dict[str, list[np.ndarray] | None] = {}
+        self.ranks: dict[str, dict[str, np.ndarray]] = {}  # key -> (2, dims) # below, # at most
+
+    @classmethod
+    def of(cls, stats_json: Path) -> RowStats:
+        """Checking the quantiles of this stats.json, if it reads (else stats() reports it)."""
+        try:
+            return cls(json.loads(stats_json.read_text()))
+        except (OSError, ValueError):
+            return cls(None)
+
+    def add(self, name: str, values: np.ndarray) -> None:
+        """(rows, dims) float64 values of one more data file."""
+        n = len(values)
+        if n == 0:
+            return
+        mean = values.mean(axis=0)
+        part = {"count": np.array([n]), "min": values.min(axis=0), "max": values.max(axis=0),
+                "mean": mean, "m2": ((values - mean) ** 2).sum(axis=0)}  # fmt: skip
+        self.moments[name] = _merged(self.moments.get(name), part)
+        kept = self.kept.setdefault(name, [])
+        if kept is not None:
+            kept.append(values)
+            if int(self.moments[name]["count"][0]) > K:
+                self.kept[name] = None
+        for key, claimed in self.claimed.get(name, {}).items():
+            if claimed.shape != (values.shape[1],):
+                continue
+            ranks = np.stack([(values < claimed).sum(axis=0), (values <= claimed).sum(axis=0)])
+            self.ranks.setdefault(name, {})[key] = self.ranks.get(name, {}).get(key, 0) + ranks
+
+    def problems(self, dataset_stats: Mapping[str, dict]) -> Problems:
+        out: Problems = []
+        for name, m in self.moments.items():
+            if name not in dataset_stats:
+                out.append((name, "is not in meta/stats.json"))
+                continue
+            count = int(m["count"][0])
+            want = {"count": m["count"], "min": m["min"], "max": m["max"], "mean": m["mean"],
+                    "std": np.sqrt(m["m2"] / count)}  # fmt: skip
+            if self.kept.get(name) is not None:
+                values = np.concatenate(self.kept[name])
+                for key, level in QUANTILES.items():
+                    want[key] = np.quantile(values, level, axis=0, method="linear")
+            else:
+                out += self._rank_problems(name, count)
+            out += _compare(
+                name, dataset_stats[name], want, want, EXACT_RTOL, "numpy over all rows"
+            )
+        return out
+
+    def _rank_problems(self, name: str, count: int) -> Problems:
+        out: Problems = []
+        tolerance = RANK_TOLERANCE * count
+        for key, level in QUANTILES.items():
+            ranks = self.ranks.get(name, {}).get(key)
+            if ranks is None:
+                out.append((name, f"{key} is missing or unreadable"))
+                continue
+            position = level * (count - 1)
+            below, at_most = ranks
+            wrong = np.flatnonzero((below > np.ceil(position) + tolerance)
+                                   | (at_most < np.floor(position) + 1 - tolerance))  # fmt: skip
+            if len(wrong):
+                i = wrong[0]
+                out.append((name, f"{key}[{i}] has rank {below[i]}..{at_most[i]} of {count} "
+                                  f"values, expected {position:.0f} within {tolerance:.0f} "
+                                  f"(RANK_TOLERANCE {RANK_TOLERANCE})"))  # fmt: skip
+        return out
+
+
+def _merged(a: dict[str, np.ndarray] | None, b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Moments of both parts (Chan et al.), in float64."""
+    if a is None:
+        return b
+    na, nb = float(a["count"][0]), float(b["count"][0])
+    delta = b["mean"] - a["mean"]
+    return {"count": a["count"] + b["count"], "min": np.minimum(a["min"], b["min"]),
+            "max": np.maximum(a["max"], b["max"]), "mean": a["mean"] + delta * (nb / (na + nb)),
+            "m2": a["m2"] + b["m2"] + delta**2 * (na * nb / (na + nb))}  # fmt: skip

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import layout
@@ -90,7 +89,8 @@ class _Check:
         self.episodes = self._read_episodes()
         self.report.episodes = len(self.episodes)
         self.report.frames = sum(e["length"] for e in self.episodes)
-        self.tables: dict[str, pa.Table] = {}  # data files by path relative to root
+        self.files = verify_rows.DataFiles(root)  # one data file in memory at a time
+        self.row_stats = verify_stats.RowStats(None)
         self.rows_whole = False  # every episode's rows were read and found right
 
     def problem(self, message: str, episode=None, camera=None, file=None) -> None:
@@ -142,15 +142,15 @@ class _Check:
         """Each episode's data rows: one block, frame_index 0..n-1, timestamps i/fps, and the
         global index contiguous across episodes; no rows of unlisted episodes."""
         problems_before = len(self.report.problems)
+        self.row_stats = verify_stats.RowStats(self._claimed_stats())
         next_index = 0
-        listed: dict[str, list[int]] = {}  # data file -> its episodes
+        self.listed: dict[str, list[int]] = {}  # data file -> its episodes
+        for e in self.episodes:
+            self.listed.setdefault(self._data_file(e), []).append(e["episode_index"])
         for e in self.episodes:
             ep, length = e["episode_index"], e["length"]
             start, end = e["dataset_from_index"], e["dataset_to_index"]
-            file = self.info["data_path"].format(
-                chunk_index=e["data/chunk_index"], file_index=e["data/file_index"]
-            )
-            listed.setdefault(file, []).append(ep)
+            file = self._data_file(e)
             if start != next_index or end - start != length:
                 self.problem(
                     f"rows [{start}, {end}) in meta/episodes, expected "
@@ -163,24 +163,34 @@ class _Check:
             if table is not None:
                 for message in verify_rows.episode_problems(table, ep, length, start, self.fps):
                     self.problem(message, ep, file=file)
-        for file, table in self.tables.items():
-            unlisted = verify_rows.unlisted_rows(table, listed[file])
-            if unlisted:
-                self.problem(f"{unlisted} rows of episodes not in meta/episodes", file=file)
         self.rows_whole = len(self.report.problems) == problems_before
 
+    def _data_file(self, episode: dict) -> str:
+        return self.info["data_path"].format(
+            chunk_index=episode["data/chunk_index"], file_index=episode["data/file_index"]
+        )
+
+    def _claimed_stats(self) -> dict | None:
+        try:
+            claimed = read_json(self.root / STATS, STATS)
+        except DamagedDatasetError:
+            return None  # stats() reports it
+        return claimed if isinstance(claimed, dict) else None
+
     def _table(self, file: str, episode: int) -> pa.Table | None:
-        if file not in self.tables:
-            path = self.root / file
-            if file_problem(path) == "missing":
-                self.problem("data file missing", episode, file=file)
-                return None
-            try:
-                self.tables[file] = read_parquet(path, file)
-            except DamagedDatasetError as error:
-                self.problem(str(error).removeprefix(f"{file}: "), episode, file=file)
-                return None
-        return self.tables[file]
+        """The data file, read once (again only if episodes go back to it): its unlisted rows
+        and numeric values are counted when it is first read, and only it is kept."""
+        table, error, first = self.files.read(file)
+        if error and first:
+            self.problem(error, episode, file=file)
+        if table is not None and first:
+            unlisted = verify_rows.unlisted_rows(table, self.listed[file])
+            if unlisted:
+                self.problem(f"{unlisted} rows of episodes not in meta/episodes", file=file)
+            for name in self._numeric_names():
+                if name in table.column_names:
+                    self.row_stats.add(name, verify_rows.matrix(table.column(name)))
+        return table
 
     def videos(self, decode: bool) -> None:
         """Each camera's frames of each episode: the count and the time of every frame."""
@@ -235,19 +245,10 @@ class _Check:
             return
         found = verify_stats.merge_problems(dataset_stats, self.episodes)
         if "shmpipe" in self.info and self.rows_whole:  # else the rows are not the dataset's
-            found += verify_stats.exact_problems(dataset_stats, self._numeric_rows())
+            found += self.row_stats.problems(dataset_stats)
         for feature, message in found:
             camera = feature if feature in self.cameras else None
             self.problem(f"{feature} {message}", camera=camera, file=STATS)
 
-    def _numeric_rows(self) -> dict[str, np.ndarray]:
-        """(frames, dims) float64 values of every numeric feature, over all data files."""
-        names = [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
-        tables = [self.tables[f] for f in sorted(self.tables)]
-        if not tables:
-            return {}
-        return {
-            name: np.concatenate([verify_rows.matrix(t.column(name)) for t in tables])
-            for name in names
-            if all(name in t.column_names for t in tables)
-        }
+    def _numeric_names(self) -> list[str]:
+        return [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
