@@ -73,8 +73,10 @@ class DatasetWriter:
         self.next_frame_index: int = info["total_frames"]
         self._tasks = TaskList(root / layout.TASKS_PATH)
         widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
-        widths.update(dict.fromkeys([*capture_times.columns_of(info), *INDEX_COLUMNS], 1))
-        self._stats = DatasetStats.empty(list(info["features"]), self.cameras, widths)
+        widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
+        # capture times have no stats: they are seconds of a clock, not data to normalize
+        order = [n for n in info["features"] if n not in capture_times.columns_of(info)]
+        self._stats = DatasetStats.empty(order, self.cameras, widths)
         self._stats_ahead = False  # meta/stats.json counts an episode that was not committed
 
     @classmethod

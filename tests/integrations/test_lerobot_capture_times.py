@@ -8,13 +8,12 @@ unless LEROBOT_REQUIRED=1.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from shmpipe import Pipeline
 from shmpipe.dataset import capture_times
+from tests.helpers.lerobot import import_lerobot
 
 pytestmark = pytest.mark.lerobot
 H, W = 48, 64
@@ -29,13 +28,7 @@ def given_time(camera_number: int, k: int) -> float:
 
 @pytest.fixture(scope="module")
 def lerobot_dataset_class():
-    try:
-        from lerobot.datasets.lerobot_dataset import LeRobotDataset
-    except ImportError as error:
-        if os.environ.get("LEROBOT_REQUIRED") == "1":
-            pytest.fail(f"LEROBOT_REQUIRED=1 but LeRobot does not import: {error}")
-        pytest.skip(f"LeRobot is not installed here ({error})")
-    return LeRobotDataset
+    return import_lerobot("lerobot.datasets.lerobot_dataset").LeRobotDataset
 
 
 def test_lerobot_loads_a_dataset_with_capture_times(tmp_path, lerobot_dataset_class, monkeypatch):

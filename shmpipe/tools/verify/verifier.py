@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from shmpipe.dataset import layout
+from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.info import is_camera
 from shmpipe.dataset.reader import EPISODE_COLUMNS, EPISODES_GLOB, episodes_files
 from shmpipe.errors import ConfigError
@@ -260,7 +260,9 @@ class _Check:
 
     def _numeric_rows(self) -> dict[str, np.ndarray]:
         """(frames, dims) float64 values of every numeric feature, over all data files."""
-        names = [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
+        skip = capture_times.columns_of(self.info)  # no stats: seconds of a clock
+        names = [n for n, f in self.info["features"].items()
+                 if f.get("dtype") not in NOT_NUMERIC and n not in skip]  # fmt: skip
         tables = [self.tables[f] for f in sorted(self.tables)]
         return {
             name: np.concatenate([verify_rows.matrix(t.column(name)) for t in tables])
