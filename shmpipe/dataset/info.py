@@ -13,7 +13,7 @@ from pathlib import Path
 
 import av
 
-from shmpipe.dataset import layout
+from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.files import require_empty
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
@@ -115,8 +115,10 @@ def new_info(
     video: Mapping[str, object],
     robot_type: str | None = None,
     feature_names: Mapping[str, Sequence[str]] | None = None,
+    capture: bool = False,
 ) -> dict:
-    """info.json of an empty dataset, in LeRobot's key order, plus our own "shmpipe" block."""
+    """info.json of an empty dataset, in LeRobot's key order, plus our own "shmpipe" block.
+    `capture`: one capture-time column per camera (shmpipe.dataset.capture_times)."""
     video = json.loads(json.dumps(dict(video)))  # as stored (tuples become lists), to compare
     entries: dict[str, dict] = {}
     for name, shape in cameras.items():
@@ -145,10 +147,12 @@ def new_info(
     for name, shape in features.items():
         dims = list(names[name]) if name in names else None
         entries[name] = {"dtype": "float32", "shape": [int(d) for d in shape], "names": dims}
+    for camera in cameras if capture else ():
+        entries[capture_times.column(camera)] = capture_times.feature_entry()
     for name in INDEX_COLUMNS:
         dtype = "float32" if name == "timestamp" else "int64"
         entries[name] = {"dtype": dtype, "shape": [1], "names": None}
-    return {
+    info = {
         "codebase_version": CODEBASE_VERSION,
         "robot_type": robot_type,
         "total_episodes": 0,
@@ -169,6 +173,9 @@ def new_info(
             "video_encoder": video,
         },
     }
+    if capture:
+        info["shmpipe"][capture_times.INFO_KEY] = list(cameras)
+    return info
 
 
 def _codec_name(vcodec: str) -> str:
@@ -181,13 +188,13 @@ def _codec_name(vcodec: str) -> str:
 
 
 def shapes(info: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-    """(cameras, features) of an info.json, name -> shape, in its order; no index columns."""
+    """(cameras, features) of an info.json, name -> shape, in its order; no index columns and
+    no capture-time columns."""
     entries = info["features"]
+    skip = {*INDEX_COLUMNS, *capture_times.columns_of(info)}
     cameras = {n: tuple(f["shape"]) for n, f in entries.items() if is_camera(f)}
     features = {
-        n: tuple(f["shape"])
-        for n, f in entries.items()
-        if not is_camera(f) and n not in INDEX_COLUMNS
+        n: tuple(f["shape"]) for n, f in entries.items() if not is_camera(f) and n not in skip
     }
     return cameras, features
 
@@ -209,6 +216,8 @@ def differences(
         version = found.get("codebase_version")
         return [f"not a dataset written by shmpipe ({CODEBASE_VERSION}): found {version!r}"]
     compare("fps", wanted["fps"], found.get("fps"))
+    compare("capture-time columns of cameras", capture_times.cameras_of(wanted),
+            capture_times.cameras_of(found))  # fmt: skip
     if check_robot_type:
         compare("robot_type", wanted["robot_type"], found.get("robot_type"))
     want_f, found_f = wanted["features"], found.get("features", {})

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from shmpipe.dataset.capture_times import column as capture_column
 from shmpipe.errors import UsageError
 
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
@@ -24,14 +26,18 @@ class EpisodeRows:
 
     `append` writes into room made beforehand by `ensure_room` (or `reserve`) and never
     allocates, so a caller can grow the arrays first and then add a frame all or nothing.
+    `capture`: cameras whose capture times (float64 seconds) each row also holds.
     """
 
-    def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024):
+    def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024,
+                 capture: Sequence[str] = ()) -> None:  # fmt: skip
         self.features = {name: int(np.prod(shape)) for name, shape in features.items()}
+        self.capture = list(capture)
         self._capacity = max(1, initial_capacity)
         self._values = {
             n: np.empty((self._capacity, d), np.float32) for n, d in self.features.items()
         }
+        self._times = np.empty((self._capacity, len(self.capture)), np.float64)
         self._task_index = np.empty(self._capacity, np.int64)
         self.num_frames = 0
 
@@ -47,19 +53,26 @@ class EpisodeRows:
         n = self.num_frames
         values = {name: np.empty((rows, d), np.float32) for name, d in self.features.items()}
         task_index = np.empty(rows, np.int64)
+        times = np.empty((rows, len(self.capture)), np.float64)
         for name, bigger in values.items():
             bigger[:n] = self._values[name][:n]
         task_index[:n] = self._task_index[:n]
+        times[:n] = self._times[:n]
         self._values, self._task_index, self._capacity = values, task_index, rows
+        self._times = times
 
-    def append(self, row: dict[str, np.ndarray], task_index: int) -> None:
-        """Add a row: a value for every feature. Needs room (ensure_room); allocates nothing.
-        A value that does not fit raises, and the row is not added."""
+    def append(self, row: dict[str, np.ndarray], task_index: int,
+               capture_times: Sequence[float] | None = None) -> None:  # fmt: skip
+        """Add a row: a value for every feature (and a capture time per `capture` camera, in
+        its order). Needs room (ensure_room); allocates nothing. A value that does not fit
+        raises, and the row is not added."""
         i = self.num_frames
         if i == self._capacity:
             raise UsageError("EpisodeRows.append: no room left; call ensure_room() first")
         for name, values in self._values.items():
             values[i] = row[name]
+        if self.capture:
+            self._times[i] = capture_times
         self._task_index[i] = task_index
         self.num_frames = i + 1
 
@@ -78,6 +91,8 @@ class EpisodeRows:
         n = self.num_frames
         frame_index = np.arange(n, dtype=np.int64)
         cols = {name: self.values(name) for name in self.features}
+        for k, camera in enumerate(self.capture):
+            cols[capture_column(camera)] = self._times[:n, k].copy()
         cols["timestamp"] = (frame_index / fps).astype(np.float32)
         cols["frame_index"] = frame_index
         cols["episode_index"] = np.full(n, episode_index, np.int64)
@@ -86,11 +101,13 @@ class EpisodeRows:
         return cols
 
 
-def _hf_features(features: dict[str, int]) -> dict:
+def _hf_features(features: dict[str, int], capture: Sequence[str]) -> dict:
     out = {
         name: {"feature": {"dtype": "float32", "_type": "Value"}, "length": d, "_type": "List"}
         for name, d in features.items()
     }
+    for name in capture:
+        out[name] = {"dtype": "float64", "_type": "Value"}
     out["timestamp"] = {"dtype": "float32", "_type": "Value"}
     for name in INDEX_COLUMNS[1:]:
         out[name] = {"dtype": "int64", "_type": "Value"}
@@ -105,17 +122,25 @@ def _fingerprint(columns: dict[str, np.ndarray]) -> str:
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
-def rows_table(columns: dict[str, np.ndarray], features: dict[str, int]) -> pa.Table:
-    """An arrow table with LeRobot's schema and its `huggingface` schema metadata."""
+def rows_table(columns: dict[str, np.ndarray], features: dict[str, int],
+               capture: Sequence[str] = ()) -> pa.Table:  # fmt: skip
+    """An arrow table with LeRobot's schema and its `huggingface` schema metadata; `capture`:
+    the capture-time columns (float64 scalars), after the features."""
     arrays, fields = [], []
     for name, d in features.items():
         values = np.ascontiguousarray(columns[name], np.float32)
         arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), d))
         fields.append(pa.field(name, pa.list_(pa.float32(), d)))
+    for name in capture:
+        arrays.append(pa.array(np.asarray(columns[name], np.float64)))
+        fields.append(pa.field(name, pa.float64()))
     for name in INDEX_COLUMNS:
         arr = columns[name]
         arrays.append(pa.array(arr))
         fields.append(pa.field(name, pa.float32() if name == "timestamp" else pa.int64()))
-    hf_info = {"info": {"features": _hf_features(features)}, "fingerprint": _fingerprint(columns)}
+    hf_info = {
+        "info": {"features": _hf_features(features, capture)},
+        "fingerprint": _fingerprint(columns),
+    }
     metadata = {"huggingface": json.dumps(hf_info)}
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))

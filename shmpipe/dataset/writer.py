@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 import pyarrow.parquet as pq
 
-from shmpipe.dataset import layout
+from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.checks import check_episode
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.files import (
@@ -70,6 +70,7 @@ class DatasetWriter:
         self._lock = lock
         self.fps: int = info["fps"]
         self.cameras, self.features = shapes(info)
+        self.capture_cameras = capture_times.cameras_of(info)  # cameras with capture times
         self.next_episode_index: int = info["total_episodes"]
         self.next_frame_index: int = info["total_frames"]
         self._tasks = TaskList(root / layout.TASKS_PATH)
@@ -86,6 +87,7 @@ class DatasetWriter:
         video: Mapping[str, object],
         robot_type: str | None = None,
         feature_names: Mapping[str, Sequence[str]] | None = None,
+        capture: bool = False,
     ) -> DatasetWriter:
         """Create a dataset at `root` (absent or empty) or resume the one there.
 
@@ -99,7 +101,7 @@ class DatasetWriter:
         root = Path(root)
         fps = check_fps(fps)
         check_names(cameras, features, feature_names)
-        wanted = new_info(fps, cameras, features, video, robot_type, feature_names)
+        wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
         lock = take_lock(root)
@@ -161,10 +163,13 @@ class DatasetWriter:
         check_episode(
             self.root, cameras, features, len(texts), episode_index, rows, image_histograms
         )
+        if rows.capture != self.capture_cameras:
+            raise ConfigError(f"commit_episode: rows have capture times of {rows.capture}, the "
+                              f"dataset stores those of {self.capture_cameras}")  # fmt: skip
         length, t_data = rows.num_frames, time.perf_counter()
         columns = rows.columns(self.fps, episode_index, self.next_frame_index)
         data_path = layout.data_path(self.root, episode_index)
-        table = rows_table(columns, rows.features)
+        table = rows_table(columns, rows.features, capture_times.columns_of(self._info))
         write_atomically(data_path, lambda f: pq.write_table(table, f))
         t1 = time.perf_counter()
         episode = self._stats.episode_stats(columns, image_histograms)
@@ -252,7 +257,10 @@ class DatasetWriter:
     def _empty_stats(self) -> DatasetStats:
         widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
         widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
-        return DatasetStats.empty(list(self._info["features"]), self.cameras, widths)
+        # capture times have no stats: they are seconds of a clock, not data to normalize
+        skip = capture_times.columns_of(self._info)
+        order = [n for n in self._info["features"] if n not in skip]
+        return DatasetStats.empty(order, self.cameras, widths)
 
     def _restore_meta(self) -> None:
         """Put tasks.parquet, stats.json and state.npz back to what info.json counts."""

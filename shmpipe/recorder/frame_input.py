@@ -83,3 +83,23 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | lis
 
 def _fits_float32(values: list) -> bool:
     return not values or (max(values) <= FLOAT32_MAX and min(values) >= -FLOAT32_MAX)
+
+
+def to_capture_times(given: object, cameras: list[str]) -> list[float]:
+    """add_frame's `capture_times` (camera -> seconds) as one finite float per camera, in the
+    order of `cameras` (those whose times the dataset stores; none: the option is off)."""
+    if not cameras:
+        raise FrameError("capture_times: this Pipeline does not store them; create it with "
+                         "capture_times=True")  # fmt: skip
+    if not isinstance(given, Mapping) or given.keys() != set(cameras):
+        keys = sorted(given) if isinstance(given, Mapping) else type(given).__name__
+        raise FrameError(f"capture_times: expected camera -> seconds for exactly {cameras}, "
+                         f"got {keys}")  # fmt: skip
+    try:
+        times = [float(given[camera]) for camera in cameras]
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"capture_times: expected seconds as numbers: {exc}") from None
+    bad = [camera for camera, t in zip(cameras, times, strict=True) if not math.isfinite(t)]
+    if bad:
+        raise FrameError(f"capture_times: NaN or inf for {bad}")
+    return times

@@ -48,7 +48,9 @@ class Pipeline:
     "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND);
     workers run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in
     SCHED_FIFO `control_priority` if permitted (None: left alone); workers are replaced after
-    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json."""
+    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
+    `capture_times=True` stores, per camera, the capture time add_frame is given (a float64
+    column `capture_time.<camera>`, shmpipe.dataset.capture_times)."""
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class Pipeline:
         stall_timeout_s: float = 5.0,
         robot_type: str | None = None,
         feature_names: Mapping[str, list[str]] | None = None,
+        capture_times: bool = False,
     ) -> None:
         self.root, self.fps = Path(root), check_fps(fps)
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
@@ -80,6 +83,7 @@ class Pipeline:
         self.encoder_priority = priority.check(encoder_priority)
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
+        self.capture_times = bool(capture_times)
         self._guard = CallGuard()
         self._stack = ExitStack()
         self._owner = [os.getpid()]  # the process that started it (set again by start())
@@ -100,11 +104,12 @@ class Pipeline:
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
                 robot_type=self.robot_type, feature_names=self.feature_names or None,
+                capture=self.capture_times,
             )  # fmt: skip
             self._stack.callback(self._dataset.close)
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            self._rows = EpisodeRows(self.features)
+            self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             spill_dir = self.root / layout.SPILL_DIR
             self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
@@ -150,16 +155,21 @@ class Pipeline:
         self.close()
 
     # -- recording -------------------------------------------------------------------------
-    def add_frame(self, frame: Mapping, task: str) -> None:
-        """Add one time step: every camera image and feature value, and its task text. All or
-        nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no camera
-        and no row, and the episode goes on."""
+    def add_frame(self, frame: Mapping, task: str,
+                  capture_times: Mapping[str, float] | None = None) -> None:  # fmt: skip
+        """Add one time step: every camera image and feature value, and its task text (and,
+        with Pipeline(capture_times=True), camera -> when it captured this image, in seconds).
+        All or nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no
+        camera and no row, and the episode goes on."""
         with self._guard.call("add_frame"):
             if task is not self._task_checked:  # the same text object: checked already
                 self._task_checked = frame_input.check_task(task)
             frame_input.check_keys(frame, self._expected_keys)
             writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
             row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
+            times = None
+            if capture_times is not None or self.capture_times:
+                times = frame_input.to_capture_times(capture_times, self._rows.capture)
             self._supervisor.supervise()
             if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
                 raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
@@ -175,7 +185,7 @@ class Pipeline:
                 task_index = self._dataset.task_index(task)
                 for name, feed in self._feeds.items():
                     feed.commit(staged[name], self._take, self._rows.num_frames)
-                self._rows.append(row, task_index)
+                self._rows.append(row, task_index, times)
             self._session.warn_if_behind()
 
     def loan(self, camera: str) -> np.ndarray:

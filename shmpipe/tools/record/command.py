@@ -177,7 +177,8 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
             stack.callback(sources[key].close)
         encoder = VideoEncoderConfig(vcodec=args.vcodec, crf=args.crf, preset=args.preset, g=args.g)
         pipe = Pipeline(args.root, plan.fps, {key: s.shape for key, s in sources.items()},
-                        plan.features, encoder=encoder, backend=args.backend)  # fmt: skip
+                        plan.features, encoder=encoder, backend=args.backend,
+                        capture_times=True)  # fmt: skip
         stack.enter_context(pipe)
     except SourceError as error:
         return _recording_error(error)

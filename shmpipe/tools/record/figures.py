@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from shmpipe.recorder.results import PipelineStatus
+from shmpipe.stats.timing import CameraTiming, EpisodeTiming
 
 log = logging.getLogger("shmpipe.tools.record.session")
 REPEATS_TOLERANCE = 0.05  # a camera may deliver up to 5 % fewer distinct frames than fps
@@ -67,6 +68,19 @@ def repeats_warning(camera: str, track: CameraTrack, fps: int) -> str | None:
     )
 
 
+def slow_warning(camera: str, timing: CameraTiming, fps: int) -> str | None:
+    """repeats_warning's counterpart from stored capture times: the rate over their span."""
+    if not timing.is_slow(fps, REPEATS_TOLERANCE):
+        return None
+    share = timing.repeats / timing.frames * 100
+    return (
+        f"camera {camera_label(camera)} delivered {timing.capture_fps:.1f} distinct frames/s "
+        f"but the dataset is stamped at {fps} fps: {share:.0f} % of its "
+        f"frames are repeats ({timing.repeats} of {timing.frames}), worst gap "
+        f"{timing.worst_gap_s * 1000:.0f} ms before frame {timing.worst_gap_frame} (LeRobot #2786)"
+    )
+
+
 @dataclass(frozen=True)
 class CameraSummary:
     frames: int
@@ -75,6 +89,11 @@ class CameraSummary:
     video_bytes: int
     overflow: int  # frames that waited in the backlog
     warning: str | None  # too few distinct frames (repeats_warning)
+    worst_gap_s: float | None = None  # from the stored capture times (None: not stored)
+
+    @property
+    def repeats(self) -> int:
+        return self.frames - self.distinct_frames
 
 
 @dataclass(frozen=True)
@@ -103,7 +122,8 @@ class EpisodeSummary:
     def line(self) -> str:
         """The summary on one line (and its warnings, one line each, after it)."""
         cameras = ", ".join(
-            f"{camera_label(name)} {c.capture_fps:.1f} fps ({c.distinct_frames} distinct)"
+            f"{camera_label(name)} {c.capture_fps:.1f} fps ({c.distinct_frames} distinct"
+            + (f", worst gap {c.worst_gap_s * 1000:.0f} ms)" if c.worst_gap_s is not None else ")")
             for name, c in self.cameras.items()
         )
         text = (
@@ -177,8 +197,10 @@ class SessionResult:
 
 
 def episode_summary(result, tracks: dict[str, CameraTrack], skew: SkewTrack, duration: float,
-                    fps: int, late_ticks: int) -> EpisodeSummary:  # fmt: skip
-    """The summary of a finished episode (`result`: its EpisodeResult), warnings logged."""
+                    fps: int, late_ticks: int, timing: EpisodeTiming | None = None
+                    ) -> EpisodeSummary:  # fmt: skip
+    """The summary of a finished episode (`result`: its EpisodeResult), warnings logged.
+    With `timing` (from the stored capture times) rates, repeats, gaps and skew come from it."""
     cameras = {
         key: CameraSummary(
             frames=track.frames,
@@ -190,6 +212,13 @@ def episode_summary(result, tracks: dict[str, CameraTrack], skew: SkewTrack, dur
         )
         for key, track in tracks.items()
     }
+    if timing is not None:
+        for key, t in timing.cameras.items():
+            cameras[key] = CameraSummary(t.frames, t.distinct, t.capture_fps,
+                                         cameras[key].video_bytes, cameras[key].overflow,
+                                         slow_warning(key, t, fps), t.worst_gap_s)  # fmt: skip
+        skew = SkewTrack()
+        skew.worst_s, skew.total_s, skew.ticks = timing.worst_skew_s, timing.mean_skew_s, 1
     summary = EpisodeSummary(
         episode_index=result.episode_index,
         num_frames=result.num_frames,

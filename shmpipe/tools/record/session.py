@@ -17,6 +17,8 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from shmpipe.dataset import capture_times
+from shmpipe.stats.timing import episode_timing
 from shmpipe.tools.record.figures import (
     CameraFigures,
     CameraTrack,
@@ -122,6 +124,9 @@ class RecordSession:
         self._scratch = {key: np.empty(src.shape, np.uint8) for key, src in self.sources.items()}
         self._distinct_total = dict.fromkeys(self.sources, 0)
         self._last_sequence: dict[str, int | None] = dict.fromkeys(self.sources)
+        # each camera's newest frame: (sequence, when captured); a repeat keeps its first time
+        self._newest: dict[str, tuple[int | None, float]] = dict.fromkeys(self.sources, (None, 0))
+        self._store_times = bool(getattr(pipe, "capture_times", False))
         self._rate_samples: collections.deque = collections.deque()
         self._next_publish = 0.0
         self.figures: Figures | None = None
@@ -172,21 +177,27 @@ class RecordSession:
         except BaseException as error:
             self._abandon(wait=not isinstance(error, KeyboardInterrupt))  # Ctrl-C: at once
             raise
+        timing = None
+        if self._store_times:  # then the summary's figures come from the stored capture times
+            timing = episode_timing(capture_times.read_episode(result.data, [*self.sources]))
         return episode_summary(result, tracks, skew, duration, self.plan.fps,
-                               self._pacer.late_ticks)  # fmt: skip
+                               self._pacer.late_ticks, timing)  # fmt: skip
 
     def _record_tick(self, tracks: dict[str, CameraTrack], skew: SkewTrack) -> None:
         frame: dict[str, np.ndarray] = dict(self._zeros)
-        times = []
+        times, raw = {}, []
         for key, source in self.sources.items():
             buffer = self.pipe.loan(key)
             captured = source.read_into(buffer)
             frame[key] = buffer
             tracks[key].see(captured.sequence)
             self._count_distinct(key, captured.sequence)
-            times.append(captured.time)
-        self.pipe.add_frame(frame, task=self.plan.task)
-        skew.see(times)
+            if captured.sequence != self._newest[key][0]:
+                self._newest[key] = (captured.sequence, captured.time)
+            times[key] = self._newest[key][1]
+            raw.append(captured.time)
+        self.pipe.add_frame(frame, self.plan.task, times if self._store_times else None)
+        skew.see(raw)
 
     def _reset(self, number: int) -> None:
         """Reset time: the cameras stream, nothing is recorded; "next" ends it early."""

@@ -26,16 +26,52 @@ def add_verify(commands: argparse._SubParsersAction) -> None:
         help="decode every video frame instead of counting packets (slower; also proves "
         "the videos decode)",
     )
+    parser.add_argument(
+        "--timing",
+        action="store_true",
+        help="also report, from the stored capture times, each camera's capture rate, repeats "
+        "and worst gap and the skew between cameras; a camera captured more slowly than fps "
+        "(by more than --timing-tolerance) is a problem",
+    )
+    parser.add_argument("--timing-tolerance", type=_fraction, default=None, metavar="FRACTION",
+                        help="how far below fps a capture rate may be (default: 0.05)")  # fmt: skip
     parser.set_defaults(run=_run_verify)
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return value
+
+
 def _run_verify(args: argparse.Namespace) -> int:
-    from shmpipe.tools.verify.verifier import NotADatasetError, verify_dataset
+    from shmpipe.tools.verify.verifier import NotADatasetError, Problem, verify_dataset
 
     try:
         report = verify_dataset(args.root, decode=args.decode)
     except NotADatasetError as error:
         print(f"shmpipe verify: {error}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS
-    print(json.dumps(report.as_json(), indent=2) if args.json else report.text())
+    timing = _timing(args) if args.timing or args.timing_tolerance is not None else None
+    if timing is not None:
+        report.problems += [Problem(m, e, c, "capture times") for e, c, m in timing.slow]
+    if args.json:
+        out = report.as_json()
+        if timing is not None:
+            out["timing"] = timing.as_json()
+        print(json.dumps(out, indent=2))
+    else:
+        print("\n".join([*(timing.lines() if timing else []), report.text()]))
     return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _timing(args: argparse.Namespace):
+    from shmpipe.stats.timing import SLOW_TOLERANCE
+    from shmpipe.tools.verify.timing import check_timing
+
+    tolerance = SLOW_TOLERANCE if args.timing_tolerance is None else args.timing_tolerance
+    return check_timing(args.root, tolerance)

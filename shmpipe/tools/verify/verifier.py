@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from shmpipe.dataset import layout
+from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.info import is_camera
 from shmpipe.dataset.reader import EPISODES_GLOB, episodes_files
 from shmpipe.dataset.untrusted import (
@@ -251,4 +251,6 @@ class _Check:
             self.problem(f"{feature} {message}", camera=camera, file=STATS)
 
     def _numeric_names(self) -> list[str]:
-        return [n for n, f in self.info["features"].items() if f.get("dtype") not in NOT_NUMERIC]
+        skip = capture_times.columns_of(self.info)  # no stats: seconds of a clock
+        return [n for n, f in self.info["features"].items()
+                if f.get("dtype") not in NOT_NUMERIC and n not in skip]  # fmt: skip
