@@ -7,6 +7,7 @@ point: files it does not count are not part of the dataset, and reopening remove
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -29,9 +30,10 @@ from shmpipe.dataset.files import (
 )
 from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
 from shmpipe.dataset.meta_tables import TaskList, episodes_row
-from shmpipe.dataset.rows import INDEX_COLUMNS, EpisodeRows, rows_table
-from shmpipe.dataset.state import info_text, load_state, save_state
-from shmpipe.dataset.stats import DatasetStats, counts_in, stats_json
+from shmpipe.dataset.resume import empty_stats, saved_stats
+from shmpipe.dataset.rows import EpisodeRows, rows_table
+from shmpipe.dataset.state import info_text, save_state
+from shmpipe.dataset.stats import counts_in, stats_json
 from shmpipe.dataset.untrusted import file_problem
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
@@ -55,7 +57,7 @@ class CommittedEpisode:
     timings: dict[str, float]
 
 
-class DatasetWriter:
+class DatasetWriter(contextlib.AbstractContextManager):
     """Appends episodes to the LeRobot v3.0 dataset at `root`; one writer per root at a time.
 
     The caller puts an episode's videos in place (layout.video_path, file number = episode
@@ -74,7 +76,7 @@ class DatasetWriter:
         self.next_episode_index: int = info["total_episodes"]
         self.next_frame_index: int = info["total_frames"]
         self._tasks = TaskList(root / layout.TASKS_PATH)
-        self._stats = self._empty_stats()
+        self._stats = empty_stats(info, self.features, self.cameras)
         self._stats_ahead = False  # stats.json or state.npz count an episode not committed
 
     @classmethod
@@ -124,7 +126,10 @@ class DatasetWriter:
         and stats.json back in step with info.json if a commit died between them."""
         self._tasks.load(self._info["total_tasks"])
         if self.next_episode_index:
-            self._stats = self._saved_stats()
+            self._stats, rebuilt = saved_stats(self.root, self._stats, self.next_episode_index,
+                                               self.next_frame_index)  # fmt: skip
+            if rebuilt:
+                self._save_state(self._info)
         stats_path = self.root / layout.STATS_PATH
         if self.next_episode_index == 0:
             self._stats_ahead = stats_path.exists()
@@ -178,16 +183,10 @@ class DatasetWriter:
         dataset_stats = merged.stats()
         t2 = time.perf_counter()
         tasks = [texts[i] for i in dict.fromkeys(columns["task_index"].tolist())]
-        write_atomically(
-            layout.histograms_path(self.root, episode_index),
-            lambda f: np.savez(f, **episode.histograms),
-        )
         row = episodes_row(
             episode_index, self.next_frame_index, length, self.fps, tasks, list(self.cameras), stats
         )
-        write_atomically(
-            layout.episodes_path(self.root, episode_index), lambda f: pq.write_table(row, f)
-        )
+        _write_episode_meta(self.root, episode_index, episode.histograms, row)
         self._tasks.save()
         self._write_stats(dataset_stats)
         self._stats_ahead = True
@@ -197,14 +196,7 @@ class DatasetWriter:
         info["total_tasks"] = len(texts)
         info["splits"] = {"train": f"0:{episode_index + 1}"}
         save_state(self.root, info, merged.to_arrays())
-        # Durable before counted: the videos (their encoders renamed them into place), then
-        # every folder that gained a file; info.json, the commit point, comes after.
-        videos = [layout.video_path(self.root, camera, episode_index) for camera in cameras]
-        sync_files(videos)
-        sync_folders([*videos, data_path, layout.histograms_path(self.root, episode_index),
-                      layout.episodes_path(self.root, episode_index),
-                      self.root / layout.STATS_PATH, self.root / layout.STATE_PATH],
-                     self.root)  # fmt: skip
+        _make_durable(self.root, episode_index, cameras)
         self._write_info(info)
         t3 = time.perf_counter()
 
@@ -231,37 +223,10 @@ class DatasetWriter:
         """Let another writer open this dataset. Writes nothing."""
         self._lock.close()
 
-    def __enter__(self) -> DatasetWriter:
-        return self
-
     def __exit__(self, *exc_info) -> None:
         self.close()
 
     # -- metadata files ------------------------------------------------------------------
-    def _saved_stats(self) -> DatasetStats:
-        """The stats state in state.npz; if it is missing, stale or does not fit, rebuilt from
-        the committed episodes' files (logged) and saved."""
-        arrays, why = load_state(self.root)
-        if arrays is not None:
-            try:
-                return self._stats.from_arrays(arrays)
-            except (KeyError, ValueError) as error:
-                why = f"{layout.STATE_PATH} does not fit info.json ({error})"
-        episodes = self.next_episode_index
-        log.warning("%s: %s; rebuilding the stats state from the files of %d episodes",
-                    self.root, why, episodes)  # fmt: skip
-        self._stats = self._stats.rebuilt(self.root, episodes, self.next_frame_index)
-        self._save_state(self._info)
-        return self._stats
-
-    def _empty_stats(self) -> DatasetStats:
-        widths = {name: int(np.prod(shape)) for name, shape in self.features.items()}
-        widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
-        # capture times have no stats: they are seconds of a clock, not data to normalize
-        skip = capture_times.columns_of(self._info)
-        order = [n for n in self._info["features"] if n not in skip]
-        return DatasetStats.empty(order, self.cameras, widths)
-
     def _restore_meta(self) -> None:
         """Put tasks.parquet, stats.json and state.npz back to what info.json counts."""
         self._tasks.save()
@@ -295,3 +260,22 @@ class DatasetWriter:
 
 def _text(text: str) -> Callable[[IO[bytes]], object]:
     return lambda f: f.write(text.encode())
+
+
+def _write_episode_meta(root: Path, episode_index: int, histograms: dict, row) -> None:
+    """The episode's image histograms and its meta/episodes row."""
+    write_atomically(
+        layout.histograms_path(root, episode_index), lambda f: np.savez(f, **histograms)
+    )
+    write_atomically(layout.episodes_path(root, episode_index), lambda f: pq.write_table(row, f))
+
+
+def _make_durable(root: Path, episode_index: int, cameras) -> None:
+    """Durable before counted: the videos (their encoders renamed them into place), then every
+    folder that gained a file; info.json, the commit point, comes after."""
+    videos = [layout.video_path(root, camera, episode_index) for camera in cameras]
+    sync_files(videos)
+    sync_folders([*videos, layout.data_path(root, episode_index),
+                  layout.histograms_path(root, episode_index),
+                  layout.episodes_path(root, episode_index),
+                  root / layout.STATS_PATH, root / layout.STATE_PATH], root)  # fmt: skip

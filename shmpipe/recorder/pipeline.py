@@ -84,12 +84,10 @@ class Pipeline:
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self.capture_times = bool(capture_times)
-        self._guard = CallGuard()
-        self._stack = ExitStack()
+        self._guard, self._stack = CallGuard(), ExitStack()
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
-        self._open = False
-        self._task_checked: object = _NO_TASK
+        self._open, self._task_checked = False, _NO_TASK
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
@@ -111,9 +109,8 @@ class Pipeline:
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
             self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
-            spill_dir = self.root / layout.SPILL_DIR
             self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
-                                    self.backlog_bytes, spill_dir, self.backend,
+                                    self.backlog_bytes, self.root / layout.SPILL_DIR, self.backend,
                                     self.stall_timeout_s, self.control_priority)  # fmt: skip
         except BaseException:
             self._stack.close()
@@ -162,14 +159,7 @@ class Pipeline:
         All or nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no
         camera and no row, and the episode goes on."""
         with self._guard.call("add_frame"):
-            if task is not self._task_checked:  # the same text object: checked already
-                self._task_checked = frame_input.check_task(task)
-            frame_input.check_keys(frame, self._expected_keys)
-            writers = {n: feed.writer_for(frame[n]) for n, feed in self._feeds.items()}
-            row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
-            times = None
-            if capture_times is not None or self.capture_times:
-                times = frame_input.to_capture_times(capture_times, self._rows.capture)
+            writers, row, times = _checked_input(self, frame, task, capture_times)
             self._supervisor.supervise()
             if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
                 raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
@@ -251,6 +241,20 @@ class Pipeline:
         with self._guard.call("status"):
             episode = self._dataset.next_episode_index if self._open else None
             return self._session.status(episode, self._rows.num_frames)
+
+
+def _checked_input(pipe: Pipeline, frame: Mapping, task: str, capture_times) -> tuple:
+    """add_frame's checks, before anything is written: (each camera's writer, the feature row,
+    the capture times or None). The task is checked once per text object."""
+    if task is not pipe._task_checked:
+        pipe._task_checked = frame_input.check_task(task)
+    frame_input.check_keys(frame, pipe._expected_keys)
+    writers = {n: feed.writer_for(frame[n]) for n, feed in pipe._feeds.items()}
+    row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in pipe.features.items()}
+    times = None
+    if capture_times is not None or pipe.capture_times:
+        times = frame_input.to_capture_times(capture_times, pipe._rows.capture)
+    return writers, row, times
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

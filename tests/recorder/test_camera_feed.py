@@ -185,12 +185,11 @@ def test_a_loaned_slot_staged_without_write_is_published_from_the_same_memory(ri
     assert rig.feed.writer_for(FRAMES[0].copy()) is not None
     staged = rig.feed.stage(None)
     assert isinstance(staged, InSlot)
-    buffer[0, 0] = 7  # still the slot: a write after staging lands in the ring
+    with pytest.raises(ValueError, match="read-only"):  # the loan ended: no late write
+        buffer[0, 0] = 7
     rig.feed.commit(staged, 1, 0)
     _, _, frame = rig.read_all()[0]
-    expected = FRAMES[0].copy()
-    expected[0, 0] = 7
-    np.testing.assert_array_equal(frame, expected)
+    np.testing.assert_array_equal(frame, FRAMES[0])
 
 
 def test_a_loan_while_the_ring_is_full_is_backlogged_without_a_copy(rig):
@@ -199,9 +198,9 @@ def test_a_loan_while_the_ring_is_full_is_backlogged_without_a_copy(rig):
     buffer = rig.feed.loan()
     buffer[...] = FRAMES[SLOTS]
     staged = rig.feed.stage(None)
-    assert isinstance(staged, InMemory) and staged.buffer is buffer
+    assert isinstance(staged, InMemory) and np.shares_memory(staged.buffer, buffer)
     rig.feed.commit(staged, 1, SLOTS)
-    assert rig.feed.backlog[0].frame is buffer
+    assert np.shares_memory(rig.feed.backlog[0].frame, buffer)
     rig.read_all()
     assert rig.feed.drain() == 1
     np.testing.assert_array_equal(rig.read_all()[0][2], FRAMES[SLOTS])

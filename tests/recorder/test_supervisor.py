@@ -144,6 +144,9 @@ def test_a_stalled_worker_process_is_killed_and_replaced():
         workers.sup.supervise(force=True)
         assert workers.sup.restarts == {FRONT: 1, STATS_WORKER: 1}
         for role, pid in old.items():
+            deadline = time.monotonic() + 3  # kills are reaped on a background thread
+            while names.pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.02)
             assert not names.pid_alive(pid), f"the stalled {role} was not killed"
             assert workers.pid(role) != pid
 

@@ -1,0 +1,42 @@
+"""What reopening a dataset needs of its stats: an empty state laid out as its info.json says,
+and the committed episodes' state, from meta/shmpipe/state.npz or, if that is missing or stale,
+one scan of the dataset's own files (logged)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset.rows import INDEX_COLUMNS
+from shmpipe.dataset.state import load_state
+from shmpipe.dataset.stats import DatasetStats
+
+log = logging.getLogger("shmpipe")
+
+
+def empty_stats(info: dict, features: dict, cameras) -> DatasetStats:
+    """No episode yet. Capture times have no stats: they are seconds of a clock, not data."""
+    widths = {name: int(np.prod(shape)) for name, shape in features.items()}
+    widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
+    skip = capture_times.columns_of(info)
+    order = [n for n in info["features"] if n not in skip]
+    return DatasetStats.empty(order, cameras, widths)
+
+
+def saved_stats(
+    root: Path, empty: DatasetStats, episodes: int, frames: int
+) -> tuple[DatasetStats, bool]:
+    """(the stats state of `episodes` committed episodes, whether it was rebuilt from the
+    files because state.npz was missing, stale or did not fit; the caller saves it then)."""
+    arrays, why = load_state(root)
+    if arrays is not None:
+        try:
+            return empty.from_arrays(arrays), False
+        except (KeyError, ValueError) as error:
+            why = f"{layout.STATE_PATH} does not fit info.json ({error})"
+    log.warning("%s: %s; rebuilding the stats state from the files of %d episodes",
+                root, why, episodes)  # fmt: skip
+    return empty.rebuilt(root, episodes, frames), True
