@@ -31,3 +31,18 @@ def positive(kind):
         return value
 
     return check
+
+
+def number_in(low: float, high: float, what: str):
+    """An argparse type: a number with low <= value < high, else an error saying `what`."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value < high:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return check

@@ -13,6 +13,7 @@ from shmpipe.tools.arguments import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PROBLEMS,
+    number_in,
     positive,
 )
 
@@ -65,7 +66,8 @@ def add_record(commands: argparse._SubParsersAction) -> None:
         help="episodes to record (default: 1)")  # fmt: skip
     arg("--episode-time", type=positive(float), default=60.0, metavar="SECONDS",
         help="length of each episode (default: 60)")  # fmt: skip
-    arg("--reset-time", type=_at_least_zero, default=60.0, metavar="SECONDS",
+    seconds = number_in(0, float("inf"), "a number of seconds >= 0")
+    arg("--reset-time", type=seconds, default=60.0, metavar="SECONDS",
         help="time to reset the scene between episodes, not recorded (default: 60)")  # fmt: skip
     arg("--backend", choices=("process", "thread"), default=None,
         help="encoders in processes (default) or threads of this process")  # fmt: skip
@@ -82,16 +84,6 @@ def add_record(commands: argparse._SubParsersAction) -> None:
     arg("--no-live", action="store_true",
         help="no live view: one line per episode (also when stdout is not a terminal)")  # fmt: skip
     parser.set_defaults(run=_run_record)
-
-
-def _at_least_zero(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
 
 
 def _non_empty(text: str) -> str:

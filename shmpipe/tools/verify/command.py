@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_PROBLEMS
+from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_PROBLEMS, number_in
 
 
 def add_verify(commands: argparse._SubParsersAction) -> None:
@@ -33,19 +33,10 @@ def add_verify(commands: argparse._SubParsersAction) -> None:
         "and worst gap and the skew between cameras; a camera captured more slowly than fps "
         "(by more than --timing-tolerance) is a problem",
     )
-    parser.add_argument("--timing-tolerance", type=_fraction, default=None, metavar="FRACTION",
+    fraction = number_in(0, 1, "a fraction in [0, 1)")
+    parser.add_argument("--timing-tolerance", type=fraction, default=None, metavar="FRACTION",
                         help="how far below fps a capture rate may be (default: 0.05)")  # fmt: skip
     parser.set_defaults(run=_run_verify)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
-    return value
 
 
 def _run_verify(args: argparse.Namespace) -> int:
