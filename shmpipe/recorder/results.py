@@ -60,7 +60,8 @@ class CameraStatus:
     backlog_bytes: int  # of those, bytes held in memory
     spilled_frames: int  # frames of this episode that went through the disk spill file
     input_fps: float  # frames added per second, over the last few seconds
-    encode_fps: float  # frames encoded per second, over the last few seconds
+    encode_fps: float  # frames encoded per second, over the last few seconds; an encoder
+    # whose unencoded frames all arrived in the last 0.25 s keeps up: then the input rate
     finish_wait_s: float  # projected: frames not yet encoded / encode_fps (inf if stalled)
     error: str = ""  # the encoder's failure of the open episode ("" if none): see add_frame
 

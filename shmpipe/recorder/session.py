@@ -132,14 +132,12 @@ class Session:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
         written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
         added = written + len(feed.backlog)  # into the ring or waiting for it
-        input_fps, encode_fps = self._meters[name].rates(added, encoded)
-        behind = added - encoded
-        wait = behind / encode_fps if encode_fps > 0 else (0.0 if behind == 0 else float("inf"))
+        rates = self._meters[name].rates(added, encoded)
         stalled_s = self.supervisor.stalled_s(encoder_for(name))
         return CameraStatus(
             worker.pid, worker.alive(), stalled_s, written, encoded,
             feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
-            feed.backlog_bytes(), feed.spilled, input_fps, encode_fps, wait,
+            feed.backlog_bytes(), feed.spilled, *rates,
             self.supervisor.failures.message_of(encoder_for(name)),
         )  # fmt: skip
 
