@@ -1,11 +1,14 @@
 """What every `shmpipe` subcommand shares: exit codes, a parser that exits 1 on bad arguments,
-and argument types.
+argument types, and counts in words ("1 episode", "2 episodes").
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+from pathlib import Path
 
 EXIT_OK, EXIT_BAD_ARGUMENTS, EXIT_PROBLEMS = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -46,3 +49,31 @@ def number_in(low: float, high: float, what: str):
         return value
 
     return check
+
+
+def writable_folder(text: str) -> Path:
+    """An argparse type: a dataset folder that exists and is writable, or can be made.
+
+    Probed by making (and removing) a folder in it or in its nearest existing parent, so /proc,
+    a read-only mount or a file in the way is a clear message here, not an errno from deep in
+    the first write; nothing is left behind."""
+    root = Path(text)
+    existing = next(p for p in (root.absolute(), *root.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        where = "it" if existing == root.absolute() else str(existing)
+        raise argparse.ArgumentTypeError(f"cannot use {text} as the dataset folder: "
+                                         f"{where} is not a folder")  # fmt: skip
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".shmpipe-probe-", dir=existing))
+    except OSError as error:
+        what = "it is not writable" if existing == root.absolute() else (
+            f"no folder can be made in {existing}")
+        raise argparse.ArgumentTypeError(
+            f"cannot use {text} as the dataset folder: {what} ({error.strerror})"
+        ) from None
+    return root
+
+
+def count(n: int, noun: str) -> str:
+    """"1 episode", "0 episodes", "3 cameras": a number and its noun, singular or plural."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from shmpipe import Pipeline
+from shmpipe.tools.arguments import Parser, count, positive, writable_folder
 
 
 def synthetic_frame(t: int, height: int, width: int, camera: int) -> np.ndarray:
@@ -28,27 +29,45 @@ def synthetic_frame(t: int, height: int, width: int, camera: int) -> np.ndarray:
 
 
 def add_demo(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("demo", help=SUMMARY, description=SUMMARY)
+    parser = commands.add_parser("demo", help=SUMMARY, description=DESCRIPTION,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     add_arguments(parser)
     parser.set_defaults(run=run)
 
 
 SUMMARY = "record a synthetic multi-camera episode (paced, default backend) and report timings"
+DESCRIPTION = """\
+Record one episode of synthetic camera frames and numeric features into a LeRobot v3.0
+dataset, paced like a robot's control loop, on the default backend (worker processes).
+
+It prints where the videos and the data went, how long finish_episode took (video flush,
+data, stats, meta) and add_frame's latency (p50, p99, max). Run it again with the same
+--root and cameras and the new episode is appended (it says so); other cameras or sizes
+need another --root. Check the result with: shmpipe verify recordings/demo
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", default="recordings/demo",
-                        help="dataset folder (an existing dataset of the same cameras is resumed)")
-    parser.add_argument("--cameras", type=int, default=2, help="number of cameras")
-    parser.add_argument("--height", type=int, default=480, help="frame height in pixels")
-    parser.add_argument("--width", type=int, default=640, help="frame width in pixels")
-    parser.add_argument("--fps", type=int, default=30, help="frames per second (paced)")
-    parser.add_argument("--seconds", type=float, default=5.0, help="episode length")
+    arg = parser.add_argument
+    arg("--root", type=writable_folder, default="recordings/demo", metavar="DIR",
+        help="the dataset's folder; one holding the same cameras gets the episode appended "
+        "(default: recordings/demo)")  # fmt: skip
+    arg("--cameras", type=positive(int), default=2, metavar="N",
+        help="how many cameras, named cam0, cam1, ... (default: 2)")  # fmt: skip
+    arg("--height", type=positive(int), default=480, metavar="PIXELS",
+        help="frame height (default: 480)")  # fmt: skip
+    arg("--width", type=positive(int), default=640, metavar="PIXELS",
+        help="frame width (default: 640)")  # fmt: skip
+    arg("--fps", type=positive(int), default=30, metavar="N",
+        help="frames per second; the loop sleeps to keep this pace (default: 30)")  # fmt: skip
+    arg("--seconds", type=positive(float), default=5.0, metavar="SECONDS",
+        help="length of the episode (default: 5)")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     """`shmpipe-demo` (the same as `shmpipe demo`)."""
-    parser = argparse.ArgumentParser(description=SUMMARY)
+    parser = Parser(prog="shmpipe-demo", description=DESCRIPTION,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
@@ -72,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if pipe.next_episode_index:
             held = pipe.next_episode_index
-            print(f"{args.root} already holds {held} episode(s) of these cameras: this one "
+            print(f"{args.root} already holds {count(held, 'episode')} of these cameras: this one "
                   f"is appended as episode {held}")  # fmt: skip
         period = 1.0 / args.fps
         next_tick = time.perf_counter()

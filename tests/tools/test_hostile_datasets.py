@@ -94,7 +94,7 @@ def test_verify_of_a_dataset_mid_commit_says_it_is_being_recorded(root, capsys):
         assert main(["verify", str(root)]) == 2
     out = capsys.readouterr().out
     assert "the dataset is being recorded" in out and "verify it once the recorder is closed" in out
-    assert "FAILED: 1 problem(s)" in out
+    assert "FAILED: 1 problem\n" in out + "\n"
     # the same files with no recorder holding them: damage, named as such
     assert main(["verify", str(root)]) == 2
     assert "index count[0] is 30.0, expected 20.0" in capsys.readouterr().out

@@ -13,13 +13,17 @@ from shmpipe.tools.arguments import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PROBLEMS,
+    count,
     number_in,
     positive,
+    writable_folder,
 )
 
 RECORD_EPILOG = """\
 sources:
-  opencv:0  opencv:/dev/video2    a camera (needs pip install -e '.[camera]')
+  opencv:0  opencv:/dev/video2    a camera (needs pip install -e '.[camera]'), optionally
+  opencv:0:640x480:MJPG           with WIDTHxHEIGHT and a pixel format (default MJPG where
+                                  the camera has it; YUYV fills USB 2.0 with one camera)
   opencv:clip.mp4                 a video file through OpenCV
   file:clip.mp4                   any video PyAV decodes, looped, paced at --fps
   synthetic  synthetic:480x640    moving camera-like test content
@@ -52,14 +56,16 @@ def add_record(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     arg = parser.add_argument
-    arg("--root", required=True, type=Path, metavar="DIR", help="the dataset's folder")
+    arg("--root", required=True, type=writable_folder, metavar="DIR",
+        help="the dataset's folder (made if missing)")  # fmt: skip
     arg("--fps", type=positive(int), default=30, metavar="N", help="recording rate (default: 30)")
     arg("--camera", dest="cameras", action="append", type=_camera, required=True,
         metavar="NAME=SOURCE", help="a camera and its source, e.g. front=opencv:0 (repeat "
         "for more cameras)")  # fmt: skip
     arg("--feature", dest="features", action="append", type=_feature, default=[],
-        metavar="NAME=DIMS", help="a numeric feature and its size, e.g. observation.state=6, "
-        "recorded as zeros (repeat for more)")  # fmt: skip
+        metavar="NAME=DIMS[:ENTRY,...]", help="a numeric feature, its size and optionally its "
+        "entries' names, e.g. observation.state=6 or action=3:x,y,z; recorded as zeros (repeat "
+        "for more)")  # fmt: skip
     arg("--task", required=True, type=_non_empty, metavar="TEXT",
         help='the task text, e.g. "pick the cube"')  # fmt: skip
     arg("--episodes", type=positive(int), default=1, metavar="N",
@@ -101,17 +107,27 @@ def _camera(text: str) -> tuple[str, str]:
     return name, spec
 
 
-def _feature(text: str) -> tuple[str, tuple[int, ...]]:
-    name, equals, dims = text.partition("=")
+def _feature(text: str) -> tuple[str, tuple[int, ...], list[str] | None]:
+    """NAME=DIMS[:ENTRY,...]: "observation.state=3:x,y,z" -> info.json's names ["x", "y", "z"]."""
+    name, equals, rest = text.partition("=")
+    dims, colon, entries = rest.partition(":")
     try:
         shape = tuple(int(d) for d in dims.split(","))
     except ValueError:
         shape = ()
-    if not equals or not name or not shape or min(shape) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=DIMS (e.g. observation.state=6), got {text!r}"
-        )
-    return name, shape
+    if not equals or not name or not shape or (colon and not entries):
+        raise argparse.ArgumentTypeError(f"expected NAME=DIMS or NAME=DIMS:ENTRY,... (e.g. "
+                                         f"observation.state=3:x,y,z), got {text!r}")  # fmt: skip
+    if min(shape) <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: a feature needs at least 1 dimension, "
+                                         "each of size >= 1")  # fmt: skip
+    names = entries.split(",") if colon else None
+    if names is not None and len(shape) != 1:
+        raise argparse.ArgumentTypeError(f"{text}: entry names are for 1-D features (NAME=N:...)")
+    if names is not None and (len(names) != shape[0] or not all(names)):
+        raise argparse.ArgumentTypeError(f"{text}: expected {shape[0]} comma-separated entry "
+                                         f"names after the ':', got {len(names)}")  # fmt: skip
+    return name, shape, names
 
 
 def _preset(text: str) -> int | str:
@@ -134,7 +150,7 @@ def _run_record(args: argparse.Namespace) -> int:
     if len(cameras) < len(args.cameras):
         return _bad_arguments("--camera: two cameras have the same name")
     plan = Plan(args.fps, args.task, args.episodes, args.episode_time, args.reset_time,
-                dict(args.features))  # fmt: skip
+                {name: shape for name, shape, _ in args.features})  # fmt: skip
     console = Console(highlight=False)
     live = not args.no_live and console.is_terminal
     previous_sigint = signal.getsignal(signal.SIGINT)
@@ -143,8 +159,10 @@ def _run_record(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             return _record(args, cameras, plan, console, live, stack, saved)
     except KeyboardInterrupt:
-        print(f"\ninterrupted: the open episode was discarded; {len(saved)} episode(s) saved "
-              f"in this run are intact in {args.root}", file=sys.stderr)  # fmt: skip
+        kept = f"{count(len(saved), 'episode')} saved in this run " + (
+            "is" if len(saved) == 1 else "are")
+        print(f"\ninterrupted: the open episode was discarded; {kept} intact in {args.root}",
+              file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous_sigint)
@@ -168,13 +186,13 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
             sources[key] = open_source(spec, plan.fps)
             stack.callback(sources[key].close)
         encoder = VideoEncoderConfig(vcodec=args.vcodec, crf=args.crf, preset=args.preset, g=args.g)
+        names = {name: entries for name, _, entries in args.features if entries}
         pipe = Pipeline(args.root, plan.fps, {key: s.shape for key, s in sources.items()},
                         plan.features, encoder=encoder, backend=args.backend,
-                        capture_times=True)  # fmt: skip
+                        capture_times=True, feature_names=names or None)  # fmt: skip
         stack.enter_context(pipe)
-    except SourceError as error:
-        return _recording_error(error)
-    except ValueError as error:  # a bad source spec, a setting the pipeline or dataset refuses
+    except (SourceError, ValueError) as error:  # a source that does not open (checked before
+        return _bad_arguments(str(error))  # recording), a bad spec, a setting refused
         return _bad_arguments(str(error))
     except (RuntimeError, OSError) as error:
         return _recording_error(error)
@@ -182,7 +200,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     def show(event) -> None:
         if isinstance(event, EpisodeSaved):
             saved.append(event.summary)
-        text = _event_text(event, args.root, plan)
+        text = _event_text(event, args.root, plan, sources)
         if text is None:
             return
         if live and isinstance(event, EpisodeSaved):
@@ -219,19 +237,22 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     return EXIT_OK
 
 
-def _event_text(event, root: Path, plan) -> str | None:
-    from shmpipe.tools.record.figures import EpisodeCancelled, EpisodeSaved, Notice, SessionStarted
+def _event_text(event, root: Path, plan, sources) -> str | None:
+    from shmpipe.tools.record import figures as f
 
-    if isinstance(event, SessionStarted):
+    if isinstance(event, f.SessionStarted):  # and what each camera delivers ("640x480 MJPG")
         start = f"resuming at episode {event.first_episode}" if event.resumed else "recording"
-        return (f"{start}: {event.episodes} episode(s) of {plan.episode_time_s:g} s at "
-                f"{plan.fps} fps into {root}")  # fmt: skip
-    if isinstance(event, EpisodeSaved):
+        head = (f"{start}: {count(event.episodes, 'episode')} of {plan.episode_time_s:g} s at "
+                f"{plan.fps} fps into {root}; cameras (width x height):")  # fmt: skip
+        cameras = [f"  {f.camera_label(key)}: {source.spec} -> {source.describe()}"
+                   for key, source in sources.items()]  # fmt: skip
+        return "\n".join([head, *cameras])
+    if isinstance(event, f.EpisodeSaved):
         return event.summary.line()
-    if isinstance(event, EpisodeCancelled):
+    if isinstance(event, f.EpisodeCancelled):
         return (f"episode {event.episode_index} cancelled ({event.frames} frames discarded): "
                 "recording it again")  # fmt: skip
-    if isinstance(event, Notice):
+    if isinstance(event, f.Notice):
         return event.text
     return None
 

@@ -16,7 +16,12 @@ from rich.text import Text
 from shmpipe.tools.record.figures import EpisodeSummary, Figures, camera_label, format_bytes
 
 REFRESH_PER_SECOND = 4
-KEYS_HINT = "→ finish episode   ← re-record   Esc stop after saving   Ctrl-C abort (nothing saved)"
+KEYS_HINTS = {  # what each key does in each phase (RecordSession._take_key)
+    "recording": "→ finish episode   ← re-record   Esc save and stop   "
+    "Ctrl-C stop (this episode is discarded, saved episodes stay)",
+    "saving": "Esc stop after saving   Ctrl-C stop (saved episodes stay)",
+    "reset": "→ end the reset   Esc stop   Ctrl-C stop (saved episodes stay)",
+}
 
 
 class LiveView:
@@ -83,7 +88,7 @@ def render_figures(f: Figures, keys: bool):
         ))  # fmt: skip
     parts += [Text(f"WARNING: {w}", style="bold red") for w in f.warnings]
     if keys:
-        parts.append(Text(KEYS_HINT, style="dim"))
+        parts.append(Text(KEYS_HINTS[f.phase], style="dim"))
     return Group(*parts)
 
 

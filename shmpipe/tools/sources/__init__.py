@@ -1,11 +1,13 @@
 """Camera sources that write each frame straight into a buffer the caller gives (a ring slot).
 
-`open_source(spec, fps)` opens one: "opencv:<index, /dev/videoN or video file>", "file:<video>"
-(PyAV, looping, paced at fps) or "synthetic[:HxW]".
+`open_source(spec, fps)` opens one: "opencv:<index, /dev/videoN or video file>[:WxH][:FOURCC]"
+(a camera's size and pixel format, e.g. "opencv:0:640x480:MJPG"), "file:<video>" (PyAV, looping,
+paced at fps) or "synthetic[:HxW]".
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from shmpipe.dataset.info import check_fps
@@ -15,7 +17,9 @@ from shmpipe.tools.sources.base import Capture, FrameSource
 __all__ = ["Capture", "FrameSource", "SourceError", "open_source"]
 
 SPEC_FORMS = (
-    '"opencv:<camera index>", "opencv:/dev/videoN", "opencv:<video file>", "file:<video file>", '
+    '"opencv:<camera index>", "opencv:/dev/videoN" (either with an optional ":<width>x<height>" '
+    'and ":<pixel format>", e.g. "opencv:0:640x480:MJPG"), "opencv:<video file>", '
+    '"file:<video file>", '
     '"synthetic" or "synthetic:<height>x<width>" (e.g. "synthetic:480x640")'
 )
 
@@ -42,8 +46,30 @@ def open_source(spec: str, fps: int, size: tuple[int, int] | None = None) -> Fra
     if kind == "opencv" and arg:
         from shmpipe.tools.sources.opencv import OpenCVSource
 
-        return OpenCVSource(spec, int(arg) if arg.isdigit() else arg, fps, size)
+        device, asked, fourcc = opencv_options(arg)
+        if asked is not None and size is not None and asked != size:
+            raise ConfigError(f"{spec}: the spec asks for {asked[1]}x{asked[0]} but size is {size}")
+        if device:
+            return OpenCVSource(spec, int(device) if device.isdigit() else device, fps,
+                                size or asked, fourcc)  # fmt: skip
     raise ConfigError(f"camera source {spec!r}: expected one of {SPEC_FORMS}")
+
+
+def opencv_options(arg: str) -> tuple[str, tuple[int, int] | None, str | None]:
+    """"0:640x480:MJPG" -> ("0", (480, 640), "MJPG"): the device, then optionally a size as
+    cameras list it (width x height; returned as (height, width)) and a four-character pixel
+    format, in either order, split off the end (a path may hold colons)."""
+    device, size, fourcc = arg, None, None
+    while ":" in device:
+        head, _, last = device.rpartition(":")
+        if size is None and (match := re.fullmatch(r"([1-9]\d{0,4})x([1-9]\d{0,4})", last)):
+            size = int(match[2]), int(match[1])
+        elif fourcc is None and re.fullmatch(r"[A-Za-z0-9]{4}", last):
+            fourcc = last.upper()
+        else:
+            break
+        device = head
+    return device, size, fourcc
 
 
 def _check_size(spec: str, size: object) -> tuple[int, int] | None:

@@ -53,6 +53,10 @@ class FrameSource:
     def _fill(self, out: np.ndarray) -> Capture:
         raise NotImplementedError
 
+    def describe(self) -> str:
+        """What it delivers, for the recording's summary: "WIDTHxHEIGHT" (cameras say more)."""
+        return f"{self.shape[1]}x{self.shape[0]}"
+
     def close(self) -> None:
         pass
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from shmpipe.tools.arguments import count
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -44,15 +46,15 @@ class VerifyReport:
         lines = [p.line() for p in self.problems]
         rate = self.video_frames / self.seconds if self.seconds > 0 else 0.0
         lines.append(
-            f"checked {self.episodes} episodes, {self.video_frames} video frames in "
-            f"{self.seconds:.2f} s ({self.episodes_per_s:.1f} episodes/s, {rate:.0f} frames/s)"
+            f"checked {count(self.episodes, 'episode')}, {count(self.video_frames, 'video frame')}"
+            f" in {self.seconds:.2f} s ({self.episodes_per_s:.1f} episodes/s, {rate:.0f} frames/s)"
         )
         if self.ok:
-            lines.append(
-                f"OK: {self.episodes} episodes, {self.frames} frames, {self.cameras} cameras"
-            )
+            sizes = (count(self.episodes, "episode"), count(self.frames, "frame"),
+                     count(self.cameras, "camera"))  # fmt: skip
+            lines.append("OK: " + ", ".join(sizes))
         else:
-            lines.append(f"FAILED: {len(self.problems)} problem(s)")
+            lines.append(f"FAILED: {count(len(self.problems), 'problem')}")
         return "\n".join(lines)
 
     @property
