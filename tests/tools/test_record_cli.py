@@ -18,7 +18,7 @@ from rich.console import Console
 
 from shmpipe import Pipeline
 from shmpipe.ipc import names
-from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED, EXIT_OK, EXIT_PROBLEMS
+from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_INTERRUPTED, EXIT_OK
 from shmpipe.tools.cli import main
 from shmpipe.tools.record.figures import CameraTrack, repeats_warning
 from shmpipe.tools.record.keyboard import KeyDecoder
@@ -43,6 +43,8 @@ class HalfRate:
     def read_into(self, out):
         capture = self.inner.read_into(out)
         return sources.Capture(capture.time, capture.sequence // 2)
+    def describe(self):
+        return self.inner.describe() + " at half rate"
     def close(self):
         self.inner.close()
 
@@ -145,11 +147,13 @@ def test_settings_that_do_not_match_the_dataset_exit_1(tmp_path, capsys):
     assert "observation.images.front" in capsys.readouterr().err
 
 
-def test_a_missing_video_file_is_a_recording_error(tmp_path, capsys):
-    code = main(["record", "--root", str(tmp_path / "ds"), "--camera",
-                 f"front=file:{tmp_path / 'gone.mp4'}", "--task", "t", *QUIET])  # fmt: skip
-    assert code == EXIT_PROBLEMS
+def test_a_missing_video_file_is_a_bad_argument_found_before_recording(tmp_path, capsys):
+    gone = tmp_path / "gone.mp4"
+    code = main(["record", "--root", str(tmp_path / "ds"), "--camera", f"front={SMALL}",
+                 "--camera", f"wrist=file:{gone}", "--task", "t", *QUIET])  # fmt: skip
+    assert code == EXIT_BAD_ARGUMENTS
     assert "gone.mp4" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
 
 
 def test_ctrl_c_discards_the_open_episode_and_exits_within_a_second(tmp_path, capsys):

@@ -246,3 +246,17 @@ def test_packet_times_are_the_decoded_times_with_b_frames(tmp_path):
     packets, decoded = frame_times(path), frame_times(path, decode=True)
     np.testing.assert_array_equal(packets, decoded)
     assert len(packets) == 25
+
+
+def test_counts_are_singular_or_plural_as_english_has_them():
+    from shmpipe.tools.verify.report import Problem, VerifyReport
+
+    one = VerifyReport(Path("ds"), episodes=1, frames=1, cameras=1, video_frames=1, seconds=1.0)
+    assert one.text().splitlines() == [
+        "checked 1 episode, 1 video frame in 1.00 s (1.0 episodes/s, 1 frames/s)",
+        "OK: 1 episode, 1 frame, 1 camera",
+    ]
+    one.problems.append(Problem("broken", 0))
+    assert one.text().splitlines()[-1] == "FAILED: 1 problem"
+    two = VerifyReport(Path("ds"), episodes=2, frames=60, cameras=2, video_frames=120)
+    assert two.text().splitlines()[-1] == "OK: 2 episodes, 60 frames, 2 cameras"
