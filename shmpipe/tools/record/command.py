@@ -200,7 +200,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     def show(event) -> None:
         if isinstance(event, EpisodeSaved):
             saved.append(event.summary)
-        text = _event_text(event, args.root, plan, sources)
+        text = _event_text(event, args.root, plan, delivers)
         if text is None:
             return
         if live and isinstance(event, EpisodeSaved):
@@ -210,6 +210,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
         else:
             print(text, flush=True)
 
+    delivers = {key: f"{cameras[key]} -> {s.describe()}" for key, s in sources.items()}
     session = RecordSession(pipe, sources, plan, on_event=show)
     keys = not args.no_keyboard and Keyboard.usable()
     failure = None
@@ -237,15 +238,14 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     return EXIT_OK
 
 
-def _event_text(event, root: Path, plan, sources) -> str | None:
+def _event_text(event, root: Path, plan, delivers: dict[str, str]) -> str | None:
     from shmpipe.tools.record import figures as f
 
     if isinstance(event, f.SessionStarted):  # and what each camera delivers ("640x480 MJPG")
         start = f"resuming at episode {event.first_episode}" if event.resumed else "recording"
         head = (f"{start}: {count(event.episodes, 'episode')} of {plan.episode_time_s:g} s at "
                 f"{plan.fps} fps into {root}; cameras (width x height):")  # fmt: skip
-        cameras = [f"  {f.camera_label(key)}: {source.spec} -> {source.describe()}"
-                   for key, source in sources.items()]  # fmt: skip
+        cameras = [f"  {f.camera_label(key)}: {text}" for key, text in delivers.items()]
         return "\n".join([head, *cameras])
     if isinstance(event, f.EpisodeSaved):
         return event.summary.line()
