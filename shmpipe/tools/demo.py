@@ -87,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     with Pipeline(args.root, fps=args.fps, cameras=cameras, features=features) as pipe:
         print(
             f"recording {count(n, 'frame')} of {count(args.cameras, 'camera')} "
-            f"{args.height}x{args.width} at {args.fps} fps, backend={pipe.backend}, ring={pipe.ring_slots} slots"
+            f"{args.height}x{args.width} at {args.fps} fps, backend={pipe.backend}, "
+            f"ring={pipe.ring_slots} slots"
         )
         if pipe.next_episode_index:
             held = pipe.next_episode_index
