@@ -193,7 +193,6 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
         stack.enter_context(pipe)
     except (SourceError, ValueError) as error:  # a source that does not open (checked before
         return _bad_arguments(str(error))  # recording), a bad spec, a setting refused
-        return _bad_arguments(str(error))
     except (RuntimeError, OSError) as error:
         return _recording_error(error)
 
@@ -239,20 +238,20 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
 
 
 def _event_text(event, root: Path, plan, delivers: dict[str, str]) -> str | None:
-    from shmpipe.tools.record import figures as f
+    from shmpipe.tools.record import figures
 
-    if isinstance(event, f.SessionStarted):  # and what each camera delivers ("640x480 MJPG")
+    if isinstance(event, figures.SessionStarted):  # and what each camera delivers ("640x480 MJPG")
         start = f"resuming at episode {event.first_episode}" if event.resumed else "recording"
         head = (f"{start}: {count(event.episodes, 'episode')} of {plan.episode_time_s:g} s at "
                 f"{plan.fps} fps into {root}; cameras (width x height):")  # fmt: skip
-        cameras = [f"  {f.camera_label(key)}: {text}" for key, text in delivers.items()]
+        cameras = [f"  {figures.camera_label(key)}: {text}" for key, text in delivers.items()]
         return "\n".join([head, *cameras])
-    if isinstance(event, f.EpisodeSaved):
+    if isinstance(event, figures.EpisodeSaved):
         return event.summary.line()
-    if isinstance(event, f.EpisodeCancelled):
+    if isinstance(event, figures.EpisodeCancelled):
         return (f"episode {event.episode_index} cancelled ({event.frames} frames discarded): "
                 "recording it again")  # fmt: skip
-    if isinstance(event, f.Notice):
+    if isinstance(event, figures.Notice):
         return event.text
     return None
 
