@@ -8,7 +8,8 @@ each frame's presentation time without decoding pixels; sorting by pts undoes B-
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -20,6 +21,7 @@ import numpy as np
 from shmpipe.video.packets import frame_packets
 
 TOLERANCE_S = 1e-4  # LeRobot's tolerance between a frame's time and i / fps
+READ_AHEAD = 2  # video files read ahead per core
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,17 @@ def read_video(path: Path, decode: bool = False) -> VideoFrames:
     return VideoFrames(ticks * (time_base.numerator / time_base.denominator), error)
 
 
-def read_all(paths: Iterable[Path], decode: bool = False) -> list[VideoFrames]:
-    """read_video of each file, in order, on every core."""
+def read_each(paths: Sequence[Path], decode: bool = False) -> Iterator[VideoFrames]:
+    """read_video of each file, in order, on every core, at most READ_AHEAD files ahead: the
+    frame times of the whole dataset are never held at once."""
+    ahead = READ_AHEAD * (os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda path: read_video(path, decode), paths))
+        pending = deque(pool.submit(read_video, path, decode) for path in paths[:ahead])
+        for path in paths[ahead:]:
+            pending.append(pool.submit(read_video, path, decode))
+            yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def episode_problems(
