@@ -4,8 +4,9 @@ shmpipe keeps exact image stats as per-channel histograms of every episode's dow
 counted while recording. A dataset LeRobot wrote (or episodes LeRobot's writer appended) has no
 such files; the raw frames are gone, so their histograms are counted from the decoded videos:
 exact stats of what the dataset holds. Cost: one sequential decode of every video file of those
-episodes (a 96x128 AV1 stream decodes at ~2,000 frames/s here), once; the histograms are then
-saved beside the others and never decoded again. Memory: one open decoder per camera.
+episodes, once (smooth AV1 at 96x128 or 480x640 decodes and is counted at ~1,500 frames/s on the
+2-core machine here; noisy camera content slower); the histograms are then saved beside the
+others and never decoded again. Memory: one open decoder per camera.
 """
 
 from __future__ import annotations
