@@ -109,14 +109,15 @@ class DatasetWriter(contextlib.AbstractContextManager):
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
-            if found is not None and adopt.is_foreign(found):  # LeRobot's: one scan follows
-                found = adopt.adopt(root, found, wanted)
-            writer = cls(root, found or wanted, lock)
+            foreign = found is not None and adopt.is_foreign(found)  # LeRobot's: one scan
+            writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
             if found is None:
                 writer._write_info(wanted)
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
+            if foreign:  # adopted once its scan succeeded
+                writer._write_info(writer._info)
             return writer
         except BaseException:
             lock.close()

@@ -127,3 +127,23 @@ def test_other_settings_than_the_lerobot_dataset_are_refused_naming_them(tmp_pat
     with pytest.raises(ValueError, match="video.codec"):
         wrong.start()
     assert file_digests(root) == before  # refused before anything was written
+
+
+def test_a_video_short_of_frames_refuses_the_resume_naming_it_and_adopts_nothing(tmp_path):
+    root = shutil.copytree(REFERENCE, tmp_path / "lerobot-written")
+    video = root / "videos/observation.images.cam1/chunk-000/file-000.mp4"
+    with av.open(str(REFERENCE / video.relative_to(root))) as source, av.open(
+        str(video), "w", format="mp4"
+    ) as out:  # the same stream, its last 5 frames dropped
+        stream = source.streams.video[0]
+        target = out.add_stream_from_template(stream, opaque=True)
+        target.time_base = stream.time_base
+        for packet in list(source.demux(stream))[:-6]:
+            if packet.dts is not None:
+                packet.stream = target
+                out.mux(packet)
+    info = (root / layout.INFO_PATH).read_bytes()
+    with pytest.raises(ValueError, match="cam1/chunk-000/file-000.mp4: 25 frames of episode 1"):
+        pipeline(root).start()
+    assert (root / layout.INFO_PATH).read_bytes() == info  # not adopted
+    assert not (root / layout.STATE_PATH).exists()
