@@ -18,6 +18,7 @@ import pytest
 from shmpipe import Pipeline, VideoEncoderConfig
 from shmpipe.dataset import layout
 from shmpipe.stats.images import channel_histograms, stats_from_histograms
+from shmpipe.tools.pack.packer import pack
 from shmpipe.tools.verify.verifier import verify_dataset
 from tests.helpers.frames import smooth_frame
 from tests.helpers.paths import REFERENCE, needs_reference
@@ -147,3 +148,15 @@ def test_a_video_short_of_frames_refuses_the_resume_naming_it_and_adopts_nothing
         pipeline(root).start()
     assert (root / layout.INFO_PATH).read_bytes() == info  # not adopted
     assert not (root / layout.STATE_PATH).exists()
+
+
+def test_an_adopted_dataset_packs_verifies_and_resumes(resumed, caplog):
+    root, _, _, _ = resumed
+    report = pack(root)
+    assert (report.episodes, report.files_after) == (4, 4)  # data, 2 cameras, meta/episodes
+    checked = verify_dataset(root)
+    assert checked.ok, [p.line() for p in checked.problems]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="shmpipe"):
+        pipeline(root).start().close()
+    assert "rebuilding" not in caplog.text
