@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 
 from shmpipe.video.packets import frame_packets, mux_copy
 
+EPISODES_PER_ROW_GROUP = 100
+
 
 def remux_videos(sources: Sequence[Path], dest: Path) -> list[Fraction]:
     """Write the first video stream of each source, one after the other, into the MP4 `dest`;
@@ -67,9 +69,10 @@ def concatenate_parquet(sources: Sequence[Path], dest: Path) -> None:
 
 def concatenate_episodes(sources: list[Path], located: pa.Table, dest: Path) -> None:
     """The rows of the meta/episodes files `sources` (of committed episodes), in order, into
-    `dest`, their location columns taken from `located` (row i: episode i); one source in
-    memory at a time."""
-    writer = None
+    `dest`, their location columns taken from `located` (row i: episode i). One source in
+    memory at a time, rows written in row groups of up to EPISODES_PER_ROW_GROUP (a footer
+    entry per one-row group would grow with the episodes)."""
+    writer, pending = None, []
     try:
         for source in sources:
             rows = pq.read_table(source)
@@ -82,7 +85,12 @@ def concatenate_episodes(sources: list[Path], located: pa.Table, dest: Path) -> 
                     rows = rows.set_column(at, name, moved.column(name))
             if writer is None:
                 writer = pq.ParquetWriter(dest, rows.schema)
-            writer.write_table(rows.cast(writer.schema))
+            pending.append(rows.cast(writer.schema))
+            if sum(t.num_rows for t in pending) >= EPISODES_PER_ROW_GROUP:
+                writer.write_table(pa.concat_tables(pending))
+                pending = []
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
     finally:
         if writer is not None:
             writer.close()
