@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import capture_times, layout
@@ -101,7 +102,7 @@ class _Check:
             self.problem(f"no {EPISODES_GLOB}", file=EPISODES_DIR)
         index = read_index(self.root, self.cameras, self.merge, self.problem)
         numbers = index.columns.get("episode_index")
-        if numbers is not None and not (numbers == range(len(index))).all():
+        if numbers is not None and not np.array_equal(numbers, np.arange(len(index))):
             self.problem(f"episode indices are not 0..{len(index) - 1}", file=EPISODES_DIR)
         return index
 
