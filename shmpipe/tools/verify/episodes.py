@@ -9,12 +9,13 @@ and dropped, whatever the dataset's size.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
-from shmpipe.dataset.reader import EPISODE_COLUMNS, episodes_files, video_prefix
+from shmpipe.dataset.reader import EPISODE_COLUMNS, episodes_files, read_ahead, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet
 from shmpipe.tools.verify import reading
 from shmpipe.tools.verify.stats import EpisodeStatsMerge
@@ -54,9 +55,9 @@ def read_index(
     for camera in cameras:
         names += [video_prefix(camera) + key for key in VIDEO_KEYS]
     parts: list[dict[str, np.ndarray]] = []
-    for path in episodes_files(root):
+    for _, future in read_ahead(episodes_files(root), partial(_read, root)):
         try:
-            table = read_parquet(path, path.relative_to(root).as_posix())
+            table = future.result()
         except DamagedDatasetError as error:
             problem(str(error))
             continue
@@ -76,6 +77,10 @@ def read_index(
     columns = {name: np.concatenate([p[name] for p in parts]) for name in names}
     order = np.argsort(columns["episode_index"], kind="stable")
     return EpisodeIndex({name: values[order] for name, values in columns.items()})
+
+
+def _read(root: Path, path: Path) -> pa.Table:
+    return read_parquet(path, path.relative_to(root).as_posix())
 
 
 def _column(table: pa.Table, name: str) -> np.ndarray:

@@ -42,12 +42,13 @@ class EpisodeStatsMerge:
         self.unreadable: dict[str, str] = {}
 
     def add(self, table: pa.Table) -> None:
-        names = {c.split("/")[1] for c in table.column_names if c.startswith("stats/")}
+        present = set(table.column_names)
+        names = {c.split("/")[1] for c in present if c.startswith("stats/")}
         for name in self.sums.keys() - names:
             self.skipped.add(name)
         for name in names - self.skipped - self.unreadable.keys():
             columns = {key: f"stats/{name}/{key}" for key in MERGED_KEYS}
-            if any(column not in table.column_names for column in columns.values()):
+            if any(column not in present for column in columns.values()):
                 self.skipped.add(name)
                 continue
             try:

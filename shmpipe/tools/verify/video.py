@@ -7,10 +7,7 @@ each frame's presentation time without decoding pixels; sorting by pts undoes B-
 
 from __future__ import annotations
 
-import os
-from collections import deque
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,10 +15,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from shmpipe.dataset.reader import read_ahead
 from shmpipe.video.packets import frame_packets
 
 TOLERANCE_S = 1e-4  # LeRobot's tolerance between a frame's time and i / fps
-READ_AHEAD = 2  # video files read ahead per core
+READ_AHEAD = 4  # video files read ahead
 
 
 @dataclass(frozen=True)
@@ -62,14 +60,8 @@ def read_video(path: Path, decode: bool = False) -> VideoFrames:
 def read_each(paths: Sequence[Path], decode: bool = False) -> Iterator[VideoFrames]:
     """read_video of each file, in order, on every core, at most READ_AHEAD files ahead: the
     frame times of the whole dataset are never held at once."""
-    ahead = READ_AHEAD * (os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        pending = deque(pool.submit(read_video, path, decode) for path in paths[:ahead])
-        for path in paths[ahead:]:
-            pending.append(pool.submit(read_video, path, decode))
-            yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    for _, video in read_ahead(paths, lambda path: read_video(path, decode), READ_AHEAD):
+        yield video.result()
 
 
 def episode_problems(
