@@ -24,7 +24,7 @@ from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
 from shmpipe.tools.verify import stats as verify_stats
 from shmpipe.tools.verify import video as verify_video
-from shmpipe.tools.verify.episodes import ABSENT, read_index
+from shmpipe.tools.verify.episodes import ABSENT, EpisodeIndex, read_index
 from shmpipe.tools.verify.images import histogram_problems
 from shmpipe.tools.verify.reading import NotADatasetError as NotADatasetError
 from shmpipe.tools.verify.report import Problem as Problem
@@ -97,7 +97,7 @@ class _Check:
     def problem(self, message: str, episode=None, camera=None, file=None) -> None:
         self.report.problems.append(Problem(message, episode, camera, file))
 
-    def _read_episodes(self):
+    def _read_episodes(self) -> EpisodeIndex:
         if not episodes_files(self.root) and self.info.get("total_episodes") != 0:
             self.problem(f"no {EPISODES_GLOB}", file=EPISODES_DIR)
         index = read_index(self.root, self.cameras, self.merge, self.problem)
@@ -192,7 +192,8 @@ class _Check:
                 key = f"videos/{camera}/"
                 absent = [k for k in ("chunk_index", "file_index") if e[key + k] == ABSENT]
                 if absent:
-                    self.problem(f"meta/episodes has no '{key}{absent[0]}'", i, camera)
+                    episode = e["episode_index"]
+                    self.problem(f"meta/episodes has no '{key}{absent[0]}'", episode, camera)
                     continue
                 file = self.info["video_path"].format(
                     video_key=camera,
@@ -203,18 +204,20 @@ class _Check:
         problems = {f: file_problem(self.root / f) for f in wanted}
         present = sorted(f for f, problem in problems.items() if problem is None)
         for file, problem in problems.items():
-            for ep, camera in wanted[file] if problem is not None else ():
+            for i, camera in wanted[file] if problem is not None else ():
                 self.problem("video file missing" if problem == "missing" else problem,
-                             ep, camera, file)  # fmt: skip
+                             self.episodes.row(i)["episode_index"], camera, file)  # fmt: skip
         read = verify_video.read_each([self.root / f for f in present], decode)
         for file, video in zip(present, read, strict=True):
             self.report.video_frames += len(video.times)
             self._video_problems(file, video, wanted[file])
 
     def _video_problems(self, file: str, video, episodes: list[tuple[int, str]]) -> None:
+        """The problems of the episodes (index into self.episodes, camera) this file holds."""
         unexplained = video.error is not None  # a read error not yet reported
-        for ep, camera in episodes:
-            e, key = self.episodes.row(ep), f"videos/{camera}/"
+        for i, camera in episodes:
+            e, key = self.episodes.row(i), f"videos/{camera}/"
+            ep = e["episode_index"]
             start, end = e[key + "from_timestamp"], e[key + "to_timestamp"]
             found = verify_video.episode_problems(video.times, start, end, e["length"], self.fps)
             if found and video.error:  # the frames this episode misses may be behind the error
