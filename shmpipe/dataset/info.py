@@ -210,9 +210,8 @@ def differences(
         if expected != got:
             out.append(f"{what}: expected {expected!r}, found {got!r}")
 
-    if found.get("codebase_version") != CODEBASE_VERSION or not isinstance(
-        found.get("shmpipe"), dict
-    ):
+    block = found.get("shmpipe", {})  # absent: written by LeRobot, adopted on opening
+    if found.get("codebase_version") != CODEBASE_VERSION or not isinstance(block, dict):
         version = found.get("codebase_version")
         return [f"not a dataset written by shmpipe ({CODEBASE_VERSION}): found {version!r}"]
     compare("fps", wanted["fps"], found.get("fps"))
@@ -233,7 +232,7 @@ def differences(
             if key not in _FOLLOWS_FROM_SHAPE_AND_FPS:
                 compare(f"{kind} {name!r} {key}", value, _object(got.get("info")).get(key))
     want_video = wanted["shmpipe"]["video_encoder"]
-    found_video = _object(found["shmpipe"].get("video_encoder"))
+    found_video = _object(block.get("video_encoder", want_video))  # LeRobot's: its info blocks
     for key in dict.fromkeys([*want_video, *found_video]):
         compare(f"video encoder {key}", want_video.get(key), found_video.get(key))
     return out

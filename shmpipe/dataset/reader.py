@@ -7,9 +7,11 @@ functions read either. The column names of an episode's file locations are built
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +32,25 @@ EPISODE_COLUMNS = (
     "dataset_from_index",
     "dataset_to_index",
 )
+
+
+T = TypeVar("T")
+READ_AHEAD = 8  # files read ahead by read_ahead
+
+
+def read_ahead(
+    paths: Sequence[Path], read: Callable[[Path], T], ahead: int = READ_AHEAD
+) -> Iterator[tuple[Path, Future[T]]]:
+    """(path, future of read(path)) in order, reading up to `ahead` files ahead on every core:
+    files are read while the caller works on earlier ones, and only `ahead` are held at once.
+    A failed read raises from its future's result()."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        pending = deque((path, pool.submit(read, path)) for path in paths[:ahead])
+        for following in paths[ahead:]:
+            pending.append((following, pool.submit(read, following)))
+            yield pending.popleft()
+        while pending:
+            yield pending.popleft()
 
 
 def video_prefix(camera: str) -> str:

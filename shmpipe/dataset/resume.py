@@ -1,6 +1,7 @@
 """What reopening a dataset needs of its stats: an empty state laid out as its info.json says,
 and the committed episodes' state, from meta/shmpipe/state.npz or, if that is missing or stale,
-one scan of the dataset's own files (logged)."""
+one scan of the dataset's own files (logged); episodes without image histograms (a dataset
+LeRobot wrote) get them from their videos first."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.state import load_state
 from shmpipe.dataset.stats import DatasetStats
+from shmpipe.dataset.video_histograms import missing_histograms, write_from_videos
 
 log = logging.getLogger("shmpipe")
 
@@ -39,4 +41,14 @@ def saved_stats(
             why = f"{layout.STATE_PATH} does not fit info.json ({error})"
     log.warning("%s: %s; rebuilding the stats state from the files of %d episodes",
                 root, why, episodes)  # fmt: skip
+    missing = missing_histograms(root, episodes)
+    if missing:  # episodes another writer (LeRobot's) wrote
+        log.warning(
+            "%s: %d episodes have no image histograms (written by another writer, such "
+            "as LeRobot's); decoding their videos once to count them",
+            root,
+            len(missing),
+        )
+        shapes = {camera: h.shape for camera, h in empty.histograms.items()}
+        write_from_videos(root, episodes, missing, shapes)
     return empty.rebuilt(root, episodes, frames), True

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import layout
-from shmpipe.dataset.reader import read_episodes
+from shmpipe.dataset.reader import read_ahead, read_episodes
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet, require_file
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import ColumnValues, Stats
@@ -186,14 +184,8 @@ def _add_histograms(root: Path, path: Path, histograms: dict) -> dict:
 
 def _read_ahead(paths: list[Path], names: list[str]) -> Iterator[tuple[Path, pa.Table]]:
     """(path, table of its `names` columns) in order, reading up to READ_AHEAD files ahead."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        ahead = deque((p, pool.submit(_read_data, p, names)) for p in paths[:READ_AHEAD])
-        for following in paths[READ_AHEAD:]:
-            ahead.append((following, pool.submit(_read_data, following, names)))
-            path, table = ahead.popleft()
-            yield path, table.result()
-        for path, table in ahead:
-            yield path, table.result()
+    for path, table in read_ahead(paths, lambda p: _read_data(p, names), READ_AHEAD):
+        yield path, table.result()
 
 
 def _rows(column: np.ndarray | pa.ChunkedArray, width: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 import pyarrow.parquet as pq
 
-from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.files import (
@@ -109,12 +109,15 @@ class DatasetWriter(contextlib.AbstractContextManager):
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
-            writer = cls(root, found or wanted, lock)
+            foreign = found is not None and adopt.is_foreign(found)  # LeRobot's: one scan
+            writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
             if found is None:
                 writer._write_info(wanted)
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
+            if foreign:  # adopted once its scan succeeded
+                writer._write_info(writer._info)
             return writer
         except BaseException:
             lock.close()
@@ -125,18 +128,16 @@ class DatasetWriter(contextlib.AbstractContextManager):
         or one scan of the dataset if it is missing or stale, then saved), and put tasks.parquet
         and stats.json back in step with info.json if a commit died between them."""
         self._tasks.load(self._info["total_tasks"])
+        stats_path, rebuilt = self.root / layout.STATS_PATH, False
         if self.next_episode_index:
             self._stats, rebuilt = saved_stats(self.root, self._stats, self.next_episode_index,
                                                self.next_frame_index)  # fmt: skip
-            if rebuilt:
-                self._save_state(self._info)
-        stats_path = self.root / layout.STATS_PATH
         if self.next_episode_index == 0:
             self._stats_ahead = stats_path.exists()
-        else:
+        else:  # rebuilt: stats.json may be another writer's (LeRobot's quantiles); ours then
             counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
             text = stats_path.read_text() if file_problem(stats_path) is None else ""
-            self._stats_ahead = counts_in(text) != counts
+            self._stats_ahead = rebuilt or counts_in(text) != counts
         self._restore_meta()
 
     # -- recording -------------------------------------------------------------------------

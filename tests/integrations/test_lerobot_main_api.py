@@ -254,7 +254,7 @@ def test_a_failure_in_main_record_surfaces_as_itself(main_lerobot, tmp_path, fai
     assert pushed == [(root, "local/counter")]  # main pushes what was saved
 
 
-def test_resuming_a_root_lerobot_wrote_says_so(main_lerobot, tmp_path):
+def test_resuming_a_root_lerobot_wrote_appends_to_it(main_lerobot, tmp_path):
     module, _ = main_lerobot
     root = tmp_path / "counter"
     with shm_lerobot.install():
@@ -263,8 +263,10 @@ def test_resuming_a_root_lerobot_wrote_says_so(main_lerobot, tmp_path):
     info = json.loads(info_path.read_text())
     del info["shmpipe"]  # as LeRobot writes it
     info_path.write_text(json.dumps(info))
-    with shm_lerobot.install(), pytest.raises(Exception, match="written by LeRobot"):
-        module.record(config(root, resume=True), Robot())
+    with shm_lerobot.install():
+        module.record(config(root, resume=True, num_episodes=1), Robot())
+    assert len(check_in_place(root)) == 2
+    assert json.loads(info_path.read_text())["shmpipe"]["adopted_episodes"] == 1
 
 
 def test_install_needs_lerobot_and_says_so(monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import sys
 import types
 from fractions import Fraction
@@ -19,6 +20,7 @@ from shmpipe.dataset import layout
 from shmpipe.errors import ConfigError, FrameError, UsageError
 from shmpipe.integrations.lerobot.features import parse_features
 from shmpipe.integrations.lerobot.recorder import LeRobotRecorder
+from shmpipe.tools.verify.verifier import verify_dataset
 from tests.helpers.frames import smooth_frame
 from tests.helpers.paths import REFERENCE, needs_reference
 
@@ -326,3 +328,25 @@ def test_the_readme_swap_routes_lerobotdataset_create_and_resume_to_the_recorder
         LeRobotDataset.create("me/swap", 30, arm_features({"front": (48, 64, 3)}), use_videos=False)
     with pytest.raises(FileNotFoundError, match="never downloads"):
         LeRobotDataset.resume("me/swap", root="/nonexistent/shmpipe-swap")
+
+
+@needs_reference
+def test_resume_appends_to_a_dataset_lerobot_wrote(tmp_path):
+    root = shutil.copytree(REFERENCE, tmp_path / "lerobot-written")
+    old = {p: p.read_bytes() for p in [*root.glob("data/*/*"), *root.glob("videos/*/*/*")]}
+    features = reference_features()
+    options = {k: v for k, v in RECORD_OPTIONS.items() if k != "rgb_encoder"}  # its own, then
+    with LeRobotRecorder.resume("me/adopted", root=root, **options) as recorder:
+        assert (recorder.num_episodes, recorder.num_frames) == (2, 60)
+        assert recorder.meta.info["shmpipe"]["video_encoder"]["vcodec"] == "libsvtav1"  # its av1
+        for _ in range(2):
+            for i in range(15):
+                recorder.add_frame(frame_for(features, i, task="synthetic task"))
+            recorder.save_episode()
+        assert (recorder.num_episodes, recorder.num_frames, recorder.meta.total_tasks) == (4, 90, 1)
+    assert all(path.read_bytes() == data for path, data in old.items())
+    camera = next(n for n, f in features.items() if f["dtype"] == "video")
+    assert frames_per_episode(root, camera) == [30, 30, 15, 15]
+    assert data_table(root)["index"].to_pylist() == list(range(90))
+    report = verify_dataset(root)
+    assert report.ok, [p.line() for p in report.problems]

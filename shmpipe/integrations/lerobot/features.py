@@ -145,10 +145,18 @@ def check_timestamp(timestamp: object, frame_index: int, fps: int, tolerance_s: 
 
 
 def stored_encoder(info: Mapping) -> VideoEncoderConfig | None:
-    """The encoder settings a shmpipe dataset was recorded with (None if it has none)."""
+    """The encoder settings a dataset was recorded with: a shmpipe dataset's, else those its
+    cameras' `info` blocks name (LeRobot's writer: codec and pixel format; LeRobot's defaults
+    for the rest, which it does not store). None if it has no camera."""
     stored = (info.get("shmpipe") or {}).get("video_encoder")
     if not isinstance(stored, Mapping):
-        return None
+        videos = [f.get("info") or {} for f in info.get("features", {}).values()
+                  if isinstance(f, Mapping) and f.get("dtype") == "video"]  # fmt: skip
+        if not videos or "video.codec" not in videos[0]:
+            return None
+        pix_fmt = videos[0].get("video.pix_fmt") or VideoEncoderConfig.pix_fmt
+        return VideoEncoderConfig(vcodec=codecs.canonical(videos[0]["video.codec"]),
+                                  pix_fmt=pix_fmt)  # fmt: skip
     known = {f.name for f in dataclasses.fields(VideoEncoderConfig) if f.init}
     return VideoEncoderConfig(**{k: v for k, v in stored.items() if k in known})
 

@@ -34,8 +34,8 @@ are encoded while the episode goes on, so save_episode only flushes what is left
 - LeRobot 0.4.x reads a few more attributes of its dataset (LeRobot04Attributes below): its
   VideoEncodingManager reads `episodes_since_last_encoding` (0: nothing is ever batched) and,
   after an exception, `_get_image_file_path`; its --resume calls `start_image_writer`.
-- resume() appends only to datasets shmpipe wrote: a root LeRobot wrote is refused with a
-  ConfigError that says so (LeRobot's own writer can append to either).
+- resume() appends to datasets shmpipe wrote and to those LeRobot's writer wrote (adopted: the
+  first resume scans it once, decoding its videos for exact image stats; its files stay).
 """
 
 from __future__ import annotations
@@ -140,21 +140,18 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         rgb_encoder: object | None = None,
         **options,
     ) -> LeRobotRecorder:
-        """Append episodes to the shmpipe dataset at `root` (default $HF_LEROBOT_HOME/repo_id):
-        indices continue. Encoder settings default to the ones it was recorded with; given ones
-        must match them (ConfigError naming each difference)."""
+        """Append episodes to the dataset at `root` (default $HF_LEROBOT_HOME/repo_id), one
+        shmpipe or LeRobot's writer made: indices continue. Encoder settings default to the ones
+        it was recorded with (LeRobot's: the codec and pixel format of its videos' info, LeRobot's
+        defaults for the rest); given ones must match them (ConfigError naming each
+        difference). The first resume of a dataset LeRobot wrote scans it once (its videos are
+        decoded for exact image stats)."""
         root = Path(root) if root is not None else default_root(repo_id)
         info_path = root / layout.INFO_PATH
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
                                     "downloads from the Hub)")  # fmt: skip
-        info = read_info(info_path)
-        if "shmpipe" not in info:
-            raise ConfigError(
-                f"{root}: written by LeRobot, not by shmpipe (meta/info.json has no 'shmpipe' "
-                "section); shmpipe appends only to datasets it wrote. Record to a new root "
-                "(lerobot-record: a new --dataset.root), or resume this one with LeRobot's "
-                "own writer (plain lerobot-record --resume=true)")
+        info = read_info(info_path)  # LeRobot's own (no shmpipe block): adopted, one scan
         cameras, features = shapes(info)
         encoder = encoder_config(vcodec, rgb_encoder) or stored_encoder(info)
         pipeline = Pipeline(root, info["fps"], cameras, features, encoder=encoder,

@@ -1,7 +1,8 @@
 """How one packed file is made from the files it replaces, without touching a pixel or a row.
 
 Videos are remuxed: each source's packets are copied with pts/dts shifted so that it starts
-where the previous one ended. Data parquet files are concatenated row group by row group.
+where the previous one ended. Data parquet files are concatenated row group by row group;
+meta/episodes files too, with each row's new file indices and times.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shmpipe.video.packets import frame_packets, mux_copy
+
+EPISODES_PER_ROW_GROUP = 100
 
 
 def remux_videos(sources: Sequence[Path], dest: Path) -> list[Fraction]:
@@ -58,6 +62,35 @@ def concatenate_parquet(sources: Sequence[Path], dest: Path) -> None:
                 writer = pq.ParquetWriter(dest, file.schema_arrow, compression="snappy")
             for group in range(file.num_row_groups):
                 writer.write_table(file.read_row_group(group))
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def concatenate_episodes(sources: list[Path], located: pa.Table, dest: Path) -> None:
+    """The rows of the meta/episodes files `sources` (of committed episodes), in order, into
+    `dest`, their location columns taken from `located` (row i: episode i). One source in
+    memory at a time, rows written in row groups of up to EPISODES_PER_ROW_GROUP (a footer
+    entry per one-row group would grow with the episodes)."""
+    writer, pending = None, []
+    try:
+        for source in sources:
+            rows = pq.read_table(source)
+            indices = rows.column("episode_index").to_numpy()
+            rows = rows.filter(pa.array(indices < located.num_rows))
+            moved = located.take(pa.array(rows.column("episode_index").to_numpy()))
+            for name in located.column_names:
+                if name != "episode_index":
+                    at = rows.schema.get_field_index(name)
+                    rows = rows.set_column(at, name, moved.column(name))
+            if writer is None:
+                writer = pq.ParquetWriter(dest, rows.schema)
+            pending.append(rows.cast(writer.schema))
+            if sum(t.num_rows for t in pending) >= EPISODES_PER_ROW_GROUP:
+                writer.write_table(pa.concat_tables(pending))
+                pending = []
+        if pending:
+            writer.write_table(pa.concat_tables(pending))
     finally:
         if writer is not None:
             writer.close()

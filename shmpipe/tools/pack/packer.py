@@ -19,6 +19,10 @@ Crash safety, in this order (the journal is meta/shmpipe/pack.json):
    meta/episodes files, then the old data and video files; delete the journal. A crash in
    here is rolled forward by the next open or pack (shmpipe.dataset.pack_journal.finish_pack).
 info.json, stats.json, tasks.parquet and the image histograms are not touched.
+
+Memory stays bounded as the dataset grows: the plan holds a few numbers per episode (where its
+rows and frames are), and the new meta/episodes files are written from the old ones one source
+file at a time; verify, run first, streams as well.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from shmpipe.dataset.files import take_lock
 from shmpipe.dataset.pack_journal import PACK_JOURNAL, PACKING, finish_pack, write_journal
 from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, read_episodes, video_prefix
 from shmpipe.errors import ConfigError, UsageError
-from shmpipe.tools.pack.files import concatenate_parquet, remux_videos
+from shmpipe.tools.pack.files import concatenate_episodes, concatenate_parquet, remux_videos
 from shmpipe.tools.verify.reading import blocking_problems, read_info
 from shmpipe.tools.verify.verifier import check_dataset
 
@@ -51,6 +55,7 @@ from shmpipe.tools.verify.verifier import check_dataset
 DEFAULT_DATA_FILE_SIZE_IN_MB = info_json.DATA_FILES_SIZE_IN_MB
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = info_json.VIDEO_FILES_SIZE_IN_MB
 MB = 1024**2
+VIDEO_KEYS = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
 PACKED_FOLDERS = ("data", "videos", "meta/episodes")
 
 
@@ -136,14 +141,22 @@ def pack(
         if problems:
             raise NotPackableError(root, problems)
         before = _files(root)
-        episodes = read_episodes(root, info["total_episodes"])
         cameras = info_json.camera_names(info)
+        episodes = read_episodes(root, info["total_episodes"], _location_columns(cameras))
         kinds = _plan(root, episodes, cameras, *limits)
         if any(kind.changed() for kind in kinds.values()):
             _swap_in(root, kinds, episodes, cameras)
         after = _files(root)
-    return PackReport(root, len(episodes), len(before), len(after), sum(before.values()),
-                      sum(after.values()), time.perf_counter() - started)  # fmt: skip
+    return PackReport(root, len(episodes), before[0], after[0], before[1], after[1],
+                      time.perf_counter() - started)  # fmt: skip
+
+
+def _location_columns(cameras: list[str]) -> list[str]:
+    """The meta/episodes columns that say where an episode's rows, frames and row are."""
+    names = [DATA_PREFIX + "chunk_index", DATA_PREFIX + "file_index"]
+    for camera in cameras:
+        names += [video_prefix(camera) + key for key in VIDEO_KEYS]
+    return [*names, EPISODES_PREFIX + "chunk_index", EPISODES_PREFIX + "file_index"]
 
 
 def _limit(given: float | None, info: dict, key: str) -> float:
@@ -239,10 +252,10 @@ def _swap_in(root: Path, kinds: dict[str, _Kind], episodes: pa.Table, cameras: l
     table = _moved(
         _moved(table, DATA_PREFIX, kinds["data"].group_of()), EPISODES_PREFIX, meta.group_of()
     )
-    group_of = meta.group_of()
-    for g in range(len(meta.groups)):
-        rows = table.filter(pa.array(group_of == g))
-        pq.write_table(rows, temporary["meta/episodes", g])
+    for g, sources in enumerate(meta.groups):
+        concatenate_episodes(
+            [meta.template(s) for s in sources], table, temporary["meta/episodes", g]
+        )
     finals = {_rel(root, f) for _, _, f in renames}
     old = [
         _rel(root, k.template(s))
@@ -276,11 +289,11 @@ def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
 
 
-def _files(root: Path) -> dict[Path, int]:
-    """The files pack manages and their sizes in bytes."""
-    return {
-        p: p.stat().st_size
-        for folder in PACKED_FOLDERS
-        for p in (root / folder).rglob("*")
-        if p.is_file()
-    }
+def _files(root: Path) -> tuple[int, int]:
+    """How many files pack manages, and their bytes."""
+    count = size = 0
+    for folder in PACKED_FOLDERS:
+        for path in (root / folder).rglob("*"):
+            if path.is_file():
+                count, size = count + 1, size + path.stat().st_size
+    return count, size

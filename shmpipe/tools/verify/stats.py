@@ -9,10 +9,11 @@ numpy's over every row; RowStats computes those file by file, in bounded memory.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from shmpipe.stats.quantiles import QUANTILES
 from shmpipe.stats.sketch import K
@@ -26,34 +27,74 @@ RANK_TOLERANCE = 0.01
 Problems = list[tuple[str, str]]  # (feature, what is wrong)
 
 
-def merge_problems(dataset_stats: Mapping[str, dict], episodes: list[dict]) -> Problems:
-    """Each dataset stat that disagrees with the merge of the per-episode stats of meta/episodes
-    (columns `stats/<feature>/<key>`). Features without per-episode stats are not checked."""
-    out: Problems = []
-    for name, stats in dataset_stats.items():
-        columns = {key: f"stats/{name}/{key}" for key in ("count", "min", "max", "mean", "std")}
-        if not episodes or any(column not in episodes[0] for column in columns.values()):
-            continue
-        try:
-            per = {key: np.array([e[col] for e in episodes], float) for key, col in columns.items()}
-            counts = per["count"].reshape(-1, *[1] * (per["mean"].ndim - 1))
-        except (TypeError, ValueError) as error:
-            out.append((name, f"per-episode stats in meta/episodes are unreadable: {error}"))
-            continue
-        total = counts.sum()
-        mean = (counts * per["mean"]).sum(axis=0) / total
-        second_moment = (counts * (per["std"] ** 2 + per["mean"] ** 2)).sum(axis=0) / total
-        merged = {
-            "count": np.array([total]),
-            "min": per["min"].min(axis=0),
-            "max": per["max"].max(axis=0),
-            "mean": mean,
-            "std": np.sqrt(np.maximum(second_moment - mean**2, 0)),
-        }
-        # std is held to the second moment's scale: var = E[x²] - mean² cancels digits
-        scales = {key: np.sqrt(second_moment) if key == "std" else v for key, v in merged.items()}
-        out += _compare(name, stats, merged, scales, MERGE_RTOL, "merging the episodes' stats")
-    return out
+MERGED_KEYS = ("count", "min", "max", "mean", "std")
+
+
+class EpisodeStatsMerge:
+    """The merge of the per-episode stats of meta/episodes (columns `stats/<feature>/<key>`),
+    fed one meta/episodes table at a time: per feature a count, count-weighted first and second
+    moments and extremes, so memory does not grow with the episodes. Features without
+    per-episode stats in some file are not checked."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, dict[str, np.ndarray]] = {}
+        self.skipped: set[str] = set()  # no per-episode stats in some file
+        self.unreadable: dict[str, str] = {}
+
+    def add(self, table: pa.Table) -> None:
+        present = set(table.column_names)
+        names = {c.split("/")[1] for c in present if c.startswith("stats/")}
+        for name in self.sums.keys() - names:
+            self.skipped.add(name)
+        for name in names - self.skipped - self.unreadable.keys():
+            columns = {key: f"stats/{name}/{key}" for key in MERGED_KEYS}
+            if any(column not in present for column in columns.values()):
+                self.skipped.add(name)
+                continue
+            try:
+                self._add(name, {k: np.array(table.column(c).to_pylist(), float)
+                                 for k, c in columns.items()})  # fmt: skip
+            except (TypeError, ValueError) as error:
+                self.unreadable[name] = (
+                    f"per-episode stats in meta/episodes are unreadable: {error}"
+                )
+
+    def _add(self, name: str, per: dict[str, np.ndarray]) -> None:
+        counts = per["count"].reshape(-1, *[1] * (per["mean"].ndim - 1))
+        part = {"count": counts.sum(), "first": (counts * per["mean"]).sum(axis=0),
+                "second": (counts * (per["std"] ** 2 + per["mean"] ** 2)).sum(axis=0),
+                "min": per["min"].min(axis=0), "max": per["max"].max(axis=0)}  # fmt: skip
+        old = self.sums.get(name)
+        if old is not None:
+            part = {"count": old["count"] + part["count"], "first": old["first"] + part["first"],
+                    "second": old["second"] + part["second"],
+                    "min": np.minimum(old["min"], part["min"]),
+                    "max": np.maximum(old["max"], part["max"])}  # fmt: skip
+        self.sums[name] = part
+
+    def problems(self, dataset_stats: Mapping[str, dict], skip: Sequence[str] = ()) -> Problems:
+        """Each dataset stat (but those of `skip`) that disagrees with the merge."""
+        out: Problems = []
+        for name, stats in dataset_stats.items():
+            if name in self.unreadable and name not in skip:
+                out.append((name, self.unreadable[name]))
+            sums = self.sums.get(name)
+            if sums is None or name in self.skipped or name in skip or name in self.unreadable:
+                continue
+            total = sums["count"]
+            mean = sums["first"] / total
+            second_moment = sums["second"] / total
+            merged = {
+                "count": np.array([total]),
+                "min": sums["min"],
+                "max": sums["max"],
+                "mean": mean,
+                "std": np.sqrt(np.maximum(second_moment - mean**2, 0)),
+            }
+            # std is held to the second moment's scale: var = E[x²] - mean² cancels digits
+            scales = {k: np.sqrt(second_moment) if k == "std" else v for k, v in merged.items()}
+            out += compare(name, stats, merged, scales, MERGE_RTOL, "merging the episodes' stats")
+        return out
 
 
 def _stat(stats: Mapping[str, object], key: str) -> np.ndarray | None:
@@ -63,7 +104,7 @@ def _stat(stats: Mapping[str, object], key: str) -> np.ndarray | None:
         return None
 
 
-def _compare(
+def compare(
     name: str,
     stats: Mapping[str, object],
     wanted: Mapping[str, np.ndarray],
@@ -161,9 +202,7 @@ class RowStats:
                     want[key] = np.quantile(values, level, axis=0, method="linear")
             else:
                 out += self._rank_problems(name, count)
-            out += _compare(
-                name, dataset_stats[name], want, want, EXACT_RTOL, "numpy over all rows"
-            )
+            out += compare(name, dataset_stats[name], want, want, EXACT_RTOL, "numpy over all rows")
         return out
 
     def _rank_problems(self, name: str, count: int) -> Problems:

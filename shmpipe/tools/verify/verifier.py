@@ -3,6 +3,8 @@
 Works on any v3.0 layout: episodes are found through meta/episodes (chunk/file indices, row
 ranges, video time ranges), so one file per episode (shmpipe) and many episodes per file
 (LeRobot's writer) read alike. Each data and video file is read once; videos on every core.
+Memory stays bounded as the dataset grows: meta/episodes is kept as a few numbers per episode
+(episodes.EpisodeIndex), one data file at a time, a few video files' frame times at a time.
 """
 
 from __future__ import annotations
@@ -10,22 +12,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset.adopt import ADOPTED_KEY
 from shmpipe.dataset.info import is_camera
 from shmpipe.dataset.reader import EPISODES_GLOB, episodes_files
-from shmpipe.dataset.untrusted import (
-    DamagedDatasetError,
-    file_problem,
-    parquet_rows,
-    read_json,
-    read_parquet,
-)
+from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, parquet_rows, read_json
 from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
 from shmpipe.tools.verify import stats as verify_stats
 from shmpipe.tools.verify import video as verify_video
+from shmpipe.tools.verify.episodes import ABSENT, EpisodeIndex, read_index
+from shmpipe.tools.verify.images import histogram_problems
 from shmpipe.tools.verify.reading import NotADatasetError as NotADatasetError
 from shmpipe.tools.verify.report import Problem as Problem
 from shmpipe.tools.verify.report import VerifyReport as VerifyReport
@@ -66,7 +66,7 @@ def check_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
     if blocking:
         return VerifyReport(root, problems=[Problem(m, file=f) for f, m in blocking])
     check = _Check(root, info)
-    if check.episodes or check.info.get("total_episodes") != 0:  # else: created, nothing saved
+    if len(check.episodes) or check.info.get("total_episodes") != 0:  # else: created, nothing saved
         check.totals()
         check.rows()
         check.videos(decode)
@@ -86,9 +86,10 @@ class _Check:
         features = self.info["features"]
         self.cameras = [n for n, f in features.items() if is_camera(f)]
         self.report = VerifyReport(root, cameras=len(self.cameras))
+        self.merge = verify_stats.EpisodeStatsMerge()
         self.episodes = self._read_episodes()
         self.report.episodes = len(self.episodes)
-        self.report.frames = sum(e["length"] for e in self.episodes)
+        self.report.frames = self.episodes.frames()
         self.files = verify_rows.DataFiles(root)  # one data file in memory at a time
         self.row_stats = verify_stats.RowStats(None)
         self.rows_whole = False  # every episode's rows were read and found right
@@ -96,28 +97,14 @@ class _Check:
     def problem(self, message: str, episode=None, camera=None, file=None) -> None:
         self.report.problems.append(Problem(message, episode, camera, file))
 
-    def _read_episodes(self) -> list[dict]:
-        files = episodes_files(self.root)
-        if not files and self.info.get("total_episodes") != 0:
+    def _read_episodes(self) -> EpisodeIndex:
+        if not episodes_files(self.root) and self.info.get("total_episodes") != 0:
             self.problem(f"no {EPISODES_GLOB}", file=EPISODES_DIR)
-        rows: list[dict] = []
-        for path in files:
-            try:
-                rows += read_parquet(path, self._name(path)).to_pylist()
-            except DamagedDatasetError as error:
-                self.problem(str(error))
-        for row in rows:
-            found = reading.episode_row_problems(row, self.cameras)
-            if found:  # the first row that cannot be used: nothing it names can be found
-                episode = row.get("episode_index")
-                episode = episode if isinstance(episode, int) else None
-                self.problem("; ".join(found), episode, file=EPISODES_DIR)
-                return []
-        rows.sort(key=lambda e: e["episode_index"])
-        numbers = [e["episode_index"] for e in rows]
-        if numbers != list(range(len(rows))):
-            self.problem(f"episode indices are not 0..{len(rows) - 1}", file=EPISODES_DIR)
-        return rows
+        index = read_index(self.root, self.cameras, self.merge, self.problem)
+        numbers = index.columns.get("episode_index")
+        if numbers is not None and not np.array_equal(numbers, np.arange(len(index))):
+            self.problem(f"episode indices are not 0..{len(index) - 1}", file=EPISODES_DIR)
+        return index
 
     def _name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -145,9 +132,11 @@ class _Check:
         self.row_stats = verify_stats.RowStats(self._claimed_stats())
         next_index = 0
         self.listed: dict[str, list[int]] = {}  # data file -> its episodes
-        for e in self.episodes:
+        for i in range(len(self.episodes)):
+            e = self.episodes.row(i)
             self.listed.setdefault(self._data_file(e), []).append(e["episode_index"])
-        for e in self.episodes:
+        for i in range(len(self.episodes)):
+            e = self.episodes.row(i)
             ep, length = e["episode_index"], e["length"]
             start, end = e["dataset_from_index"], e["dataset_to_index"]
             file = self._data_file(e)
@@ -193,44 +182,51 @@ class _Check:
         return table
 
     def videos(self, decode: bool) -> None:
-        """Each camera's frames of each episode: the count and the time of every frame."""
-        wanted: dict[tuple[int, str], tuple[str, tuple[float, float], int]] = {}
-        for e in self.episodes:
+        """Each camera's frames of each episode: the count and the time of every frame. Video
+        files are read a few at a time (on every core) and dropped once their episodes are
+        checked."""
+        wanted: dict[str, list[tuple[int, str]]] = {}  # video file -> (episode, camera)
+        for i in range(len(self.episodes)):
+            e = self.episodes.row(i)
             for camera in self.cameras:
                 key = f"videos/{camera}/"
-                try:
-                    file = self.info["video_path"].format(
-                        video_key=camera,
-                        chunk_index=e[key + "chunk_index"],
-                        file_index=e[key + "file_index"],
-                    )
-                    window = (e[key + "from_timestamp"], e[key + "to_timestamp"])
-                except KeyError as error:
-                    self.problem(f"meta/episodes has no {error}", e["episode_index"], camera)
+                absent = [k for k in ("chunk_index", "file_index") if e[key + k] == ABSENT]
+                if absent:
+                    episode = e["episode_index"]
+                    self.problem(f"meta/episodes has no '{key}{absent[0]}'", episode, camera)
                     continue
-                wanted[e["episode_index"], camera] = (file, window, e["length"])
-        problems = {f: file_problem(self.root / f) for f, _, _ in wanted.values()}
+                file = self.info["video_path"].format(
+                    video_key=camera,
+                    chunk_index=e[key + "chunk_index"],
+                    file_index=e[key + "file_index"],
+                )
+                wanted.setdefault(file, []).append((i, camera))
+        problems = {f: file_problem(self.root / f) for f in wanted}
         present = sorted(f for f, problem in problems.items() if problem is None)
-        read = verify_video.read_all([self.root / f for f in present], decode)
-        videos = dict(zip(present, read, strict=True))
-        self.report.video_frames = sum(len(v.times) for v in videos.values())
-        unexplained = {f for f, v in videos.items() if v.error}  # read errors not yet reported
-        for (ep, camera), (file, (start, end), length) in wanted.items():
-            if file not in videos:
-                problem = problems[file]
+        for file, problem in problems.items():
+            for i, camera in wanted[file] if problem is not None else ():
                 self.problem("video file missing" if problem == "missing" else problem,
-                             ep, camera, file)  # fmt: skip
-                continue
-            video = videos[file]
-            found = verify_video.episode_problems(video.times, start, end, length, self.fps)
+                             self.episodes.row(i)["episode_index"], camera, file)  # fmt: skip
+        read = verify_video.read_each([self.root / f for f in present], decode)
+        for file, video in zip(present, read, strict=True):
+            self.report.video_frames += len(video.times)
+            self._video_problems(file, video, wanted[file])
+
+    def _video_problems(self, file: str, video, episodes: list[tuple[int, str]]) -> None:
+        """The problems of the episodes (index into self.episodes, camera) this file holds."""
+        unexplained = video.error is not None  # a read error not yet reported
+        for i, camera in episodes:
+            e, key = self.episodes.row(i), f"videos/{camera}/"
+            ep = e["episode_index"]
+            start, end = e[key + "from_timestamp"], e[key + "to_timestamp"]
+            found = verify_video.episode_problems(video.times, start, end, e["length"], self.fps)
             if found and video.error:  # the frames this episode misses may be behind the error
                 found[0] += f"; {video.error}"
-                unexplained.discard(file)
+                unexplained = False
             for message in found:
                 self.problem(message, ep, camera, file)
-        for file in sorted(unexplained):
-            camera = next(c for (_, c), (f, _, _) in wanted.items() if f == file)
-            self.problem(videos[file].error, camera=camera, file=file)
+        if unexplained:
+            self.problem(video.error, camera=episodes[0][1], file=file)
 
     def stats(self) -> None:
         """stats.json against the merged per-episode stats; for shmpipe's datasets, exactly
@@ -243,7 +239,12 @@ class _Check:
         if not isinstance(dataset_stats, dict):
             self.problem("expected a JSON object of feature -> stats", file=STATS)
             return
-        found = verify_stats.merge_problems(dataset_stats, self.episodes)
+        adopted = isinstance(self.info.get("shmpipe"), dict) and self.info["shmpipe"].get(
+            ADOPTED_KEY
+        )  # its first episodes' image stats in meta/episodes are another writer's
+        found = self.merge.problems(dataset_stats, skip=self.cameras if adopted else ())
+        if adopted:
+            found += histogram_problems(self.root, len(self.episodes), self.cameras, dataset_stats)
         if "shmpipe" in self.info and self.rows_whole:  # else the rows are not the dataset's
             found += self.row_stats.problems(dataset_stats)
         for feature, message in found:

@@ -7,9 +7,7 @@ each frame's presentation time without decoding pixels; sorting by pts undoes B-
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,9 +15,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from shmpipe.dataset.reader import read_ahead
 from shmpipe.video.packets import frame_packets
 
 TOLERANCE_S = 1e-4  # LeRobot's tolerance between a frame's time and i / fps
+READ_AHEAD = 4  # video files read ahead
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,11 @@ def read_video(path: Path, decode: bool = False) -> VideoFrames:
     return VideoFrames(ticks * (time_base.numerator / time_base.denominator), error)
 
 
-def read_all(paths: Iterable[Path], decode: bool = False) -> list[VideoFrames]:
-    """read_video of each file, in order, on every core."""
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(lambda path: read_video(path, decode), paths))
+def read_each(paths: Sequence[Path], decode: bool = False) -> Iterator[VideoFrames]:
+    """read_video of each file, in order, on every core, at most READ_AHEAD files ahead: the
+    frame times of the whole dataset are never held at once."""
+    for _, video in read_ahead(paths, lambda path: read_video(path, decode), READ_AHEAD):
+        yield video.result()
 
 
 def episode_problems(
