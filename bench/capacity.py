@@ -31,19 +31,29 @@ DEFAULT_LEROBOT_PYTHON = "/work/venv-lerobot/bin/python"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.capacity", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.capacity",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"subset of {SYSTEMS}")
     parser.add_argument("--sizes", default="480x640,720x1280", help="HxW,HxW,...")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=8.0, help="paced seconds per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per (size, system, N)")
     parser.add_argument("--max-streams", type=int, default=6)
-    parser.add_argument("--clip-frames", type=int, default=48,
-                        help="distinct frames per stream, played forwards and back")
+    parser.add_argument(
+        "--clip-frames",
+        type=int,
+        default=48,
+        help="distinct frames per stream, played forwards and back",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--lerobot-python", default=os.environ.get(
-        "LEROBOT_PYTHON", DEFAULT_LEROBOT_PYTHON), help="a Python with lerobot 0.4.4")
+    parser.add_argument(
+        "--lerobot-python",
+        default=os.environ.get("LEROBOT_PYTHON", DEFAULT_LEROBOT_PYTHON),
+        help="a Python with lerobot 0.4.4",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--run-one", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, help=argparse.SUPPRESS)
@@ -160,18 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     for size in args.sizes:
         summary[f"{size[0]}x{size[1]}"] = measure_size(size, systems, args, runs)
+    during = statistics.median([r["loadavg"] for r in runs] or [0])
     meta = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "cores": len(os.sched_getaffinity(0)), "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(), "wall_s": time.perf_counter() - t0,
-            "median_loadavg_during": statistics.median([r["loadavg"] for r in runs] or [0])}  # fmt: skip
+            "median_loadavg_during": during}  # fmt: skip
     report = {"meta": meta, "notes": notes, "summary": summary, "runs": runs}
     (args.out / "capacity.json").write_text(json.dumps(report, indent=1))
     table = capacity_report.markdown(summary, args.fps)
     table += "".join(f"\n{name}: {note}" for name, note in notes.items())
     (args.out / "capacity.md").write_text(table)
     print(table)
-    print(f"[capacity] {meta['wall_s']:.0f} s; load average {load_before[0]:.2f} before, "
-          f"median {meta['median_loadavg_during']:.2f} during; wrote {args.out}/capacity.json")
+    print(
+        f"[capacity] {meta['wall_s']:.0f} s; load average {load_before[0]:.2f} before, "
+        f"median {meta['median_loadavg_during']:.2f} during; wrote {args.out}/capacity.json"
+    )
     return 0
 
 

@@ -1,8 +1,9 @@
 """Whether one paced run kept up, and the capacity table made of many runs.
 
-A run keeps up when the frames waiting for an encoder do not grow over its second half (the
-first half includes SVT-AV1 filling its look-ahead). Its throughput is the frames taken per
-second over that half; throughput / fps is the fractional number of streams the system carries.
+A run keeps up when, over its second half (the first includes SVT-AV1 filling its look-ahead),
+the frames waiting for an encoder do not grow and the encoders take frames at the full rate (a
+loop starved of CPU adds fewer frames, so nothing waits and yet the streams are not carried).
+Throughput / fps over that half is the fractional number of streams the system carries.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ def judge(trace: dict, streams: int, fps: int) -> dict:
     rate = (taken[half][-1] - taken[half][0]) / span if span > 0 else float("nan")
     frames = max(1.0, taken[-1])
     limit = max(GROWTH_FLOOR, GROWTH_SHARE * streams * fps)
+    short = rate < (1 - GROWTH_SHARE) * streams * fps
     return {
         "growth_fps": slope,
-        "grows": bool(slope > limit),
+        "grows": bool(slope > limit or short),
         "waiting_end": int(waiting[-1]),
         "streams_carried": float(min(streams, rate / fps)),
         "cpu_ms_per_frame": {k: 1e3 * v / frames for k, v in trace["cpu_s"].items()},

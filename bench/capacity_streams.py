@@ -105,14 +105,17 @@ def run_shmpipe(backend: str, clips: list[np.ndarray], fps: int, ticks: int) -> 
     names = [f"observation.images.cam{i}" for i in range(len(clips))]
     state = np.zeros(STATE_DIM, dtype=np.float32)
     root = Path(tempfile.mkdtemp(prefix="capacity-"))
-    pipe = Pipeline(root=root / "ds", fps=fps, features={"observation.state": (STATE_DIM,)},
-                    cameras={name: clip.shape[1:] for name, clip in zip(names, clips)})  # fmt: skip
+    cameras = {name: clip.shape[1:] for name, clip in zip(names, clips, strict=True)}
+    pipe = Pipeline(root=root / "ds", fps=fps, cameras=cameras,
+                    features={"observation.state": (STATE_DIM,)})  # fmt: skip
     try:
         pipe.start()
         cpu = CpuClock(_shmpipe_cpu_parts(backend, pipe.status()))
 
         def add(t: int) -> None:
-            frame = {n: clip[clip_index(t, len(clip))] for n, clip in zip(names, clips)}
+            frame = {
+                n: clip[clip_index(t, len(clip))] for n, clip in zip(names, clips, strict=True)
+            }
             pipe.add_frame(frame | {"observation.state": state}, task="capacity")
 
         def sample() -> tuple[int, int]:
@@ -184,7 +187,7 @@ def run_raw(clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
     added = [0]
 
     def add(t: int) -> None:
-        for stream, clip in zip(streams, clips):
+        for stream, clip in zip(streams, clips, strict=True):
             stream.frames.put(clip[clip_index(t, len(clip))])
         added[0] += len(streams)
 
@@ -214,7 +217,7 @@ def run_lerobot(clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
     added = [0]
 
     def add(t: int) -> None:
-        for name, clip in zip(names, clips):
+        for name, clip in zip(names, clips, strict=True):
             encoder.feed_frame(name, clip[clip_index(t, len(clip))])
         added[0] += len(names)
 
