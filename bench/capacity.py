@@ -54,6 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("LEROBOT_PYTHON", DEFAULT_LEROBOT_PYTHON),
         help="a Python with lerobot 0.4.4",
     )
+    parser.add_argument(
+        "--svtav1-params",
+        default="",
+        help="added to LeRobot's defaults for shmpipe and raw (e.g. lookahead=0)",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--run-one", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--streams", type=int, help=argparse.SUPPRESS)
@@ -91,7 +96,7 @@ def run_one_here(args) -> None:
     size = args.sizes[0]
     clips = [np.load(p) for p in clip_paths(args.out, size, args.streams, args)]
     ticks = max(2, round(args.seconds * args.fps))
-    trace = RUNNERS[args.run_one](clips, args.fps, ticks)
+    trace = RUNNERS[args.run_one](clips, args.fps, ticks, args.svtav1_params)
     args.result.write_text(json.dumps(trace.__dict__))
 
 
@@ -103,7 +108,8 @@ def run_one(system: str, size: tuple[int, int], streams: int, args) -> dict:
     cmd = [python, "-m", "bench.capacity", "--run-one", system, "--streams", str(streams),
            "--sizes", f"{size[0]}x{size[1]}", "--fps", str(args.fps), "--seconds",
            str(args.seconds), "--clip-frames", str(args.clip_frames), "--seed", str(args.seed),
-           "--out", str(args.out), "--result", str(result)]  # fmt: skip
+           f"--svtav1-params={args.svtav1_params}", "--out", str(args.out),
+           "--result", str(result)]  # fmt: skip
     env = dict(os.environ, SVT_LOG="1", PYTHONPATH=str(REPO))
     with open(args.out / f"{system}.log", "a") as log:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,

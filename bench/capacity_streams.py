@@ -10,6 +10,7 @@ LeRobot 0.4.4's StreamingVideoEncoder.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import resource
@@ -91,12 +92,21 @@ class CpuClock:
         return spent
 
 
+def encoder_config(svt_params: str):
+    """LeRobot's defaults (shmpipe's VideoEncoderConfig), plus svtav1-params if given."""
+    from shmpipe.video.encoder_config import VideoEncoderConfig
+
+    return VideoEncoderConfig(extra_options={"svtav1-params": svt_params} if svt_params else {})
+
+
 def own_cpu_s() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
-def run_shmpipe(backend: str, clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
+def run_shmpipe(
+    backend: str, clips: list[np.ndarray], fps: int, ticks: int, svt_params: str = ""
+) -> StreamTrace:
     """shmpipe.Pipeline with SHMPIPE_BACKEND=backend, add_frame copying each frame (+ state)."""
     os.environ["SHMPIPE_BACKEND"] = backend
     from bench.frames import STATE_DIM
@@ -106,7 +116,7 @@ def run_shmpipe(backend: str, clips: list[np.ndarray], fps: int, ticks: int) -> 
     state = np.zeros(STATE_DIM, dtype=np.float32)
     root = Path(tempfile.mkdtemp(prefix="capacity-"))
     cameras = {name: clip.shape[1:] for name, clip in zip(names, clips, strict=True)}
-    pipe = Pipeline(root=root / "ds", fps=fps, cameras=cameras,
+    pipe = Pipeline(root=root / "ds", fps=fps, cameras=cameras, encoder=encoder_config(svt_params),
                     features={"observation.state": (STATE_DIM,)})  # fmt: skip
     try:
         pipe.start()
@@ -150,11 +160,10 @@ def _shmpipe_cpu_parts(backend: str, status) -> dict[str, Callable[[], float | N
 class RawStream:
     """One stream of the raw encoder: a queue of frames and a thread that encodes them."""
 
-    def __init__(self, path: Path, shape: tuple, fps: int, num_streams: int) -> None:
+    def __init__(self, path: Path, shape: tuple, fps: int, num_streams: int, svt: str) -> None:
         from bench.codec import open_video
-        from shmpipe.video.encoder_config import VideoEncoderConfig
 
-        settings = VideoEncoderConfig()
+        settings = encoder_config(svt)
         self.container, self.stream = open_video(path, settings, *shape[:2], fps, num_streams)
         self.frames: queue.SimpleQueue = queue.SimpleQueue()
         self.taken = 0
@@ -179,10 +188,10 @@ class RawStream:
         self.container.close()
 
 
-def run_raw(clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
+def run_raw(clips: list[np.ndarray], fps: int, ticks: int, svt_params: str = "") -> StreamTrace:
     """PyAV alone, one encoder thread per stream in this process: the machine's ceiling."""
     root = Path(tempfile.mkdtemp(prefix="capacity-raw-"))
-    streams = [RawStream(root / f"cam{i}.mp4", c.shape[1:], fps, len(clips))
+    streams = [RawStream(root / f"cam{i}.mp4", c.shape[1:], fps, len(clips), svt_params)
                for i, c in enumerate(clips)]  # fmt: skip
     added = [0]
 
@@ -204,10 +213,11 @@ def run_raw(clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
     return trace
 
 
-def run_lerobot(clips: list[np.ndarray], fps: int, ticks: int) -> StreamTrace:
+def run_lerobot(clips: list[np.ndarray], fps: int, ticks: int, svt_params: str = "") -> StreamTrace:
     """LeRobot 0.4.4's StreamingVideoEncoder with its defaults (libsvtav1, g=2, crf=30, preset
     12, its own thread count), except an unbounded queue: its default of 30 drops frames instead
-    of letting the backlog grow, which is what this bench measures."""
+    of letting the backlog grow, which is what this bench measures. `svt_params` is not
+    passed: 0.4.4 has no way to give them."""
     from lerobot.datasets.video_utils import StreamingVideoEncoder
 
     names = [f"observation.images.cam{i}" for i in range(len(clips))]
@@ -248,9 +258,9 @@ def _timed_in_process(loop: Callable[[], StreamTrace]) -> StreamTrace:
     return trace
 
 
-SYSTEMS: dict[str, Callable[[list[np.ndarray], int, int], StreamTrace]] = {
-    "process": lambda clips, fps, ticks: run_shmpipe("process", clips, fps, ticks),
-    "thread": lambda clips, fps, ticks: run_shmpipe("thread", clips, fps, ticks),
+SYSTEMS: dict[str, Callable[..., StreamTrace]] = {
+    "process": functools.partial(run_shmpipe, "process"),
+    "thread": functools.partial(run_shmpipe, "thread"),
     "raw": run_raw,
     "lerobot": run_lerobot,
 }
