@@ -2,13 +2,14 @@
 
     python -m bench.flush_settings --out bench/out/flush        # 3 cameras 480x640, 300 frames
 
-Each setting (svtav1-params appended to LeRobot's defaults: libsvtav1, yuv420p, g=2, crf=30,
-preset 12) encodes the same camera-like frames of --cameras cameras at once, one thread each, as
-shmpipe's encoders share the cores (lp from the camera count unless the setting sets it). Per
-setting: encode fps per camera, the flush at the end (seconds and frames still held), bytes and
-PSNR (RGB, decoded against the source) with their change from the default. Settings run
---repeats times, interleaved; figures are medians. Then shmpipe itself records --cameras
-cameras paced for --frames frames with the default and with `--adopted` to compare
+Each setting is svtav1-params appended to shmpipe's options for LeRobot's defaults (libsvtav1,
+yuv420p, g=2, crf=30, preset 12; shmpipe adds lookahead=0 at g<=2, see shmpipe.video.codecs);
+"lerobot" restores SVT-AV1's own look-ahead, as LeRobot's options leave it. All cameras encode
+the same camera-like frames at once, one thread each, as shmpipe's encoders share the cores (lp
+from the camera count unless the setting sets it). Per setting: encode fps per camera, the
+flush at the end (seconds, and frames it gave back), bytes and PSNR (RGB, decoded against the
+source) against "lerobot". Settings run --repeats times, interleaved; figures are medians. Then
+shmpipe records the cameras paced at --fps with "lerobot" and with its default, to compare
 finish_episode with the encoders' own flush. Writes DIR/flush.json and DIR/flush.md.
 """
 
@@ -29,18 +30,20 @@ from bench.codec import open_video
 from shmpipe.video.codecs import SVT_PARAMS
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
-SETTINGS = {
-    "default": "",
-    "lookahead=0": "lookahead=0",
+SVT_OWN = "lookahead=-1"  # SVT-AV1 picks its look-ahead: what LeRobot's options give
+SETTINGS = {  # name -> svtav1-params after shmpipe's (which end in lookahead=0 for g=2)
+    "lerobot": SVT_OWN,
+    "lookahead=0": "",  # shmpipe's default
     "lookahead=8": "lookahead=8",
     "lookahead=16": "lookahead=16",
-    "enable-tf=0": "enable-tf=0",
-    "lookahead=0:enable-tf=0": "lookahead=0:enable-tf=0",
-    "scd=1": "scd=1",
-    "lp=2": "lp=2",
-    "lp=2:lookahead=0": "lp=2:lookahead=0",
+    "enable-tf=0": f"{SVT_OWN}:enable-tf=0",
+    "lookahead=0:enable-tf=0": "enable-tf=0",
+    "scd=1": f"{SVT_OWN}:scd=1",
+    "lp=2": f"{SVT_OWN}:lp=2",
+    "lp=2:lookahead=0": "lp=2",
 }
-BYTES_TOLERANCE = 0.05  # adopt a setting only if bytes stay within 5 % of the default's ...
+REFERENCE, SHMPIPE_DEFAULT = "lerobot", "lookahead=0"
+BYTES_TOLERANCE = 0.05  # adopt a setting only if bytes stay within 5 % of LeRobot's ...
 PSNR_TOLERANCE_DB = 0.3  # ... and PSNR within 0.3 dB
 
 
@@ -108,7 +111,7 @@ def measure_settings(episode: list[np.ndarray], args) -> dict:
     psnr: dict[str, float] = {}
     for repeat in range(args.repeats):
         for name in args.settings:
-            out = args.out / "videos" / name.replace(":", "_")
+            out = args.out / "videos" / (SETTINGS[name].replace(":", "_") or "shmpipe")
             out.mkdir(parents=True, exist_ok=True)
             runs[name].append(encode_setting(episode, out, SETTINGS[name], args.fps))
             if name not in psnr:
@@ -119,7 +122,7 @@ def measure_settings(episode: list[np.ndarray], args) -> dict:
     for name, results in runs.items():
         table[name] = {k: statistics.median(r[k] for r in results) for k in results[0]}
         table[name] |= {"psnr_db": psnr[name], "runs": results}
-    base = table["default"] if "default" in table else None
+    base = table.get(REFERENCE)
     for row in table.values():
         if base:
             row["bytes_change"] = row["bytes"] / base["bytes"] - 1
@@ -137,7 +140,7 @@ def record_episode(episode: list[np.ndarray], params: str, args) -> dict:
     from shmpipe import Pipeline
 
     names = [f"observation.images.cam{c}" for c in range(len(episode))]
-    root = args.out / "pipeline" / (params.replace(":", "_") or "default")
+    root = args.out / "pipeline" / (params.replace(":", "_") or "shmpipe")
     shutil.rmtree(root, ignore_errors=True)
     cameras = {n: f.shape[1:] for n, f in zip(names, episode, strict=True)}
     with Pipeline(root=root, fps=args.fps, encoder=config(params), cameras=cameras) as pipe:
@@ -156,7 +159,7 @@ def record_episode(episode: list[np.ndarray], params: str, args) -> dict:
 
 
 def measure_pipeline(episode: list[np.ndarray], args) -> dict:
-    choices = {"default": "", args.adopted: SETTINGS.get(args.adopted, args.adopted)}
+    choices = {REFERENCE: SVT_OWN, SHMPIPE_DEFAULT: ""}
     runs: dict[str, list[dict]] = {name: [] for name in choices}
     for repeat in range(args.repeats):
         for name, params in choices.items():
@@ -168,9 +171,10 @@ def measure_pipeline(episode: list[np.ndarray], args) -> dict:
 
 def markdown(table: dict, pipeline: dict, args) -> str:
     lines = [f"{args.cameras} cameras {args.height}x{args.width}, {args.frames} frames, medians "
-             f"of {args.repeats}; svtav1-params added to LeRobot's defaults", "",
-             "| setting | fps per camera | flush s | frames held | bytes | bytes vs default "
-             "| PSNR dB | PSNR vs default | within 5 % / 0.3 dB |",
+             f"of {args.repeats}; changes vs LeRobot's options (libsvtav1, yuv420p, g=2, crf=30, "
+             "preset 12)", "",
+             "| setting | fps per camera | flush s | frames held | bytes | bytes vs LeRobot's "
+             "| PSNR dB | PSNR vs LeRobot's | within 5 % / 0.3 dB |",
              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for name, r in table.items():
         lines.append(f"| {name} | {r['fps']:.1f} | {r['flush_s']:.3f} | {r['held']:.0f} "
@@ -203,9 +207,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--settings", default=",".join(SETTINGS), help="subset of the table")
     parser.add_argument(
-        "--adopted",
-        default="lookahead=0",
-        help="the setting compared with the default inside shmpipe ('' skips)",
+        "--no-pipeline",
+        dest="pipeline",
+        action="store_false",
+        help="skip recording through shmpipe (finish_episode vs the encoders' flush)",
     )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -222,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     episode = episode_frames(args.cameras, args.frames, args.height, args.width, args.seed)
     table = measure_settings(episode, args)
-    pipeline = measure_pipeline(episode, args) if args.adopted else {}
+    pipeline = measure_pipeline(episode, args) if args.pipeline else {}
     report = {"args": {k: str(v) for k, v in vars(args).items()}, "settings": table,
               "pipeline": pipeline}  # fmt: skip
     (args.out / "flush.json").write_text(json.dumps(report, indent=1))
