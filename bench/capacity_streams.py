@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.proc_cpu import named_thread_ids, process_cpu_s, thread_cpu_s
+from shmpipe.video import priority
+from shmpipe.video.episode_writer import DEMOTE_AGAIN_AT
 
 SAMPLE_HZ = 10.0
 
@@ -189,7 +191,8 @@ class RawStream:
 
 
 def run_raw(clips: list[np.ndarray], fps: int, ticks: int, svt_params: str = "") -> StreamTrace:
-    """PyAV alone, one encoder thread per stream in this process: the machine's ceiling."""
+    """PyAV alone, one encoder thread per stream in this process, at shmpipe's encoder priority
+    (nice 0): the machine's ceiling."""
     root = Path(tempfile.mkdtemp(prefix="capacity-raw-"))
     streams = [RawStream(root / f"cam{i}.mp4", c.shape[1:], fps, len(clips), svt_params)
                for i, c in enumerate(clips)]  # fmt: skip
@@ -199,6 +202,11 @@ def run_raw(clips: list[np.ndarray], fps: int, ticks: int, svt_params: str = "")
         for stream, clip in zip(streams, clips, strict=True):
             stream.frames.put(clip[clip_index(t, len(clip))])
         added[0] += len(streams)
+        if t in DEMOTE_AGAIN_AT or t % 150 == 0:
+            # as root SVT-AV1 makes every thread of the process SCHED_FIFO 99, which would put
+            # this ceiling above everything else on the machine; shmpipe's encoders run at nice
+            # 0, and so does the ceiling (again a few times: SVT-AV1 sets it from its threads)
+            priority.apply(priority.thread_ids(), priority.DEFAULT_ENCODER_PRIORITY)
 
     def sample() -> tuple[int, int]:
         taken = sum(s.taken for s in streams)
@@ -217,7 +225,8 @@ def run_lerobot(clips: list[np.ndarray], fps: int, ticks: int, svt_params: str =
     """LeRobot 0.4.4's StreamingVideoEncoder with its defaults (libsvtav1, g=2, crf=30, preset
     12, its own thread count), except an unbounded queue: its default of 30 drops frames instead
     of letting the backlog grow, which is what this bench measures. `svt_params` is not
-    passed: 0.4.4 has no way to give them."""
+    passed: 0.4.4 has no way to give them. Run as root, its encoder threads are SCHED_FIFO 99
+    (SVT-AV1's doing; LeRobot leaves them so), above everything else on the machine."""
     from lerobot.datasets.video_utils import StreamingVideoEncoder
 
     names = [f"observation.images.cam{i}" for i in range(len(clips))]

@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from bench.codec import open_video
+from shmpipe.video import priority
 from shmpipe.video.codecs import SVT_PARAMS
 from shmpipe.video.encoder_config import VideoEncoderConfig
+from shmpipe.video.episode_writer import DEMOTE_AGAIN_AT
 
 SVT_OWN = "lookahead=-1"  # SVT-AV1 picks its look-ahead: what LeRobot's options give
 SETTINGS = {  # name -> svtav1-params after shmpipe's (which end in lookahead=0 for g=2)
@@ -59,8 +61,10 @@ def encode_one(frames: np.ndarray, path: Path, params: str, fps: int, cameras: i
     container, stream = open_video(path, config(params), *frames.shape[1:3], fps, cameras)
     start.wait()
     t0 = time.perf_counter()
-    for frame in frames:
+    for i, frame in enumerate(frames):
         container.mux(stream.encode(av.VideoFrame.from_numpy_buffer(frame, format="rgb24")))
+        if i in DEMOTE_AGAIN_AT or i % 150 == 0:  # shmpipe's encoders' priority, not SVT-AV1's
+            priority.apply(priority.thread_ids(), priority.DEFAULT_ENCODER_PRIORITY)  # FIFO 99
     t1 = time.perf_counter()
     flushed = stream.encode(None)
     container.mux(flushed)
