@@ -55,6 +55,11 @@ SVT_PARAMS = "svtav1-params"
 # fragmented, has no edit list, and B-frames' reorder delay would move every timestamp (by 1
 # frame with x264's defaults, 2 with x265's). AV1 reorders inside the codec; pts stay in order.
 NO_B_FRAMES = ("libx264", "libx265", "h264_", "hevc_")
+# SVT-AV1 with a keyframe every 1 or 2 frames (LeRobot's g=2): its look-ahead changes no bit of
+# the file (bench.flush_settings: identical MP4s) but holds ~40 frames instead of ~25, which
+# finish_episode waits for and a ring must hold. Longer GOPs keep it (there it changes bytes).
+SHORT_GOP_SVT_PARAMS = "lookahead=0"
+SHORT_GOP = 2
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ def codec_options(vcodec: str, crf: float | None, g: int | None, preset: int | s
     """LeRobot's FFmpeg options for `vcodec` (and bf=0 for H.264/HEVC, see NO_B_FRAMES).
     `threads` is per encoder (SVT-AV1's lp; hardware encoders take none). `extra` never replaces
     a mapped option (as in LeRobot), except that its svtav1-params are appended to ours, so
-    that they win where both set one."""
+    that they win where both set one (e.g. "lookahead=-1" restores SVT-AV1's own look-ahead)."""
     if canonical(vcodec) not in ENCODERS:
         check_usable(vcodec)  # an unknown name; "auto" passes, but has no options of its own
         raise ConfigError("vcodec 'auto' has no codec options until start() has chosen one")
@@ -140,6 +145,8 @@ def codec_options(vcodec: str, crf: float | None, g: int | None, preset: int | s
     opts: dict[str, object] = {"g": g}
     if encoder == "libsvtav1":
         svt = f"fast-decode={max(0, min(2, fast_decode))}:lp={threads}"
+        if g is not None and g <= SHORT_GOP:
+            svt += f":{SHORT_GOP_SVT_PARAMS}"
         opts |= {"crf": crf, "preset": preset, SVT_PARAMS: svt}
         if extra.get(SVT_PARAMS):
             opts[SVT_PARAMS] = f"{svt}:{extra[SVT_PARAMS]}"

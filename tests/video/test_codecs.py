@@ -99,7 +99,8 @@ def options(vcodec: str, **settings) -> dict[str, str]:
 
 NO_BF = {"bf": "0"}  # H.264/HEVC: no B-frames, or fragmented MP4 timestamps shift
 MAPPING = [  # vcodec, settings, options besides g=2
-    ("libsvtav1", {}, {"crf": "30", "preset": "12", "svtav1-params": "fast-decode=0:lp=2"}),
+    ("libsvtav1", {},
+     {"crf": "30", "preset": "12", "svtav1-params": "fast-decode=0:lp=2:lookahead=0"}),
     ("h264", {"preset": "veryfast"}, {"crf": "30", "preset": "veryfast", "threads": "2", **NO_BF}),
     ("hevc", {"preset": 1, "fast_decode": 1},
      {"crf": "30", "preset": "superfast", "tune": "fastdecode", "threads": "2", **NO_BF}),
@@ -122,7 +123,7 @@ def test_extra_options_add_but_do_not_replace_mapped_ones():
     got = options("h264", extra_options={"crf": "10", "tune": "zerolatency"})
     assert got["crf"] == "30" and got["tune"] == "zerolatency"
     svt = options("libsvtav1", extra_options={"svtav1-params": "lp=1:lookahead=0"})
-    assert svt["svtav1-params"] == "fast-decode=0:lp=2:lp=1:lookahead=0"  # the last lp wins
+    assert svt["svtav1-params"] == "fast-decode=0:lp=2:lookahead=0:lp=1:lookahead=0"  # last wins
 
 
 def test_an_svtav1_preset_number_is_refused_for_x264():
