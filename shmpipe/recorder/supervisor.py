@@ -46,6 +46,7 @@ class Supervisor:
         self._heartbeat, self._wake = heartbeat, wake
         self._stall_timeout = stall_timeout_s
         self._next_check = 0.0
+        self._turn = 0  # the worker supervise() looks at next
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
         self.failures = TakeFailures()  # of the open take, as workers report them
@@ -168,13 +169,20 @@ class Supervisor:
         return out
 
     def supervise(self, force: bool = False) -> None:
-        """Replace dead and stalled workers; cheap enough for every add_frame (it looks at
-        most every 0.2 s)."""
+        """Replace dead and stalled workers; cheap enough for every add_frame: it looks at one
+        worker per call, each every CHECK_EVERY_S (`force`: all of them, now)."""
         now = time.monotonic()
-        if not force and now < self._next_check:
+        if force:
+            roles = list(self.handles)
+        elif now < self._next_check or not self.handles:
             return
-        self._next_check = now + CHECK_EVERY_S
-        for role, handle in list(self.handles.items()):
+        else:
+            roles = list(self.handles)
+            self._turn = (self._turn + 1) % len(roles)
+            roles = [roles[self._turn]]
+            self._next_check = now + CHECK_EVERY_S / len(self.handles)
+        for role in roles:
+            handle = self.handles[role]
             if self._open is not None:
                 self._note_failures(handle)
             if not handle.alive():
