@@ -103,6 +103,10 @@ class _RingMemory:
         """(heartbeat count, flushing) of `reader`: see the module docstring."""
         return self._ctrl[_w(reader, _HEARTBEAT)], bool(self._ctrl[_w(reader, _FLUSHING)])
 
+    def sleeping(self, reader: int) -> bool:
+        """True while `reader` says it sleeps (or is about to) and nobody has rung it yet."""
+        return bool(self._ctrl[_w(reader, _ASLEEP)])
+
     def wake_needed(self, reader: int) -> bool:
         """True (once) if `reader` went to sleep: the caller must then ring its doorbell.
         Called after publishing (a reader sets its flag, then looks for frames, then sleeps),
