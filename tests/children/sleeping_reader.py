@@ -56,7 +56,8 @@ def main() -> None:
     while loop.seq < frames:
         loop.sleep()
         loop.work()
-    counts = {"frames": loop.seq, "woken": loop.doorbell.woken, "timed_out": loop.doorbell.timed_out}
+    bell = loop.doorbell
+    counts = {"frames": loop.seq, "woken": bell.woken, "timed_out": bell.timed_out}
     ring.close()
     loop.doorbell.close()
     print(json.dumps(counts), flush=True)
