@@ -185,9 +185,11 @@ class Supervisor:
             handle = self.handles[role]
             if self._open is not None:
                 self._note_failures(handle)
-            if not handle.alive():
+            stalled = self.stalled_s(role)
+            # a beating worker is alive: ask the OS (a waitpid) only once its beat stands still
+            if (force or stalled or not handle.ready) and not handle.alive():
                 self._restart(role)
-            elif self.stalled_s(role) > self._allowed_stall(handle):
+            elif stalled > self._allowed_stall(handle):
                 if handle.process is None:
                     raise WorkerError(
                         f"{role} (a thread) made no progress for "
