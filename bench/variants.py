@@ -18,7 +18,7 @@ import numpy as np
 from bench import measure
 from bench.codec import count_frames
 from bench.control_loop import LoopTrace, run_loop
-from bench.frames import STATE_DIM, state_action
+from bench.frames import STATE_DIM, frame_maker
 
 FEATURES = {"observation.state": (STATE_DIM,), "action": (STATE_DIM,)}
 TASK = "pick up the cube"
@@ -43,25 +43,6 @@ class Scenario:
     def camera_shapes(self) -> dict[str, tuple[int, int, int]]:
         shape = (self.height, self.width, 3)
         return {f"observation.images.cam{c}": shape for c in range(self.cameras)}
-
-
-def _frame_maker(scenario: Scenario, episode: list[np.ndarray], loan=None):
-    """Frame t of the episode; with `loan` (pipe.loan), each image is first copied into the
-    camera's loaned ring slot, as a driver capturing in place would (untimed: the loop times
-    add_frame alone)."""
-    names = list(scenario.camera_shapes)
-    signals = [state_action(t) for t in range(scenario.num_frames)]
-
-    def make_frame(t: int) -> dict[str, np.ndarray]:
-        frame = {name: episode[c][t] for c, name in enumerate(names)}
-        if loan is not None:
-            for name, image in frame.items():
-                frame[name] = loan(name)
-                np.copyto(frame[name], image)
-        frame["observation.state"], frame["action"] = signals[t]
-        return frame
-
-    return make_frame
 
 
 def _loop_figures(trace: LoopTrace, scenario: Scenario) -> dict:
@@ -307,7 +288,7 @@ def _record(pipe, scenario, episode, sample=None, loan=None):
     """Run the control loop of `scenario` feeding `pipe.add_frame`; the loop's trace."""
     return run_loop(
         lambda frame: pipe.add_frame(frame, task=TASK),
-        _frame_maker(scenario, episode, loan),
+        frame_maker(list(scenario.camera_shapes), episode, scenario.num_frames, loan),
         scenario.num_frames,
         scenario.fps,
         scenario.paced,

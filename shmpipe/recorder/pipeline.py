@@ -163,16 +163,7 @@ class Pipeline:
         self._guard.enter("add_frame")  # no context-manager objects on this path
         try:
             sources, row, times = _checked_input(self, frame, task, capture_times)
-            self._supervisor.supervise()
-            if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
-                raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
-            if self.overflow != "backlog":
-                self._session.make_room(self.overflow == "error")
-            if not self._open:
-                video = functools.partial(layout.video_path, self.root)
-                self._take = self._session.open_episode(video, self._dataset.next_episode_index)
-                self._open = True
-            self._rows.ensure_room()  # grows by doubling, before anything is committed
+            _make_ready(self)
             feeds = self._feed_list
             staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
             with self._signals_deferred:
@@ -263,6 +254,22 @@ def _checked_input(pipe: Pipeline, frame: Mapping, task: str, capture_times) -> 
     if capture_times is not None or pipe.capture_times:
         times = frame_input.to_capture_times(capture_times, pipe._rows.capture)
     return sources, row, times
+
+
+def _make_ready(pipe: Pipeline) -> None:
+    """What add_frame does before it writes: look after the workers (a failure of the take
+    refuses the frame: reported at once, logged, until cancelled), make room in every ring
+    (overflow "block"/"error"), open the episode, and grow the rows by doubling."""
+    pipe._supervisor.supervise()
+    if pipe._supervisor.failures.by_role:
+        raise pipe._supervisor.failures.refused_frame(pipe._dataset.next_episode_index)
+    if pipe.overflow != "backlog":
+        pipe._session.make_room(pipe.overflow == "error")
+    if not pipe._open:
+        video = functools.partial(layout.video_path, pipe.root)
+        pipe._take = pipe._session.open_episode(video, pipe._dataset.next_episode_index)
+        pipe._open = True
+    pipe._rows.ensure_room()
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

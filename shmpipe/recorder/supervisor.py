@@ -45,8 +45,7 @@ class Supervisor:
         self._specs: dict[WorkerRole, msgspec.Struct] = {}
         self._heartbeat, self._wake = heartbeat, wake
         self._stall_timeout = stall_timeout_s
-        self._next_check = 0.0
-        self._turn = 0  # the worker supervise() looks at next
+        self._next_check, self._turn = 0.0, 0  # when supervise() looks next, and at which worker
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
         self.failures = TakeFailures()  # of the open take, as workers report them
@@ -172,14 +171,12 @@ class Supervisor:
         """Replace dead and stalled workers; cheap enough for every add_frame: it looks at one
         worker per call, each every CHECK_EVERY_S (`force`: all of them, now)."""
         now = time.monotonic()
-        if force:
-            roles = list(self.handles)
-        elif now < self._next_check or not self.handles:
+        if not force and (now < self._next_check or not self.handles):
             return
-        else:
-            roles = list(self.handles)
+        roles = list(self.handles)
+        if not force:
             self._turn = (self._turn + 1) % len(roles)
-            roles = [roles[self._turn]]
+            roles = roles[self._turn : self._turn + 1]
             self._next_check = now + CHECK_EVERY_S / len(self.handles)
         for role in roles:
             handle = self.handles[role]
@@ -191,11 +188,7 @@ class Supervisor:
                 self._restart(role)
             elif stalled > self._allowed_stall(handle):
                 if handle.process is None:
-                    raise WorkerError(
-                        f"{role} (a thread) made no progress for "
-                        f"{self.stalled_s(role):.1f} s; a thread cannot be replaced: use the "
-                        "process backend, or a longer stall_timeout_s"
-                    )
+                    raise _stalled_thread(role, stalled)
                 self._restart(role)
 
     def _note_failures(self, handle: WorkerHandle) -> None:
@@ -238,3 +231,8 @@ class Supervisor:
             if self._finishing is not None:
                 self.send(role, self._finishing)
             self._wake()
+
+
+def _stalled_thread(role: WorkerRole, stalled_s: float) -> WorkerError:
+    return WorkerError(f"{role} (a thread) made no progress for {stalled_s:.1f} s; a thread "
+                       "cannot be replaced: use the process backend, or a longer stall_timeout_s")
