@@ -180,25 +180,26 @@ class Supervisor:
             self._next_check = now + CHECK_EVERY_S / len(self.handles)
         for role in roles:
             handle = self.handles[role]
-            if self._open is not None:
-                self._note_failures(handle)
+            ended = self._open is not None and not self._note_failures(handle)
             stalled = self.stalled_s(role)
-            # a beating worker is alive: ask the OS (a waitpid) only once its beat stands still
-            if (force or stalled or not handle.ready) and not handle.alive():
+            # ask the OS (a waitpid) only when the beat stands still or the channel ended
+            if (force or stalled or ended or not handle.ready) and not handle.alive():
                 self._restart(role)
             elif stalled > self._allowed_stall(handle):
                 if handle.process is None:
                     raise _stalled_thread(role, stalled)
                 self._restart(role)
 
-    def _note_failures(self, handle: WorkerHandle) -> None:
-        """Read what the worker sent; a failure of the open take is noted at once."""
+    def _note_failures(self, handle: WorkerHandle) -> bool:
+        """Read what the worker sent; a failure of the open take is noted at once. False if
+        its channel ended (it died: supervise() replaces it)."""
         try:
             handle.collect()
         except (EOFError, OSError):
-            return  # it died: supervise() replaces it
+            return False
         for reply in handle.inbox:
             self.failures.note(handle.role, reply, self.take)
+        return True
 
     def stalled_s(self, role: WorkerRole) -> float:
         """Seconds since the worker's heartbeat last moved (0 while it beats)."""
