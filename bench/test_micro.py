@@ -1,15 +1,17 @@
 """Micro-benchmarks of shmpipe's hot paths, each beside the floor or baseline it is judged by.
 
     pytest bench/ --benchmark-only                        # run, print a table per group
-    pytest bench/ --benchmark-only --benchmark-autosave   # also store .benchmarks/<machine>/*.json
-    pytest bench/ --benchmark-only --benchmark-compare --benchmark-compare-fail=median:20%
+    pytest bench/ --benchmark-only --benchmark-storage=file://bench/baseline \
+        --benchmark-compare=0001 --benchmark-compare-fail=min:30%
     pytest bench/ --benchmark-disable                     # run each benchmark body once (smoke)
 
-The compare command compares with the newest stored run (or `--benchmark-compare=NNNN`) and
-exits non-zero if any benchmark's median got more than 20 % slower; compare runs of one machine.
+The compare command compares with the committed baseline (bench/baseline/, issue 18) and exits
+non-zero if any benchmark's fastest round got 30 % slower (README, Benchmarks: why the minimum
+on a shared machine); compare runs of one machine.
 
 Groups: add_frame per camera size beside a plain np.copyto of the same frame (its floor; each
-add_frame benchmark stores its median over the floor's as `ratio_to_copy` in extra_info); the
+add_frame benchmark stores its median over the floor's as `ratio_to_copy` in extra_info), and
+at 480x640 add_frame of a loaned slot, which copies nothing; the
 ring's claim/publish/peek/release cycle beside a queue.Queue hand-off; a stats update; a control
 message round trip beside pickling the same message through the same pipe.
 
