@@ -31,6 +31,8 @@ class Relay:
 
     def __init__(self, capacity: int) -> None:
         owner = messages.Owner(os.getpid(), names.new_token())
+        # held while the objects live, so no other process's start() sweeps them as orphans
+        self.lock = names.OwnerLock(owner.pid, owner.token)
         name = lambda what: names.object_name(owner.pid, owner.token, what)  # noqa: E731
         self.ring = RingWriter.create(name("ring0"), capacity, SHAPE)
         self.bell = Doorbell.create(name("bell0"))
@@ -56,6 +58,7 @@ class Relay:
         self.stats.close(crashed=False)
         for thing in (self.store, self.stats_bell, self.bell, self.ring):
             thing.close()
+        self.lock.release()
 
 
 @pytest.fixture
