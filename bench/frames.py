@@ -98,3 +98,21 @@ def state_action(t: int, dim: int = STATE_DIM) -> tuple[np.ndarray, np.ndarray]:
     state = np.sin(0.5 * phase * (1 + 0.1 * joints) + joints).astype(np.float32)
     action = np.sin(0.5 * (phase + 0.1) * (1 + 0.1 * joints) + joints).astype(np.float32)
     return state, action
+
+
+def frame_maker(names: list[str], episode: list[np.ndarray], num_frames: int, loan=None):
+    """make_frame(t) for the control loop: camera name -> frame t, plus state and action. With
+    `loan` (pipe.loan), each image is first copied into the camera's loaned ring slot, as a
+    driver capturing in place would (untimed: the loop times add_frame alone)."""
+    signals = [state_action(t) for t in range(num_frames)]
+
+    def make_frame(t: int) -> dict[str, np.ndarray]:
+        frame = {name: episode[c][t] for c, name in enumerate(names)}
+        if loan is not None:
+            for name, image in frame.items():
+                frame[name] = loan(name)
+                np.copyto(frame[name], image)
+        frame["observation.state"], frame["action"] = signals[t]
+        return frame
+
+    return make_frame

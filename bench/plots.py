@@ -12,7 +12,8 @@ import numpy as np
 
 from bench.variants import Scenario
 
-COLORS = {"process": "tab:blue", "thread": "tab:orange", "before": "tab:gray", "raw": "tab:green"}
+COLORS = {"process": "tab:blue", "thread": "tab:orange", "loan": "tab:purple",
+          "before": "tab:gray", "raw": "tab:green"}
 
 
 def write_plots(results: dict, scenario: Scenario, out_dir: Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """Turn the variants' results into the comparison table, and say plainly which targets fail.
 
 The targets are the issue's, measured for 3 cameras 480x640 paced at 30 fps for 10 s on a
-2-core machine; they apply to shmpipe (process and thread) and are never adjusted here.
+2-core machine; they apply to shmpipe (process, thread, loan) and are never adjusted here.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import math
 
 from bench.variants import VARIANTS, Scenario
 
-SHMPIPE = ("process", "thread")
-ADD_FRAME_P99_MS = 0.5
+SHMPIPE = ("process", "thread", "loan")
+ADD_FRAME_P99_MS = 0.5  # copying every image
+ADD_FRAME_LOAN_P99_MS = 0.1  # images in loaned slots: nothing to copy
 VIDEO_FLUSH_S = 0.35
 ENCODE_RATIO = 0.95
 
@@ -31,7 +32,7 @@ def add_ratios(results: dict, scenario: Scenario) -> None:
         "process": min(scenario.fps, limit) if scenario.paced else limit,
         "before": raw["single_camera"]["sustained_fps"],
     }
-    references["thread"] = references["process"]
+    references["thread"] = references["loan"] = references["process"]
     for name, reference in references.items():
         encode = results.get(name, {}).get("encode")
         if not encode or encode.get("sustained_fps_per_camera") is None:
@@ -88,7 +89,7 @@ def _field(*keys: str, digits: int = 2):
 
 ROWS = [  # label, cell, target
     ("add_frame p50 / p99 / max (ms)", lambda r: _triple(r.get("add_frame_ms"), digits=3),
-     f"p99 ≤ {ADD_FRAME_P99_MS}"),
+     f"p99 ≤ {ADD_FRAME_P99_MS} (loan ≤ {ADD_FRAME_LOAN_P99_MS})"),
     ("loop lateness p50 / p99 / max (ms)", lambda r: _triple(r.get("lateness_ms")), ""),
     ("ticks late by > 1 period", _late, "0"),
     ("status() call p99 (ms)", _field("status_call_ms", "p99", digits=3), ""),
@@ -111,16 +112,19 @@ ROWS = [  # label, cell, target
 ]  # fmt: skip
 
 
+def _over(what: str, value: float | None, target: float, unit: str) -> str | None:
+    """'<what> is <value>, <by> over the <target> target', or None if it is within it."""
+    if value is None or value <= target:
+        return None
+    over = value - target
+    return (f"{what} is {value:.3f} {unit}, {over:.3f} {unit} ({100 * over / target:.0f} %) "
+            f"over the {target} {unit} target")  # fmt: skip
+
+
 def misses(name: str, result: dict, scenario: Scenario) -> list[str]:
     """Plain statements of every target this shmpipe variant misses, and by how much."""
-    out = []
-    p99 = _get(result, "add_frame_ms", "p99")
-    if p99 is not None and p99 > ADD_FRAME_P99_MS:
-        over = p99 - ADD_FRAME_P99_MS
-        out.append(
-            f"add_frame p99 is {p99:.3f} ms, {over:.3f} ms ({100 * over / ADD_FRAME_P99_MS:.0f} %)"
-            f" over the {ADD_FRAME_P99_MS} ms target"
-        )
+    target = ADD_FRAME_LOAN_P99_MS if name == "loan" else ADD_FRAME_P99_MS
+    out = [_over("add_frame p99", _get(result, "add_frame_ms", "p99"), target, "ms")]
     late = result.get("ticks_late")
     if late:
         worst = _get(result, "lateness_ms", "max")
@@ -129,12 +133,8 @@ def misses(name: str, result: dict, scenario: Scenario) -> list[str]:
             f"({1e3 / scenario.fps:.1f} ms) late (worst {worst:.1f} ms); target: none"
         )
     flush = _get(result, "finish_s", "video_flush")
-    if flush is not None and flush > VIDEO_FLUSH_S:
-        over = flush - VIDEO_FLUSH_S
-        out.append(
-            f"finish_episode's video part took {flush:.3f} s, {over:.3f} s "
-            f"({100 * over / VIDEO_FLUSH_S:.0f} %) over the {VIDEO_FLUSH_S} s target"
-        )
+    out.append(_over("finish_episode's video part", flush, VIDEO_FLUSH_S, "s"))
+    out = [text for text in out if text]
     ratio = _get(result, "encode", "ratio_to_raw")
     if ratio is not None and ratio < ENCODE_RATIO:
         out.append(

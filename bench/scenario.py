@@ -2,7 +2,7 @@
 
     python -m bench.scenario --cameras 3 --height 480 --width 640 --fps 30 --seconds 10 --out DIR
 
-writes DIR/results.json (keyed process, thread, before, raw), DIR/results.md and DIR/*.png.
+writes DIR/results.json (keyed process, thread, loan, before, raw), DIR/results.md and DIR/*.png.
 A fresh process per variant keeps peak RSS and CPU seconds its own.
 """
 
@@ -101,7 +101,7 @@ def run_variant_here(name: str, scenario: Scenario, out_dir: Path) -> dict:
     work_dir = out_dir / name
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
-    if name in ("process", "thread"):
+    if name in ("process", "thread", "loan"):
         result = variants.run_shmpipe(name, scenario, episode, work_dir)
     elif name == "before":
         result = variants.run_before(scenario, episode, work_dir)

@@ -1,4 +1,5 @@
-"""One runner per variant the scenario compares: shmpipe (process, thread), before, raw.
+"""One runner per variant the scenario compares: shmpipe (process, thread, and loan: the
+process backend fed loaned ring slots, so add_frame copies nothing), before, raw.
 
 Each takes the same pre-generated frames and returns a plain JSON-ready dict with the same keys
 where they make sense. Figures that need two variants (ratio to the raw limit) are left to the
@@ -17,11 +18,11 @@ import numpy as np
 from bench import measure
 from bench.codec import count_frames
 from bench.control_loop import LoopTrace, run_loop
-from bench.frames import STATE_DIM, state_action
+from bench.frames import STATE_DIM, frame_maker
 
 FEATURES = {"observation.state": (STATE_DIM,), "action": (STATE_DIM,)}
 TASK = "pick up the cube"
-VARIANTS = ("process", "thread", "before", "raw")
+VARIANTS = ("process", "thread", "loan", "before", "raw")
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,6 @@ class Scenario:
     def camera_shapes(self) -> dict[str, tuple[int, int, int]]:
         shape = (self.height, self.width, 3)
         return {f"observation.images.cam{c}": shape for c in range(self.cameras)}
-
-
-def _frame_maker(scenario: Scenario, episode: list[np.ndarray]):
-    names = list(scenario.camera_shapes)
-    signals = [state_action(t) for t in range(scenario.num_frames)]
-
-    def make_frame(t: int) -> dict[str, np.ndarray]:
-        frame = {name: episode[c][t] for c, name in enumerate(names)}
-        frame["observation.state"], frame["action"] = signals[t]
-        return frame
-
-    return make_frame
 
 
 def _loop_figures(trace: LoopTrace, scenario: Scenario) -> dict:
@@ -84,8 +73,10 @@ def _series(trace: LoopTrace) -> dict:
     return {"add_frame_ms": trace.add_frame_ms, "lateness_ms": trace.lateness_ms}
 
 
-def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dict:
-    """shmpipe.Pipeline with SHMPIPE_BACKEND=backend, driven by the control loop."""
+def run_shmpipe(variant: str, scenario: Scenario, episode: list[np.ndarray], out_dir: Path) -> dict:
+    """shmpipe.Pipeline driven by the control loop: variant "process" or "thread" (the
+    backend), or "loan" (the process backend, every image given in a loaned slot)."""
+    backend = "process" if variant == "loan" else variant
     os.environ["SHMPIPE_BACKEND"] = backend
     from shmpipe import Pipeline, VideoEncoderConfig
 
@@ -106,7 +97,8 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         pids = _worker_pids(first)
         cpu_start = {"control": measure.cpu_seconds_self()}
         cpu_start |= {label: measure.cpu_seconds_of(pid) for label, pid in pids.items()}
-        trace = _record(pipe, scenario, episode, sample=pipe.status)
+        loan = pipe.loan if variant == "loan" else None
+        trace = _record(pipe, scenario, episode, sample=pipe.status, loan=loan)
         drain_s = None if scenario.paced else _wait_for_encoders(pipe, trace, scenario.num_frames)
         t0 = time.perf_counter()
         result = pipe.finish_episode()
@@ -118,7 +110,7 @@ def run_shmpipe(backend: str, scenario: Scenario, episode: list[np.ndarray], out
         pipe.close()
     ring = _ring_series(trace, scenario)
     return {
-        "variant": backend,
+        "variant": variant,
         "start_s": start_s,
         **_loop_figures(trace, scenario),
         "drain_s": drain_s,
@@ -292,11 +284,11 @@ def _default_encoder():
     return VideoEncoderConfig()
 
 
-def _record(pipe, scenario, episode, sample=None):
+def _record(pipe, scenario, episode, sample=None, loan=None):
     """Run the control loop of `scenario` feeding `pipe.add_frame`; the loop's trace."""
     return run_loop(
         lambda frame: pipe.add_frame(frame, task=TASK),
-        _frame_maker(scenario, episode),
+        frame_maker(list(scenario.camera_shapes), episode, scenario.num_frames, loan),
         scenario.num_frames,
         scenario.fps,
         scenario.paced,

@@ -4,6 +4,10 @@ Each frame is downsampled as LeRobot does, counted into a histogram (3x256 RGB, 
 committed to the shared `StatsStore` and only then released, so a restarted worker neither loses
 nor double-counts a frame. The control process turns the histograms into
 min/max/mean/std/quantiles at finish.
+
+The stats worker is also the frames' doorbell relay: add_frame rings only its doorbell, and it
+rings each encoder that sleeps with frames to read, so the control loop pays one wake-up per
+frame, not one per camera. Should it be dead or stopped, encoders still wake at their timeout.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from multiprocess.connection import Connection
 from shmpipe.ipc import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
-from shmpipe.ipc.ring import STATS_READER, RingReader
+from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader
 from shmpipe.stats.images import frame_histogram, histogram_shape
 from workers.base import WorkerLoop, main
 
@@ -24,6 +28,9 @@ class StatsLoop(WorkerLoop):
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), rings)
         shapes = [histogram_shape(ring.shape) for ring in rings]
         self.store = StatsStore.attach(spec.store_name, len(rings), shapes)
+        self.encoder_bells: list[Doorbell] = []
+        for name in spec.encoder_doorbells:
+            self.encoder_bells.append(Doorbell.attach(name))
         self.targets: dict[int, int] = {}  # take -> number of frames, from FinishEpisode
         self.cancelled: set[int] = set()
         for cam, ring in enumerate(rings):
@@ -42,7 +49,15 @@ class StatsLoop(WorkerLoop):
                 self.targets.pop(take, None)
                 self.reply(messages.EpisodeCancelled(take=take))
 
+    def relay_wake_ups(self) -> None:
+        """Ring the doorbell of every encoder that sleeps while its ring has frames it has not
+        read (it set its flag before its last look, so it cannot miss this)."""
+        for ring, bell in zip(self.readers, self.encoder_bells, strict=False):
+            if ring.unread(ring.progress(ENCODER_READER)) and ring.wake_needed(ENCODER_READER):
+                bell.ring()
+
     def work(self) -> None:
+        self.relay_wake_ups()  # first: the encoders' work is the longer
         for cam, ring in enumerate(self.readers):
             seq = ring.released(STATS_READER)
             while ring.unread(seq):
@@ -60,6 +75,8 @@ class StatsLoop(WorkerLoop):
                 self.reply(messages.EpisodeDone(take=take, num_frames=n))
 
     def close(self, crashed: bool) -> None:
+        for bell in self.encoder_bells:
+            bell.close()
         self.store.close()
         super().close(crashed)
 

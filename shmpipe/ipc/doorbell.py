@@ -1,8 +1,10 @@
 """A doorbell: a named POSIX semaphore that a worker sleeps on until something is for it.
 
-The producer rings it once per published frame and once per control message. The count may run
-ahead of what is left to do; a woken worker always re-reads the ring and its messages, so an
-extra ring only costs one empty loop.
+It is rung only while its worker says it sleeps (a flag in the ring header): the stats
+worker's by add_frame, at most once per frame, and each encoder's by the stats worker, which
+relays (workers/stats.py). A sleep also ends at a short timeout, so control messages are seen
+and a missed ring costs at most that. The count may run ahead of what is left to do; a woken
+worker always re-reads the ring and its messages, so an extra ring only costs one empty loop.
 """
 
 from __future__ import annotations

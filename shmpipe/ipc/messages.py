@@ -49,6 +49,7 @@ class StatsSpec(msgspec.Struct, tag=True):
     store_name: str
     owner: Owner
     priority: str | int = 10  # as VideoSettings.priority: the stats worker must not starve either
+    encoder_doorbells: list[str] = []  # per ring: its encoder's, which the stats worker rings
 
 
 class StartEpisode(msgspec.Struct, tag=True):

@@ -10,8 +10,9 @@ The writer may fill slot `seq % capacity` only once every reader has released `s
 so a slot is never overwritten while a reader may hold it: a read is neither torn nor stale.
 A take numbers every episode ever opened (a cancelled episode's index is reused, its take never
 is), so readers key their work on the take. Each reader also keeps a heartbeat (bumped every
-loop) and a sleep flag: the writer rings a reader's doorbell only when that reader sleeps, and
-the control process calls a reader stalled when it has work but its heartbeat stands still.
+loop) and a sleep flag: a reader's doorbell is rung only when that reader sleeps (the writer
+rings the stats reader, which relays to a sleeping encoder: workers/stats.py), and the control
+process calls a reader stalled when it has work but its heartbeat stands still.
 Counters are aligned 8-byte words on separate cache lines; x86-64 keeps stores in order (TSO).
 """
 
@@ -102,6 +103,20 @@ class _RingMemory:
         """(heartbeat count, flushing) of `reader`: see the module docstring."""
         return self._ctrl[_w(reader, _HEARTBEAT)], bool(self._ctrl[_w(reader, _FLUSHING)])
 
+    def sleeping(self, reader: int) -> bool:
+        """True while `reader` says it sleeps (or is about to) and nobody has rung it yet."""
+        return bool(self._ctrl[_w(reader, _ASLEEP)])
+
+    def wake_needed(self, reader: int) -> bool:
+        """True (once) if `reader` went to sleep: the caller must then ring its doorbell.
+        Called after publishing (a reader sets its flag, then looks for frames, then sleeps),
+        so a sleeper that missed the frame is always seen; should the two sides still race,
+        the reader's sleep ends at its timeout."""
+        if not self._ctrl[_w(reader, _ASLEEP)]:
+            return False
+        self._ctrl[_w(reader, _ASLEEP)] = 0
+        return True
+
     def slots_used(self) -> int:
         """Frames published that some reader has not released yet."""
         ctrl = self._ctrl
@@ -165,14 +180,6 @@ class RingWriter(_RingMemory):
         used = seq + 1 - min(ctrl[_w(0, _RELEASED)], ctrl[_w(1, _RELEASED)])
         if used > ctrl[_W_HIGH_WATER]:
             ctrl[_W_HIGH_WATER] = used
-
-    def wake_needed(self, reader: int) -> bool:
-        """True (once) if `reader` went to sleep: the caller must then ring its doorbell. If
-        the two sides race, the reader's sleep still ends at its timeout."""
-        if not self._ctrl[_w(reader, _ASLEEP)]:
-            return False
-        self._ctrl[_w(reader, _ASLEEP)] = 0
-        return True
 
     @property
     def high_water(self) -> int:

@@ -50,6 +50,15 @@ class Spilled:
 
 IN_SLOT = InSlot()  # one instance: staging into a slot allocates nothing
 Staged = InSlot | InMemory | Spilled  # where stage() put a frame, for commit()
+# a frame for stage(): None (the loaned buffer), an array to copy as is, or a converting writer
+Source = np.ndarray | Callable[[np.ndarray], None] | None
+
+
+def _put(source: np.ndarray | Callable[[np.ndarray], None], out: np.ndarray) -> None:
+    if source.__class__ is np.ndarray:
+        np.copyto(out, source)
+    else:
+        source(out)
 
 
 class BacklogBudget:
@@ -84,6 +93,7 @@ class CameraFeed:
         self._spilled_waiting = 0  # backlogged frames in the spill file now
         self.behind_warned = False
         self._loan: tuple[np.ndarray, Staged] | None = None  # (buffer, where it is staged)
+        self._shape, self._dtype = ring.shape, ring.dtype  # what source_of copies as is
 
     # -- add_frame -------------------------------------------------------------------------
     def loan(self) -> np.ndarray:
@@ -108,20 +118,26 @@ class CameraFeed:
             loan[0].flags.writeable = False
         return loan
 
-    def writer_for(self, image: object) -> Callable[[np.ndarray], None] | None:
-        """How `image` gets into place: None if it is this camera's loaned buffer (it is there
-        already), else a function writing it, converted, into a slot (FrameError if it can't)."""
-        if self._loan is not None and image is self._loan[0]:
+    def source_of(self, image: object) -> Source:
+        """How `image` gets into place, for stage(): None if it is this camera's loaned buffer
+        (it is there already), the image itself if it is an array of the ring's shape and
+        dtype (copied as it is: the usual case, checked with two compares), else a function
+        writing it, converted, into a slot (FrameError if it can't)."""
+        loan = self._loan
+        if loan is not None and image is loan[0]:
             return None
+        if image.__class__ is np.ndarray and image.dtype is self._dtype:
+            if image.shape == self._shape:
+                return image
         return frame_writer(self.name, image, self.ring.shape, self.ring.dtype)
 
-    def stage(self, write) -> Staged:
-        """Call `write(out)` with the frame's destination (an HxWxC array), or, with
-        `write` None, take the loaned buffer as it is; returns where it is, for `commit`. Staging
-        changes nothing that anyone else can see (but first moves earlier, committed frames
-        from the backlog into free slots) and ends any loan."""
-        loan = self._end_loan()
-        if write is None:
+    def stage(self, source: Source) -> Staged:
+        """Put the frame of `source` (see source_of) in the next free slot, or the backlog;
+        returns where it is, for `commit`. Staging changes nothing that anyone else can see
+        (but first moves earlier, committed frames from the backlog into free slots) and ends
+        any loan."""
+        loan = self._end_loan() if self._loan is not None else None
+        if source is None:
             if loan[1] is IN_SLOT:
                 return IN_SLOT
             buffer = loan[1].buffer
@@ -131,10 +147,10 @@ class CameraFeed:
             if not self.backlog:
                 slot = self.ring.claim()
                 if slot is not None:
-                    write(slot)
+                    _put(source, slot)
                     return IN_SLOT
             buffer = self._spare()
-            write(buffer)
+            _put(source, buffer)
         if self._budget.used + self.ring.frame_bytes <= self._budget.limit:
             return InMemory(buffer)
         if not self._spill_ok():
@@ -151,11 +167,12 @@ class CameraFeed:
         return Spilled(self._spill_end)
 
     def commit(self, staged: Staged, take: int, frame_index: int) -> None:
-        """Make the staged frame visible: published in its slot, or queued in the backlog."""
+        """Make the staged frame visible: published in its slot, or queued in the backlog.
+        Rings no doorbell: the caller wakes the readers once for all cameras
+        (Session.wake_readers), after the whole frame is published."""
         self.frames += 1
         if staged is IN_SLOT:
             self.ring.publish(take, frame_index)
-            self.wake()
             return
         if isinstance(staged, InMemory):
             if self._spares and staged.buffer is self._spares[-1]:
@@ -212,7 +229,8 @@ class CameraFeed:
         return (len(self.backlog) - self._spilled_waiting) * self.ring.frame_bytes
 
     def wake(self) -> None:
-        """Ring the doorbells of the camera's readers that sleep (a busy one sees new frames)."""
+        """Ring the doorbells of the camera's readers that sleep (a busy one sees new frames);
+        for frames moved from the backlog, off add_frame's usual path."""
         if self.ring.wake_needed(ENCODER_READER):
             self.bell.ring()
         if self.ring.wake_needed(STATS_READER):

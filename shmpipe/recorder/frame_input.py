@@ -47,12 +47,18 @@ def check_task(task: object) -> str:
 
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32 = np.dtype(np.float32)
 SMALL_FEATURE = 64  # values checked in plain Python: cheaper than numpy calls on a cold cache
 
 
 def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | list[float]:
-    """A numeric feature value as `shape` numbers (a list for small features, else a float64
-    array), every one finite; ValueError if it can't be. The caller stores it as float32."""
+    """A numeric feature value as `shape` numbers (a list, or an array), every one finite;
+    ValueError if it can't be. The caller stores it as float32.
+    A small float32 vector of the right shape, the usual case, is only checked for NaN/inf."""
+    if (value.__class__ is np.ndarray and value.dtype is _FLOAT32 and value.shape == shape
+            and value.ndim == 1 and value.size <= SMALL_FEATURE
+            and all(map(math.isfinite, value.tolist()))):  # fmt: skip
+        return value
     if isinstance(value, (str, bytes)) or value is None:
         raise FrameError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
     try:

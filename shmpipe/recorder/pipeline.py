@@ -85,6 +85,7 @@ class Pipeline:
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self.capture_times = bool(capture_times)
         self._guard, self._stack = CallGuard(), ExitStack()
+        self._signals_deferred = SignalsDeferred()  # reused by every add_frame
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
         self._open, self._task_checked = False, _NO_TASK
@@ -116,6 +117,7 @@ class Pipeline:
             self._stack.close()
             raise
         self._feeds, self._supervisor = self._session.feeds, self._session.supervisor
+        self._feed_list = list(self._feeds.values())
         self._guard.started()
         return self
 
@@ -158,25 +160,22 @@ class Pipeline:
         with Pipeline(capture_times=True), camera -> when it captured this image, in seconds).
         All or nothing: if this raises (bad input, Ctrl-C, out of memory), the frame is in no
         camera and no row, and the episode goes on."""
-        with self._guard.call("add_frame"):
-            writers, row, times = _checked_input(self, frame, task, capture_times)
-            self._supervisor.supervise()
-            if self._supervisor.failures.by_role:  # reported at once, logged; until cancelled
-                raise self._supervisor.failures.refused_frame(self._dataset.next_episode_index)
-            if self.overflow != "backlog":
-                self._session.make_room(self.overflow == "error")
-            if not self._open:
-                video = functools.partial(layout.video_path, self.root)
-                self._take = self._session.open_episode(video, self._dataset.next_episode_index)
-                self._open = True
-            self._rows.ensure_room()  # grows by doubling, before anything is committed
-            staged = {n: feed.stage(writers[n]) for n, feed in self._feeds.items()}
-            with SignalsDeferred():
+        self._guard.enter("add_frame")  # no context-manager objects on this path
+        try:
+            sources, row, times = _checked_input(self, frame, task, capture_times)
+            _make_ready(self)
+            feeds = self._feed_list
+            staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
+            with self._signals_deferred:
                 task_index = self._dataset.task_index(task)
-                for name, feed in self._feeds.items():
-                    feed.commit(staged[name], self._take, self._rows.num_frames)
+                index = self._rows.num_frames
+                for feed, where in zip(feeds, staged, strict=True):
+                    feed.commit(where, self._take, index)
                 self._rows.append(row, task_index, times)
+                self._session.wake_readers()
             self._session.warn_if_behind()
+        finally:
+            self._guard.leave()
 
     def loan(self, camera: str) -> np.ndarray:
         """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in
@@ -244,17 +243,33 @@ class Pipeline:
 
 
 def _checked_input(pipe: Pipeline, frame: Mapping, task: str, capture_times) -> tuple:
-    """add_frame's checks, before anything is written: (each camera's writer, the feature row,
-    the capture times or None). The task is checked once per text object."""
+    """add_frame's checks, before anything is written: (each camera's source for its stage(),
+    the feature row, the capture times or None). The task is checked once per text object."""
     if task is not pipe._task_checked:
         pipe._task_checked = frame_input.check_task(task)
     frame_input.check_keys(frame, pipe._expected_keys)
-    writers = {n: feed.writer_for(frame[n]) for n, feed in pipe._feeds.items()}
+    sources = [feed.source_of(frame[feed.name]) for feed in pipe._feed_list]
     row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in pipe.features.items()}
     times = None
     if capture_times is not None or pipe.capture_times:
         times = frame_input.to_capture_times(capture_times, pipe._rows.capture)
-    return writers, row, times
+    return sources, row, times
+
+
+def _make_ready(pipe: Pipeline) -> None:
+    """What add_frame does before it writes: look after the workers (a failure of the take
+    refuses the frame: reported at once, logged, until cancelled), make room in every ring
+    (overflow "block"/"error"), open the episode, and grow the rows by doubling."""
+    pipe._supervisor.supervise()
+    if pipe._supervisor.failures.by_role:
+        raise pipe._supervisor.failures.refused_frame(pipe._dataset.next_episode_index)
+    if pipe.overflow != "backlog":
+        pipe._session.make_room(pipe.overflow == "error")
+    if not pipe._open:
+        video = functools.partial(layout.video_path, pipe.root)
+        pipe._take = pipe._session.open_episode(video, pipe._dataset.next_episode_index)
+        pipe._open = True
+    pipe._rows.ensure_room()
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

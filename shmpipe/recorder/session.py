@@ -85,6 +85,7 @@ class Session:
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
             self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
+        self._rings = [feed.ring for feed in self.feeds.values()]
 
     @property
     def encoder_choice(self) -> codecs.EncoderChoice:
@@ -106,8 +107,9 @@ class Session:
             self.supervisor.start(encoder_for(name), spec)
         rings = [feed.ring.name for feed in self.feeds.values()]
         priority = next(iter(videos.values())).priority
+        bells = [feed.bell.name for feed in self.feeds.values()]
         spec = StatsSpec(list(self.feeds), rings, self.stats_bell.name,
-                         self.store.name, self._owner, priority)  # fmt: skip
+                         self.store.name, self._owner, priority, bells)  # fmt: skip
         self.supervisor.start(STATS_WORKER, spec)
         self.supervisor.await_ready()
 
@@ -120,6 +122,16 @@ class Session:
         for feed in self.feeds.values():
             feed.bell.ring()
         self.stats_bell.ring()
+
+    def wake_readers(self) -> None:
+        """After add_frame published a frame in every ring: one doorbell, the stats worker's,
+        if it sleeps; it reads every ring and rings the encoders that sleep (one futex wake
+        here instead of one per reader; an encoder it fails to wake wakes at its timeout)."""
+        asleep = False
+        for ring in self._rings:
+            asleep |= ring.wake_needed(STATS_READER)
+        if asleep:
+            self.stats_bell.ring()
 
     def status(self, episode: int | None, episode_frames: int) -> PipelineStatus:
         self.supervisor.supervise()

@@ -45,7 +45,7 @@ class Supervisor:
         self._specs: dict[WorkerRole, msgspec.Struct] = {}
         self._heartbeat, self._wake = heartbeat, wake
         self._stall_timeout = stall_timeout_s
-        self._next_check = 0.0
+        self._next_check, self._turn = 0.0, 0  # when supervise() looks next, and at which worker
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
         self.failures = TakeFailures()  # of the open take, as workers report them
@@ -168,34 +168,38 @@ class Supervisor:
         return out
 
     def supervise(self, force: bool = False) -> None:
-        """Replace dead and stalled workers; cheap enough for every add_frame (it looks at
-        most every 0.2 s)."""
+        """Replace dead and stalled workers; cheap enough for every add_frame: it looks at one
+        worker per call, each every CHECK_EVERY_S (`force`: all of them, now)."""
         now = time.monotonic()
-        if not force and now < self._next_check:
+        if not force and (now < self._next_check or not self.handles):
             return
-        self._next_check = now + CHECK_EVERY_S
-        for role, handle in list(self.handles.items()):
-            if self._open is not None:
-                self._note_failures(handle)
-            if not handle.alive():
+        roles = list(self.handles)
+        if not force:
+            self._turn = (self._turn + 1) % len(roles)
+            roles = roles[self._turn : self._turn + 1]
+            self._next_check = now + CHECK_EVERY_S / len(self.handles)
+        for role in roles:
+            handle = self.handles[role]
+            ended = self._open is not None and not self._note_failures(handle)
+            stalled = self.stalled_s(role)
+            # ask the OS (a waitpid) only when the beat stands still or the channel ended
+            if (force or stalled or ended or not handle.ready) and not handle.alive():
                 self._restart(role)
-            elif self.stalled_s(role) > self._allowed_stall(handle):
+            elif stalled > self._allowed_stall(handle):
                 if handle.process is None:
-                    raise WorkerError(
-                        f"{role} (a thread) made no progress for "
-                        f"{self.stalled_s(role):.1f} s; a thread cannot be replaced: use the "
-                        "process backend, or a longer stall_timeout_s"
-                    )
+                    raise _stalled_thread(role, stalled)
                 self._restart(role)
 
-    def _note_failures(self, handle: WorkerHandle) -> None:
-        """Read what the worker sent; a failure of the open take is noted at once."""
+    def _note_failures(self, handle: WorkerHandle) -> bool:
+        """Read what the worker sent; a failure of the open take is noted at once. False if
+        its channel ended (it died: supervise() replaces it)."""
         try:
             handle.collect()
         except (EOFError, OSError):
-            return  # it died: supervise() replaces it
+            return False
         for reply in handle.inbox:
             self.failures.note(handle.role, reply, self.take)
+        return True
 
     def stalled_s(self, role: WorkerRole) -> float:
         """Seconds since the worker's heartbeat last moved (0 while it beats)."""
@@ -228,3 +232,8 @@ class Supervisor:
             if self._finishing is not None:
                 self.send(role, self._finishing)
             self._wake()
+
+
+def _stalled_thread(role: WorkerRole, stalled_s: float) -> WorkerError:
+    return WorkerError(f"{role} (a thread) made no progress for {stalled_s:.1f} s; a thread "
+                       "cannot be replaced: use the process backend, or a longer stall_timeout_s")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -80,6 +81,8 @@ class WorkerHandle:
                 target=_run_thread, args=args, name=f"shmpipe-{role}", daemon=True
             )
         self.conn = Connection(ours.detach())
+        self._readable = select.poll()  # one syscall says if a reply (or EOF) waits
+        self._readable.register(self.conn.fileno(), select.POLLIN)
         self.pid = self.process.pid if self.process else os.getpid()
         self.ready = False
         self.started = time.monotonic()
@@ -100,8 +103,9 @@ class WorkerHandle:
         self.conn.send_bytes(messages.encode(message))
 
     def collect(self) -> None:
-        """Read every reply that has arrived into the inbox (Ready only marks readiness)."""
-        while self.conn.poll():
+        """Read every reply that has arrived into the inbox (Ready only marks readiness).
+        A bare poll(2) of the socket: Connection.poll builds a selector on every call."""
+        while self._readable.poll(0):
             reply = messages.decode_from_worker(self.conn.recv_bytes())
             if isinstance(reply, messages.Ready):
                 self.ready, self.pid = True, reply.pid

@@ -44,6 +44,10 @@ BAD_FRAMES = {
     "missing camera": (with_(wrist=...), r"missing \['wrist'\]"),
     "unknown key": (with_(extra=np.zeros(3)), r"unknown \['extra'\]"),
     "missing feature": (with_(**{"observation.state": ...}), r"missing \['observation.state'\]"),
+    "inf in a float32 feature (its fast path)": (
+        with_(**{"observation.state": np.array([0, 0, 0, np.inf, 0, 0], np.float32)}),
+        r"'observation.state'.*NaN or inf at positions \[3\]",
+    ),
     "nan in feature": (
         with_(**{"observation.state": np.array([0, 1, np.nan, 0, 0, 0.0])}),
         r"'observation.state'.*NaN.*\[2\]",

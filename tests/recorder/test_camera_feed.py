@@ -181,8 +181,8 @@ def test_a_spill_file_that_cannot_be_made_keeps_frames_in_memory(tmp_path, caplo
 def test_a_loaned_slot_staged_without_write_is_published_from_the_same_memory(rig):
     buffer = rig.feed.loan()
     buffer[...] = FRAMES[0]
-    assert rig.feed.writer_for(buffer) is None, "the loaned buffer is in place already"
-    assert rig.feed.writer_for(FRAMES[0].copy()) is not None
+    assert rig.feed.source_of(buffer) is None, "the loaned buffer is in place already"
+    assert rig.feed.source_of(FRAMES[0].copy()) is not None
     staged = rig.feed.stage(None)
     assert isinstance(staged, InSlot)
     with pytest.raises(ValueError, match="read-only"):  # the loan ended: no late write
