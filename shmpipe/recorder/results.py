@@ -75,6 +75,14 @@ class StatsStatus:
 
 
 @dataclass(frozen=True)
+class PreviewStatus:
+    worker_pid: int
+    alive: bool
+    restarts: int  # times it was found dead and started again (at most 3)
+    mode: str  # "spawn", "connect" or "save"
+
+
+@dataclass(frozen=True)
 class PipelineStatus:
     cameras: dict[str, CameraStatus]
     stats: StatsStatus
@@ -82,3 +90,4 @@ class PipelineStatus:
     episode_frames: int
     encoder: str = ""  # the vcodec start() opened ("auto" resolved)
     encoder_notes: list[str] = field(default_factory=list)  # "auto": why each earlier one was not
+    preview: PreviewStatus | None = None  # Pipeline(preview=...): its worker, not waited for

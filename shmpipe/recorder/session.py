@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, Vi
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
+from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import (
     CameraStatus,
@@ -44,7 +46,8 @@ class Session:
     def __init__(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
                  spill_dir: Path, backend: str, stall_timeout_s: float,
-                 control_priority: int | None) -> None:  # fmt: skip
+                 control_priority: int | None, preview: PreviewConfig | None = None,
+                 features: Mapping[str, tuple[int, ...]] | None = None) -> None:  # fmt: skip
         try:
             self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
@@ -53,6 +56,11 @@ class Session:
         stack.callback(self.supervisor.stop_all)
         self._videos = videos
         self._start_workers(videos)
+        self.preview = None  # started last, stopped first; nothing waits for it
+        if preview is not None:
+            rings = {name: feed.ring.name for name, feed in self.feeds.items()}
+            self.preview = PreviewWorker(stack, preview, rings, features or {}, self._owner,
+                                         self._ipc, backend)  # fmt: skip
         self.control_raised = False
         if control_priority is not None:
             saved = priority.raise_control_thread(control_priority)
@@ -125,8 +133,9 @@ class Session:
         self.supervisor.supervise()
         cameras = {name: self._camera_status(name) for name in self.feeds}
         choice = self.encoder_choice
+        preview = self.preview.status() if self.preview is not None else None
         return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
-                              choice.encoder, list(choice.notes))  # fmt: skip
+                              choice.encoder, list(choice.notes), preview)  # fmt: skip
 
     def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
@@ -149,6 +158,11 @@ class Session:
         stalled_s = self.supervisor.stalled_s(STATS_WORKER)
         error = self.supervisor.failures.message_of(STATS_WORKER)
         return StatsStatus(worker.pid, worker.alive(), stalled_s, seen, error)
+
+    def publish_row(self, row: Mapping[str, np.ndarray], take: int, frame_index: int) -> None:
+        """For the preview only (a few stores); nothing when it is off."""
+        if self.preview is not None:
+            self.preview.publish_row(row, take, frame_index)
 
     def histograms(self) -> dict[str, np.ndarray]:
         """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
