@@ -58,7 +58,8 @@ def test_preview_saved_to_a_rerun_file_holds_every_camera_downsampled_and_the_se
     tmp_path, backend
 ):
     path = tmp_path / "preview.rrd"
-    with pipeline(tmp_path / "ds", PreviewConfig("save", path=path, max_height=120, fps=30)) as pipe:
+    preview = PreviewConfig("save", path=path, max_height=120, fps=30)
+    with pipeline(tmp_path / "ds", preview) as pipe:
         record(pipe, 0, N)
         result = pipe.finish_episode()
     assert_every_frame_recorded(result)
@@ -67,8 +68,8 @@ def test_preview_saved_to_a_rerun_file_holds_every_camera_downsampled_and_the_se
         images = logged.get(f"/{camera}", [])
         assert len(images) >= 3, f"{camera}: {len(images)} pictures in the preview file"
         for frame, image in images:
-            np.testing.assert_array_equal(image, FRAMES[camera][frame][::step, ::step],
-                                          err_msg=f"{camera}: picture of frame {frame}")  # fmt: skip
+            expected = FRAMES[camera][frame][::step, ::step]
+            np.testing.assert_array_equal(image, expected, err_msg=f"{camera}: frame {frame}")
     for feature in FEATURES:
         series = logged.get(f"/{feature}", [])
         assert len(series) >= 3, f"{feature}: {len(series)} points in the preview file"
