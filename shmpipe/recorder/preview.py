@@ -120,7 +120,8 @@ class PreviewWorker:
             self.handle.collect()  # its Ready: the pid a thread or a process reports
         except (EOFError, OSError):
             pass
-        return PreviewStatus(self.handle.pid, self.handle.alive(), self.restarts, self.spec.mode)
+        handle, mode = self.handle, self.spec.mode
+        return PreviewStatus(handle.pid, handle.alive(), self.restarts, mode, handle.ready)
 
     def stop(self) -> None:
         """Shutdown, STOP_GRACE_S to finish its file, then killed (a stopped or blocked one)."""

@@ -80,6 +80,7 @@ class PreviewStatus:
     alive: bool
     restarts: int  # times it was found dead and started again (at most 3)
     mode: str  # "spawn", "connect" or "save"
+    ready: bool = False  # it has opened its viewer or file and shows frames
 
 
 @dataclass(frozen=True)
