@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import subprocess
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from shmpipe.errors import ConfigError
 from shmpipe.ipc import messages
 from shmpipe.ipc.latest_row import LatestRow
 from shmpipe.recorder.results import PreviewStatus
-from shmpipe.recorder.worker_handle import PREVIEW_WORKER, WorkerHandle
+from shmpipe.recorder.worker_handle import PREVIEW_WORKER, WorkerHandle, stop_workers
 
 PreviewMode = Literal["spawn", "connect", "save"]
 DEFAULT_VIEWER_PORT = 9876  # Rerun's gRPC port
@@ -125,16 +124,4 @@ class PreviewWorker:
 
     def stop(self) -> None:
         """Shutdown, STOP_GRACE_S to finish its file, then killed (a stopped or blocked one)."""
-        handle = self.handle
-        try:
-            handle.send(messages.Shutdown())
-        except OSError:
-            pass
-        if handle.process is not None:
-            try:
-                handle.process.wait(STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pass
-        else:
-            handle.thread.join(STOP_GRACE_S)
-        handle.kill()
+        stop_workers([self.handle], STOP_GRACE_S)
