@@ -428,3 +428,11 @@ def test_display_options_that_conflict_exit_1(tmp_path, capsys):
     assert code == EXIT_BAD_ARGUMENTS
     assert "--display-save and --display-ip" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+def test_display_without_rerun_exits_1_naming_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rerun", None)  # as if rerun-sdk were not installed
+    args = record_args(tmp_path / "ds", episodes=1, seconds=0.2, backend="thread")
+    assert main([*args, "--display"]) == EXIT_BAD_ARGUMENTS
+    assert "pip install 'shmpipe[preview]'" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
