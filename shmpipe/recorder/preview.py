@@ -79,7 +79,10 @@ def check_installed(config: PreviewConfig | None) -> None:
     if importlib.util.find_spec("rerun") is None:
         raise ConfigError(f"the preview shows cameras in Rerun, which is not installed: "
                           f"{INSTALL_HINT} (or pip install rerun-sdk)")  # fmt: skip
-    version = importlib.metadata.version("rerun-sdk")
+    try:
+        version = importlib.metadata.version("rerun-sdk")
+    except importlib.metadata.PackageNotFoundError:
+        return  # importable without its metadata (a vendored copy): trust it
     if tuple(int(p) for p in version.split(".")[:2] if p.isdigit()) < (0, 23):
         raise ConfigError(f"the preview needs rerun-sdk 0.23 or later, found {version}: "
                           f"{INSTALL_HINT}")  # fmt: skip
