@@ -1,7 +1,8 @@
 """The shared memory and workers of one started Pipeline, owned by one ExitStack.
 
 `Session` makes the owner lock, the rings with their feeds, the stats store and the workers (and,
-if asked, the preview worker), in that order, and the stack undoes them in reverse. Their sizes come from shmpipe.recorder.sizing.
+if asked, the preview worker), in that order, and the stack undoes them in reverse. Their sizes
+come from shmpipe.recorder.sizing.
 """
 
 from __future__ import annotations
