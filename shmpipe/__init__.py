@@ -23,20 +23,24 @@ if TYPE_CHECKING:
     from shmpipe.errors import UsageError as UsageError
     from shmpipe.errors import WorkerError as WorkerError
     from shmpipe.recorder.pipeline import Pipeline as Pipeline
+    from shmpipe.recorder.preview import PreviewConfig as PreviewConfig
     from shmpipe.recorder.results import CameraStatus as CameraStatus
     from shmpipe.recorder.results import EpisodeResult as EpisodeResult
     from shmpipe.recorder.results import PipelineStatus as PipelineStatus
+    from shmpipe.recorder.results import PreviewStatus as PreviewStatus
     from shmpipe.recorder.results import StatsStatus as StatsStatus
     from shmpipe.recorder.results import VideoSpan as VideoSpan
     from shmpipe.video.encoder_config import VideoEncoderConfig as VideoEncoderConfig
 
 _ERRORS = ("ConfigError", "DatasetError", "FrameError", "RingFullError", "SharedMemoryError",
            "ShmpipeError", "SourceError", "UsageError", "WorkerError")  # fmt: skip
-_RESULTS = ("CameraStatus", "EpisodeResult", "PipelineStatus", "StatsStatus", "VideoSpan")
+_RESULTS = ("CameraStatus", "EpisodeResult", "PipelineStatus", "PreviewStatus", "StatsStatus",
+            "VideoSpan")  # fmt: skip
 _HOME = {
     **dict.fromkeys(_ERRORS, "shmpipe.errors"),
     **dict.fromkeys(_RESULTS, "shmpipe.recorder.results"),
     "Pipeline": "shmpipe.recorder.pipeline",
+    "PreviewConfig": "shmpipe.recorder.preview",
     "VideoEncoderConfig": "shmpipe.video.encoder_config",
 }
 __all__ = sorted(_HOME)

@@ -131,8 +131,9 @@ def _priority_of(spec) -> priority.EncoderPriority:
 
 
 def _set_title(spec) -> None:
-    """Show the role in `ps`: `shmpipe encoder <camera>` or `shmpipe stats`."""
+    """Show the role in `ps`: `shmpipe encoder <camera>`, `shmpipe stats` or `shmpipe preview`."""
     role = f"encoder {spec.camera}" if isinstance(spec, messages.EncoderSpec) else "stats"
+    role = "preview" if isinstance(spec, messages.PreviewSpec) else role
     try:
         import setproctitle
 

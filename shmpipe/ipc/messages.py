@@ -52,6 +52,27 @@ class StatsSpec(msgspec.Struct, tag=True):
     encoder_doorbells: list[str] = []  # per ring: its encoder's, which the stats worker rings
 
 
+class PreviewSpec(msgspec.Struct, tag=True):
+    """What the preview worker needs: every camera's ring to peek at, the latest-row block
+    (shmpipe.ipc.latest_row; "" if no numeric features) and where the pictures go (Rerun:
+    `mode` "spawn" a viewer, "connect" to `url`, or "save" to the file `path`)."""
+
+    cameras: list[str]
+    ring_names: list[str]
+    row_name: str
+    features: dict[str, list[int]]
+    owner: Owner
+    mode: str
+    url: str = ""
+    path: str = ""
+    max_height: int = 240
+    fps: float = 10.0
+    application_id: str = "shmpipe"
+    memory_limit: str = "10%"  # of RAM, for a viewer it spawns (LeRobot's default)
+    jpeg_quality: int = 0  # 0: raw pixels; else JPEG at this quality (for a remote viewer)
+    priority: str | int = 19  # it must yield to the encoders and the control loop
+
+
 class StartEpisode(msgspec.Struct, tag=True):
     """Take `take` begins; the encoder leaves its file at `video_path`. Workers key everything
     on the take: a cancelled episode's index is reused, its take is not."""
@@ -109,7 +130,8 @@ class WorkerFailed(msgspec.Struct, tag=True):
     errno: int = 0
 
 
-ToWorker = StartEpisode | FinishEpisode | CancelEpisode | Shutdown | EncoderSpec | StatsSpec
+ToWorker = (StartEpisode | FinishEpisode | CancelEpisode | Shutdown | EncoderSpec | StatsSpec
+            | PreviewSpec)  # fmt: skip
 FromWorker = Ready | EpisodeDone | EpisodeCancelled | WorkerFailed
 
 _to_worker = msgspec.msgpack.Decoder(ToWorker)

@@ -8,6 +8,7 @@ each with exactly one writer:
 - `released[r]` (reader r): reader r is done with every frame < released[r].
 The writer may fill slot `seq % capacity` only once every reader has released `seq - capacity`,
 so a slot is never overwritten while a reader may hold it: a read is neither torn nor stale.
+A `RingPeeker` (the preview) is no reader: it holds nothing, and checks its copies instead.
 A take numbers every episode ever opened (a cancelled episode's index is reused, its take never
 is), so readers key their work on the take. Each reader also keeps a heartbeat (bumped every
 loop) and a sleep flag: a reader's doorbell is rung only when that reader sleeps (the writer
@@ -17,6 +18,8 @@ Counters are aligned 8-byte words on separate cache lines; x86-64 keeps stores i
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
@@ -250,3 +253,27 @@ class RingReader(_RingMemory):
 
     def set_asleep(self, asleep: bool) -> None:
         self._ctrl[_w(self.reader, _ASLEEP)] = int(asleep)
+
+
+class RingPeeker(_RingMemory):
+    """A looker, not a reader: copies out the newest published frame and holds no slot, so the
+    writer never waits for it. The writer refills frame `seq`'s slot only once write_seq has
+    reached seq + capacity (claim, or a loan, comes after that publish; x86-64 keeps stores in
+    order), so a copy after which write_seq is still below that is whole; else it is dropped."""
+
+    @classmethod
+    def attach(cls, name: str) -> RingPeeker:
+        return cls(Segment.attach(name))
+
+    def copy_newest(self, after: int, copy: Callable[[np.ndarray], np.ndarray]) -> Slot | None:
+        """`copy(frame in place)` of the newest frame if its seq is >= `after`, as a Slot
+        holding the copy; None if there is none, or the writer may have refilled it meanwhile."""
+        seq = self._ctrl[_W_WRITE_SEQ] - 1
+        base = (seq % self.capacity) * _SLOT_WORDS
+        if seq < max(after, 0) or self._words[base + _H_SEQ] != seq:
+            return None
+        take, frame_index = self._words[base + _H_TAKE], self._words[base + _H_FRAME_INDEX]
+        out = copy(self._frames[seq % self.capacity])
+        if self._ctrl[_W_WRITE_SEQ] - seq >= self.capacity or self._words[base + _H_SEQ] != seq:
+            return None  # torn: the slot may have been claimed and written during the copy
+        return Slot(seq, take, frame_index, out)

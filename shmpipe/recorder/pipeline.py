@@ -28,8 +28,9 @@ from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, settings
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
+from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
-from shmpipe.recorder.session import Session
+from shmpipe.recorder.session import Session, episode_result
 from shmpipe.recorder.sizing import plan_start
 from shmpipe.recorder.supervisor import CANCEL_WAIT_S
 from shmpipe.video import priority
@@ -49,8 +50,8 @@ class Pipeline:
     workers run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in
     SCHED_FIFO `control_priority` if permitted (None: left alone); workers are replaced after
     `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
-    `capture_times=True` stores, per camera, the capture time add_frame is given (a float64
-    column `capture_time.<camera>`, shmpipe.dataset.capture_times)."""
+    `capture_times=True` stores each camera's capture time add_frame is given (a float64 column
+    `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun."""
 
     def __init__(
         self,
@@ -70,6 +71,7 @@ class Pipeline:
         robot_type: str | None = None,
         feature_names: Mapping[str, list[str]] | None = None,
         capture_times: bool = False,
+        preview: PreviewConfig | None = None,
     ) -> None:
         self.root, self.fps = Path(root), check_fps(fps)
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
@@ -83,7 +85,7 @@ class Pipeline:
         self.encoder_priority = priority.check(encoder_priority)
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
-        self.capture_times = bool(capture_times)
+        self.capture_times, self.preview = bool(capture_times), preview
         self._guard, self._stack = CallGuard(), ExitStack()
         self._signals_deferred = SignalsDeferred()  # reused by every add_frame
         self._owner = [os.getpid()]  # the process that started it (set again by start())
@@ -103,16 +105,16 @@ class Pipeline:
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
                 robot_type=self.robot_type, feature_names=self.feature_names or None,
-                capture=self.capture_times,
-            )  # fmt: skip
+                capture=self.capture_times)  # fmt: skip
             self._stack.callback(self._dataset.close)
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
             self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
-            self._session = Session(self._stack, self.cameras, videos, self.ring_slots,
-                                    self.backlog_bytes, self.root / layout.SPILL_DIR, self.backend,
-                                    self.stall_timeout_s, self.control_priority)  # fmt: skip
+            self._session = Session(
+                self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
+                self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
+                self.control_priority, self.preview, self.features)  # fmt: skip
         except BaseException:
             self._stack.close()
             raise
@@ -171,6 +173,7 @@ class Pipeline:
                 index = self._rows.num_frames
                 for feed, where in zip(feeds, staged, strict=True):
                     feed.commit(where, self._take, index)
+                self._session.publish_row(row, self._take, index)
                 self._rows.append(row, task_index, times)
                 self._session.wake_readers()
             self._session.warn_if_behind()
@@ -178,9 +181,8 @@ class Pipeline:
             self._guard.leave()
 
     def loan(self, camera: str) -> np.ndarray:
-        """A writable (H, W, 3) uint8 view of `camera`'s next ring slot, for a driver to fill in
-        place; give it as that camera's image to add_frame, which then copies nothing. A loan
-        that is not added ends at the next loan, add_frame or cancel of that camera."""
+        """A writable (H, W, 3) uint8 view of `camera`'s next ring slot for a driver to fill in
+        place; add_frame then copies nothing. One not added ends at the next loan/add_frame."""
         with self._guard.call("loan"):
             return self._session.loan(camera)
 
@@ -205,14 +207,13 @@ class Pipeline:
         except BaseException:
             self._cancel()
             raise
-        result = self._session.episode_result(committed, done, waited, t0)
+        result = episode_result(self._session, committed, done, waited, t0)
         self._end_episode()
         return result
 
     def cancel_episode(self, wait: bool = True) -> None:
-        """Discard the open episode: its frames are skipped and its partial files deleted.
-        The workers confirm within a bound (0.5 s); `wait=False` (Ctrl-C) does not wait for
-        them: they drop the take, and delete what they wrote of it, before the next one."""
+        """Discard the open episode (frames skipped, partial files deleted); the workers confirm
+        within 0.5 s, or with `wait=False` (Ctrl-C) are not waited for: they drop it first."""
         with self._guard.call("cancel_episode"):
             if self._open:
                 self._cancel(CANCEL_WAIT_S if wait else 0.0)

@@ -76,6 +76,15 @@ class StatsStatus:
 
 
 @dataclass(frozen=True)
+class PreviewStatus:
+    worker_pid: int
+    alive: bool
+    restarts: int  # times it was found dead and started again (at most 3)
+    mode: str  # "spawn", "connect" or "save"
+    ready: bool = False  # it has opened its viewer or file and shows frames
+
+
+@dataclass(frozen=True)
 class PipelineStatus:
     cameras: dict[str, CameraStatus]
     stats: StatsStatus
@@ -83,3 +92,4 @@ class PipelineStatus:
     episode_frames: int
     encoder: str = ""  # the vcodec start() opened ("auto" resolved)
     encoder_notes: list[str] = field(default_factory=list)  # "auto": why each earlier one was not
+    preview: PreviewStatus | None = None  # Pipeline(preview=...): its worker, not waited for

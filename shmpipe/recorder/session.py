@@ -1,7 +1,8 @@
 """The shared memory and workers of one started Pipeline, owned by one ExitStack.
 
-`Session` makes the owner lock, the rings with their feeds, the stats store and the workers, in
-that order, and the stack undoes them in reverse. Their sizes come from shmpipe.recorder.sizing.
+`Session` makes the owner lock, the rings with their feeds, the stats store and the workers (and,
+if asked, the preview worker), in that order, and the stack undoes them in reverse. Their sizes
+come from shmpipe.recorder.sizing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, Vi
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
+from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import (
     CameraStatus,
@@ -44,15 +47,21 @@ class Session:
     def __init__(self, stack: ExitStack, cameras: dict[str, tuple[int, int, int]],
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
                  spill_dir: Path, backend: str, stall_timeout_s: float,
-                 control_priority: int | None) -> None:  # fmt: skip
+                 control_priority: int | None, preview: PreviewConfig | None = None,
+                 features: Mapping[str, tuple[int, ...]] | None = None) -> None:  # fmt: skip
         try:
             self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
             raise shm_creation_error(exc) from exc
         self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
         stack.callback(self.supervisor.stop_all)
-        self._videos = videos
+        self.videos = videos
         self._start_workers(videos)
+        self.preview = None  # started last, stopped first; nothing waits for it
+        if preview is not None:
+            rings = {name: feed.ring.name for name, feed in self.feeds.items()}
+            self.preview = PreviewWorker(stack, preview, rings, features or {}, self._owner,
+                                         self._ipc, backend)  # fmt: skip
         self.control_raised = False
         if control_priority is not None:
             saved = priority.raise_control_thread(control_priority)
@@ -90,8 +99,8 @@ class Session:
     @property
     def encoder_choice(self) -> codecs.EncoderChoice:
         """The encoder start() opened and, for vcodec "auto", why it skipped those before it."""
-        first = next(iter(self._videos.values())).vcodec
-        return getattr(self._videos, "choice", None) or codecs.EncoderChoice(first)
+        first = next(iter(self.videos.values())).vcodec
+        return getattr(self.videos, "choice", None) or codecs.EncoderChoice(first)
 
     def _ipc(self, what: str) -> str:
         return names.object_name(self._owner.pid, self._owner.token, what)
@@ -137,8 +146,9 @@ class Session:
         self.supervisor.supervise()
         cameras = {name: self._camera_status(name) for name in self.feeds}
         choice = self.encoder_choice
+        preview = self.preview.status() if self.preview is not None else None
         return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
-                              choice.encoder, list(choice.notes))  # fmt: skip
+                              choice.encoder, list(choice.notes), preview)  # fmt: skip
 
     def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
@@ -160,32 +170,15 @@ class Session:
         error = self.supervisor.failures.message_of(STATS_WORKER)
         return StatsStatus(worker.pid, worker.alive(), stalled_s, seen, error)
 
+    def publish_row(self, row: Mapping[str, np.ndarray], take: int, frame_index: int) -> None:
+        """For the preview only (a few stores); nothing when it is off."""
+        if self.preview is not None:
+            self.preview.publish_row(row, take, frame_index)
+
     def histograms(self) -> dict[str, np.ndarray]:
         """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
         the stats worker committed."""
         return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
-
-    def episode_result(self, committed: CommittedEpisode, done: dict, waited: float,
-                       started: float) -> EpisodeResult:  # fmt: skip
-        """What finish_episode returns; `done` has every encoder's EpisodeDone."""
-        n, fps = committed.length, next(iter(self._videos.values())).fps
-        done = {name: done[encoder_for(name)] for name in self.feeds}
-        timings = {"video_flush": waited,
-                   "encoder_flush": max(d.flush_seconds for d in done.values()),
-                   **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
-        timings["total"] = time.perf_counter() - started
-        return EpisodeResult(
-            episode_index=committed.episode_index,
-            num_frames=n,
-            videos={name: VideoSpan(d.path, 0.0, n / fps) for name, d in done.items()},
-            data=committed.data_path,
-            stats=committed.stats,
-            timings=timings,
-            ring_high_water={name: feed.ring.high_water for name, feed in self.feeds.items()},
-            overflow_count={name: feed.overflowed for name, feed in self.feeds.items()},
-            tasks=committed.tasks,
-            worker_restarts=self.supervisor.take_restarts,
-        )
 
     def open_episode(self, video_path, episode: int) -> int:
         """Tell the workers a new take begins (each encoder: where its video goes); its number."""
@@ -238,3 +231,26 @@ class Session:
         for feed in self.feeds.values():
             if feed.backlog:
                 feed.drain()
+
+
+def episode_result(session: Session, committed: CommittedEpisode, done: dict, waited: float,
+                   started: float) -> EpisodeResult:  # fmt: skip
+    """What finish_episode returns; `done` has every encoder's EpisodeDone."""
+    n, fps = committed.length, next(iter(session.videos.values())).fps
+    done = {name: done[encoder_for(name)] for name in session.feeds}
+    timings = {"video_flush": waited,
+               "encoder_flush": max(d.flush_seconds for d in done.values()),
+               **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
+    timings["total"] = time.perf_counter() - started
+    return EpisodeResult(
+        episode_index=committed.episode_index,
+        num_frames=n,
+        videos={name: VideoSpan(d.path, 0.0, n / fps) for name, d in done.items()},
+        data=committed.data_path,
+        stats=committed.stats,
+        timings=timings,
+        ring_high_water={name: feed.ring.high_water for name, feed in session.feeds.items()},
+        overflow_count={name: feed.overflowed for name, feed in session.feeds.items()},
+        tasks=committed.tasks,
+        worker_restarts=session.supervisor.take_restarts,
+    )

@@ -16,7 +16,7 @@ from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.messages import VideoSettings
 from shmpipe.ipc.ring import ring_bytes
 from shmpipe.ipc.segment import check_shm_usable, shm_free_bytes, shm_shortage_error
-from shmpipe.recorder import memory_budget, settings
+from shmpipe.recorder import memory_budget, preview, settings
 from shmpipe.stats.images import histogram_shape
 from shmpipe.video import codecs, depth, probe
 from shmpipe.video.encoder_config import VideoEncoderConfig
@@ -69,6 +69,7 @@ def plan_start(pipe) -> tuple[dict[str, VideoSettings], VideoEncoderConfig, int,
     """Everything start() decides before it makes anything, from a Pipeline's settings: each
     camera's video settings, the encoder ("auto" resolved to what opened), slots per ring and
     the backlog's memory allowance."""
+    preview.check_installed(pipe.preview)
     videos = video_settings(pipe.cameras, pipe.fps, pipe.encoder, pipe.encoder_priority,
                             pipe.backend)  # fmt: skip
     encoder = pipe.encoder.resolved(videos.choice.encoder)
@@ -106,7 +107,7 @@ def ring_slots_for(
     """Slots per ring: as asked, or from the budget and what /dev/shm has free (and at most
     `memory_cap` bytes, a cgroup's share); never below what the encoders need (ConfigError),
     never more than /dev/shm holds (SharedMemoryError)."""
-    check_shm_usable(2 * len(cameras) + 4)  # rings and doorbells, stats block and bell, locks
+    check_shm_usable(2 * len(cameras) + 5)  # rings, doorbells, stats block, bell, row, locks
     minimum = max(probe.min_ring_slots(v, keyframe_interval) for v in videos.values())
     if ring_slots is not None and ring_slots < minimum:
         raise ConfigError(

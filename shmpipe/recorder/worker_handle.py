@@ -38,16 +38,17 @@ class WorkerRole:
     """Which worker: the stats worker, or the encoder of one camera (a camera may be named
     "stats" and is still an encoder's camera)."""
 
-    kind: Literal["encoder", "stats"]
+    kind: Literal["encoder", "stats", "preview"]
     camera: str | None = None
 
     def __str__(self) -> str:
-        if self.kind == "stats":
-            return "stats worker"
+        if self.kind != "encoder":
+            return f"{self.kind} worker"
         return f"encoder worker for camera {self.camera!r}"
 
 
 STATS_WORKER = WorkerRole("stats")
+PREVIEW_WORKER = WorkerRole("preview")
 
 
 def encoder_for(camera: str) -> WorkerRole:
@@ -144,9 +145,10 @@ def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:
 def worker_loop_class(kind: str) -> type:
     """The loop a thread worker of `kind` runs (what `python -m workers.<kind>` runs)."""
     from workers.encoder import EncoderLoop
+    from workers.preview import PreviewLoop
     from workers.stats import StatsLoop
 
-    return {"encoder": EncoderLoop, "stats": StatsLoop}[kind]
+    return {"encoder": EncoderLoop, "stats": StatsLoop, "preview": PreviewLoop}[kind]
 
 
 def _run_thread(make_loop, conn: Connection, spec) -> None:

@@ -408,3 +408,35 @@ def test_record_help_names_sources_keys_and_exit_codes(capsys):
     text = capsys.readouterr().out
     for words in ("--camera NAME=SOURCE", "opencv:0", "file:clip.mp4", "zeros", "Esc", "130"):
         assert words in text, f"--help does not mention {words!r}"
+
+
+def test_display_save_writes_every_camera_and_feature_to_a_rerun_file(tmp_path, capsys):
+    pytest.importorskip("rerun")
+    from tests.helpers.rerun_file import read_rrd
+
+    root, path = tmp_path / "ds", tmp_path / "preview.rrd"
+    args = record_args(root, episodes=1, seconds=0.5, backend="thread")
+    code = main([*args, "--feature", "observation.state=3", "--display-save", str(path)])
+    assert code == EXIT_OK, capsys.readouterr().err
+    assert episode_lengths(root) == [15]
+    logged = read_rrd(path)
+    for entity in ("/observation.images.front", "/observation.images.wrist"):
+        assert logged.get(entity), f"{entity}: no picture in {sorted(logged)}"
+        assert logged[entity][0][1].shape == (48, 64, 3)
+    assert all((values == 0).all() for _, values in logged["/observation.state"])
+
+
+def test_display_options_that_conflict_exit_1(tmp_path, capsys):
+    args = record_args(tmp_path / "ds", episodes=1, seconds=0.2, backend="thread")
+    code = main([*args, "--display-save", str(tmp_path / "p.rrd"), "--display-ip", "10.0.0.2"])
+    assert code == EXIT_BAD_ARGUMENTS
+    assert "--display-save and --display-ip" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_display_without_rerun_exits_1_naming_the_extra(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "rerun", None)  # as if rerun-sdk were not installed
+    args = record_args(tmp_path / "ds", episodes=1, seconds=0.2, backend="thread")
+    assert main([*args, "--display"]) == EXIT_BAD_ARGUMENTS
+    assert "pip install 'shmpipe[preview]'" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()

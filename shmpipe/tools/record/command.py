@@ -43,6 +43,7 @@ settings must match it). Exit codes: 0 ok, 1 bad arguments, 2 a recording error,
 
 
 def add_record(commands: argparse._SubParsersAction) -> None:
+    from shmpipe.tools.record.display import add_display_arguments
     from shmpipe.video.encoder_config import VideoEncoderConfig
 
     default = VideoEncoderConfig()
@@ -86,6 +87,7 @@ def add_record(commands: argparse._SubParsersAction) -> None:
                        help=f"(default: {default.preset})")  # fmt: skip
     video.add_argument("--g", type=positive(int), default=default.g, metavar="N",
                        help=f"keyframe interval (default: {default.g})")  # fmt: skip
+    add_display_arguments(parser)
     arg("--no-keyboard", action="store_true", help="ignore keys (for scripts)")
     arg("--no-live", action="store_true",
         help="no live view: one line per episode (also when stdout is not a terminal)")  # fmt: skip
@@ -173,6 +175,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     from contextlib import ExitStack
 
     from shmpipe import Pipeline, VideoEncoderConfig
+    from shmpipe.tools.record.display import preview_from
     from shmpipe.tools.record.figures import EpisodeSaved
     from shmpipe.tools.record.keyboard import Keyboard
     from shmpipe.tools.record.live_view import LiveView, render_summary
@@ -189,7 +192,8 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
         names = {name: entries for name, _, entries in args.features if entries}
         pipe = Pipeline(args.root, plan.fps, {key: s.shape for key, s in sources.items()},
                         plan.features, encoder=encoder, backend=args.backend,
-                        capture_times=True, feature_names=names or None)  # fmt: skip
+                        capture_times=True, feature_names=names or None,
+                        preview=preview_from(args))  # fmt: skip
         stack.enter_context(pipe)
     except (SourceError, ValueError) as error:  # a source that does not open (checked before
         return _bad_arguments(str(error))  # recording), a bad spec, a setting refused
