@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.codec import open_video
+from bench.frames import add_camera_arguments
 from shmpipe.video import priority
 from shmpipe.video.codecs import SVT_PARAMS
 from shmpipe.video.encoder_config import VideoEncoderConfig
@@ -202,10 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--cameras", type=int, default=3)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--fps", type=int, default=30)
+    add_camera_arguments(parser)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)

@@ -116,3 +116,12 @@ def frame_maker(names: list[str], episode: list[np.ndarray], num_frames: int, lo
         return frame
 
     return make_frame
+
+
+def add_camera_arguments(parser) -> None:
+    """--cameras/--height/--width/--fps, the same defaults (3 cameras 480x640 at 30 Hz) in every
+    bench, so their tables compare."""
+    parser.add_argument("--cameras", type=int, default=3)
+    parser.add_argument("--height", type=int, default=480)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--fps", type=int, default=30)

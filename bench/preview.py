@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.control_loop import run_loop
+from bench.frames import add_camera_arguments
 
 VARIANTS = ("shmpipe-off", "shmpipe-on", "lerobot-off", "lerobot-on")
 DISTINCT_FRAMES = 60  # per camera, cycled: the frames file stays ~170 MB at 480x640
@@ -35,10 +36,7 @@ LEROBOT_PYTHON = "/work/venv-lerobot/bin/python"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.preview", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cameras", type=int, default=3)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--fps", type=int, default=30)
+    add_camera_arguments(parser)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))

@@ -21,15 +21,13 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.frames import add_camera_arguments
 from bench.variants import VARIANTS, Scenario
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.scenario", description=__doc__)
-    parser.add_argument("--cameras", type=int, default=3)
-    parser.add_argument("--height", type=int, default=480)
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--fps", type=int, default=30)
+    add_camera_arguments(parser)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--unpaced", action="store_true", help="add frames as fast as possible")
     parser.add_argument("--seed", type=int, default=0, help="frame content seed")
