@@ -1,9 +1,10 @@
 """A doorbell: a named POSIX semaphore that a worker sleeps on until something is for it.
 
 It is rung only while its worker says it sleeps (a flag in the ring header): the stats
-worker's by add_frame, at most once per frame, and each encoder's by the stats worker, which
-relays (workers/stats.py). A sleep also ends at a short timeout, so control messages are seen
-and a missed ring costs at most that. The count may run ahead of what is left to do; a woken
+worker's by add_frame (at most once per frame, and only after a quiet second: while frames come
+the stats worker polls), and each encoder's by the stats worker, which relays
+(workers/stats.py). A sleep also ends at a short timeout, so control messages are seen and a
+missed ring costs at most that. The count may run ahead of what is left to do; a woken
 worker always re-reads the ring and its messages, so an extra ring only costs one empty loop.
 """
 

@@ -12,7 +12,7 @@ A `RingPeeker` (the preview) is no reader: it holds nothing, and checks its copi
 A take numbers every episode ever opened (a cancelled episode's index is reused, its take never
 is), so readers key their work on the take. Each reader also keeps a heartbeat (bumped every
 loop) and a sleep flag: a reader's doorbell is rung only when that reader sleeps (the writer
-rings the stats reader, which relays to a sleeping encoder: workers/stats.py), and the control
+rings an idle stats reader, which relays to a sleeping encoder: workers/stats.py), and the control
 process calls a reader stalled when it has work but its heartbeat stands still.
 Counters are aligned 8-byte words on separate cache lines; x86-64 keeps stores in order (TSO).
 """

@@ -54,7 +54,7 @@ class Session:
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
             raise shm_creation_error(exc) from exc
         self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
-        stack.callback(self.supervisor.stop_all)
+        stack.callback(self.supervisor.close)  # the watchdog stops before the rings go
         self.videos = videos
         self._start_workers(videos)
         self.preview = None  # started last, stopped first; nothing waits for it
@@ -133,9 +133,10 @@ class Session:
         self.stats_bell.ring()
 
     def wake_readers(self) -> None:
-        """After add_frame published a frame in every ring: one doorbell, the stats worker's,
-        if it sleeps; it reads every ring and rings the encoders that sleep (one futex wake
-        here instead of one per reader; an encoder it fails to wake wakes at its timeout)."""
+        """After add_frame published a frame in every ring: the stats worker's doorbell if it
+        sleeps (only after a quiet second: while frames come it polls, workers/stats.py); it
+        reads every ring and rings the encoders that sleep (an encoder it fails to wake wakes
+        at its timeout)."""
         asleep = False
         for ring in self._rings:
             asleep |= ring.wake_needed(STATS_READER)

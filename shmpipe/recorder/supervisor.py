@@ -5,7 +5,8 @@ supervisor numbers episodes by take, tells every worker where a take starts and 
 collects their answers. A worker that dies, or stops beating (SIGSTOP, a deadlock) for
 `stall_timeout_s`, is killed and replaced; the replacement is told the take in progress and
 picks up from the ring, so nothing is lost. A thread cannot be killed: on the thread backend
-a stall fails the episode instead of hanging the caller.
+a stall fails the episode instead of hanging the caller. A watchdog thread
+(shmpipe.recorder.watchdog) notices; the control thread acts, in its next call.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from multiprocess.connection import wait
 from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
 from shmpipe.recorder.take_failures import TakeFailures, failure_error
-from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, stop_workers
+from shmpipe.recorder.watchdog import Watchdog
+from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, await_ready, stop_workers
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
@@ -45,7 +47,7 @@ class Supervisor:
         self._specs: dict[WorkerRole, msgspec.Struct] = {}
         self._heartbeat, self._wake = heartbeat, wake
         self._stall_timeout = stall_timeout_s
-        self._next_check, self._turn = 0.0, 0  # when supervise() looks next, and at which worker
+        self.watchdog = Watchdog(heartbeat, CHECK_EVERY_S)
         self._open: dict[WorkerRole, messages.StartEpisode] | None = None  # per encoder, while open
         self._finishing: messages.FinishEpisode | None = None
         self.failures = TakeFailures()  # of the open take, as workers report them
@@ -54,25 +56,25 @@ class Supervisor:
     def start(self, role: WorkerRole, spec: msgspec.Struct) -> None:
         self._specs[role] = spec
         self.handles[role] = WorkerHandle(role, spec, self.backend)
+        self._watch()
 
     def await_ready(self) -> None:
-        """Wait until every worker attached to its shared memory (they start in parallel)."""
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        for handle in self.handles.values():
-            while not handle.ready:
-                if not handle.alive() or time.monotonic() > deadline:
-                    raise WorkerError(f"{handle.role} did not start")
-                wait([handle.conn], 0.1)
-                try:
-                    handle.collect()
-                except (EOFError, OSError):
-                    raise WorkerError(f"{handle.role} did not start") from None
+        await_ready(list(self.handles.values()), READY_TIMEOUT_S)
 
     def stop_all(self) -> None:
         """Ask every worker to stop, all at once; kill whichever has not gone within
         STOP_TIMEOUT_S (one still draining a cancelled take's codec)."""
         handles, self.handles = list(self.handles.values()), {}
+        self._watch()
         stop_workers(handles, STOP_TIMEOUT_S)
+
+    def close(self) -> None:
+        """Stop the workers, then the watchdog."""
+        self.stop_all()
+        self.watchdog.close()
+
+    def _watch(self) -> None:
+        self.watchdog.watch([(role, h.conn.fileno()) for role, h in self.handles.items()])
 
     # -- episodes --------------------------------------------------------------------------
     def open_take(self, starts: dict[WorkerRole, messages.StartEpisode]) -> int:
@@ -168,16 +170,13 @@ class Supervisor:
         return out
 
     def supervise(self, force: bool = False) -> None:
-        """Replace dead and stalled workers; cheap enough for every add_frame: it looks at one
-        worker per call, each every CHECK_EVERY_S (`force`: all of them, now)."""
-        now = time.monotonic()
-        if not force and (now < self._next_check or not self.handles):
+        """Replace dead and stalled workers. Cheap enough for every add_frame: it looks only
+        when the watchdog raised its flag (a reply, a closed channel, a beat standing still),
+        or when forced."""
+        if not (force or self.watchdog.attention) or not self.handles:
             return
+        self.watchdog.attention = False
         roles = list(self.handles)
-        if not force:
-            self._turn = (self._turn + 1) % len(roles)
-            roles = roles[self._turn : self._turn + 1]
-            self._next_check = now + CHECK_EVERY_S / len(self.handles)
         for role in roles:
             handle = self.handles[role]
             ended = self._open is not None and not self._note_failures(handle)
@@ -224,6 +223,7 @@ class Supervisor:
         old = self.handles[role]
         old.kill()
         self.handles[role] = WorkerHandle(role, self._specs[role], self.backend)
+        self._watch()
         self.restarts[role] = self.restarts.get(role, 0) + 1
         self.take_restarts += 1
         if self._open is not None:  # replay what the old worker knew of the take

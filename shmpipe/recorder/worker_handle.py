@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Literal
 
 import msgspec
-from multiprocess.connection import Connection
+from multiprocess.connection import Connection, wait
 
+from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
 from shmpipe.recorder import reaper
 
@@ -120,6 +121,20 @@ class WorkerHandle:
         if self.process is not None:
             reaper.reap(self.process)
         self.conn.close()
+
+
+def await_ready(handles: list[WorkerHandle], timeout: float) -> None:
+    """Wait until every worker attached to its shared memory (they start in parallel)."""
+    deadline = time.monotonic() + timeout
+    for handle in handles:
+        while not handle.ready:
+            if not handle.alive() or time.monotonic() > deadline:
+                raise WorkerError(f"{handle.role} did not start")
+            wait([handle.conn], 0.1)
+            try:
+                handle.collect()
+            except (EOFError, OSError):
+                raise WorkerError(f"{handle.role} did not start") from None
 
 
 def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:

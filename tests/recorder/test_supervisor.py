@@ -44,7 +44,7 @@ class Workers:
         self.stats_bell = made(Doorbell.create(name("bellstats")))
         store = made(StatsStore.create(name("stats"), 1))
         self.sup = Supervisor(backend, heartbeat or self._beat, self.wake, stall_s)
-        stack.callback(self.sup.stop_all)
+        stack.callback(self.sup.close)
         # a worker process moves all its threads; a worker thread only its own and the codec's
         video = msgspec.structs.replace(SMALL_AV1, scope=backend)
         ring = self.ring.name

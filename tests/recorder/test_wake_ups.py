@@ -1,5 +1,6 @@
-"""add_frame wakes the workers with one doorbell per frame: the stats worker's, and only when
-it sleeps; the stats worker relays to the encoders. Every frame still reaches every video."""
+"""add_frame wakes the workers with at most one doorbell per frame: the stats worker's, and only
+when it sleeps, which it does only after a quiet second (while frames come it polls); the stats
+worker relays to the encoders. Every frame still reaches every video."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ def test_add_frame_rings_only_the_stats_doorbell_and_every_frame_is_encoded(tmp_
             pipe.add_frame({name: smooth_frame(i, H, W, k) for k, name in enumerate(CAMS)}, "t")
             time.sleep(0.01)  # the workers catch up and fall asleep between frames
         assert {name: rings[0] for name, rings in encoder_rings.items()} == dict.fromkeys(CAMS, 0)
-        assert 1 <= stats_rings[0] <= n, "not one doorbell per frame at most"
+        # rung for the first frame (the worker was idle), then never while frames keep coming
+        assert 1 <= stats_rings[0] <= 3, f"{stats_rings[0]} doorbells for {n} frames 10 ms apart"
         result = pipe.finish_episode()
     for k, name in enumerate(CAMS):
         frames, times = decode_video(result.videos[name].path)
