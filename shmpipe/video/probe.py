@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import io
+import logging
 import os
 import threading
 
@@ -21,6 +22,7 @@ from shmpipe.ipc.messages import VideoSettings
 from shmpipe.video import depth, priority
 from shmpipe.video.episode_writer import CRASH_SAFE_MP4, add_video_stream, input_frame
 
+log = logging.getLogger("shmpipe")
 MAX_PROBE_FRAMES = 400
 STEADY_FRAMES = 48
 
@@ -61,6 +63,18 @@ def frames_held_back(video: VideoSettings) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _probe(key: tuple, options: tuple) -> int:
+    """libsvtav1 has been seen (~1 start in 50, beside busy processes) to refuse one frame with
+    EINVAL and then encode the same settings fine: an encode failure is tried once more."""
+    try:
+        return _probe_once(key, options)
+    except EncoderUnusable as exc:
+        if not exc.reason.startswith("cannot encode"):
+            raise
+        log.info("encoder probe: %s; trying once more", exc)
+        return _probe_once(key, options)
+
+
+def _probe_once(key: tuple, options: tuple) -> int:
     fps, width, height, vcodec, pix_fmt, prio, input_format = key
     video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
                           input_format)  # fmt: skip

@@ -128,6 +128,14 @@ def test_start_sweeps_objects_left_by_dead_owners(tmp_path):
         assert not [e for e in names.list_objects() if f"_{dead.pid}_" in e]
 
 
+@pytest.fixture(autouse=True)
+def normal_control_thread():
+    """These tests check the control thread's scheduling from SCHED_OTHER nice 0, as a script
+    starts; an earlier test that encoded with SVT-AV1 in this thread may have left it FIFO."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    yield
+
+
 def encoded(pipe, camera: str, n: int) -> None:
     """Wait until the encoder has read `n` frames (its codec threads then exist)."""
     deadline = time.monotonic() + 10

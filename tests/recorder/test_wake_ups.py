@@ -38,8 +38,8 @@ def test_add_frame_rings_only_the_stats_doorbell_and_every_frame_is_encoded(tmp_
             pipe.add_frame({name: smooth_frame(i, H, W, k) for k, name in enumerate(CAMS)}, "t")
             time.sleep(0.01)  # the workers catch up and fall asleep between frames
         assert {name: rings[0] for name, rings in encoder_rings.items()} == dict.fromkeys(CAMS, 0)
-        # rung for the first frame (the worker was idle), then never while frames keep coming
-        assert 1 <= stats_rings[0] <= 3, f"{stats_rings[0]} doorbells for {n} frames 10 ms apart"
+        # rung at most for the first frame (if the idle worker slept), never while frames come
+        assert stats_rings[0] <= 3, f"{stats_rings[0]} doorbells for {n} frames 10 ms apart"
         result = pipe.finish_episode()
     for k, name in enumerate(CAMS):
         frames, times = decode_video(result.videos[name].path)

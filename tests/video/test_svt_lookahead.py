@@ -51,6 +51,10 @@ def test_default_svt_options_give_svts_own_file_with_fewer_frames_held(tmp_path)
     data, held = encode(frames, ours)
     data_own, held_own = encode(frames, svt_own)
     assert data == data_own, "the look-ahead setting changed the encoded file"
+    # SVT-AV1 encodes on its own threads: slow threads (a busy machine) leave more for the
+    # flush, never fewer, so the least of three runs is what the setting holds back
+    held = min([held] + [encode(frames, ours)[1] for _ in range(2)])
+    held_own = min([held_own] + [encode(frames, svt_own)[1] for _ in range(2)])
     assert held < held_own
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
