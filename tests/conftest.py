@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from shmpipe.ipc import names
 from tests.helpers.hostile import record_small
 from tests.helpers.processes import leaked, run_root
 
@@ -28,6 +29,17 @@ def no_shared_memory_left():
         time.sleep(0.05)
         left = leaked()
     assert left == [], f"shmpipe objects left in /dev/shm: {left}"
+
+
+@pytest.fixture
+def shm_name():
+    """what -> a name for a shared object a test makes by hand, under an owner lock held for
+    the test: start() in another process (test runs side by side) sweeps only the objects of
+    owners that are gone."""
+    token = names.new_token()
+    lock = names.OwnerLock(os.getpid(), token)
+    yield lambda what: names.object_name(os.getpid(), token, what)
+    lock.release()
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
@@ -10,12 +9,11 @@ import time
 import pytest
 
 from shmpipe.ipc.doorbell import Doorbell
-from shmpipe.ipc.names import new_token, object_name
 
 
 @pytest.fixture
-def bell():
-    b = Doorbell.create(object_name(os.getpid(), new_token(), "bell0"))
+def bell(shm_name):
+    b = Doorbell.create(shm_name("bell0"))
     yield b
     b.close()
 

@@ -13,20 +13,15 @@ import numpy as np
 import pytest
 
 from shmpipe.ipc.histogram_store import RGB_HISTOGRAM, StatsStore
-from shmpipe.ipc.names import new_token, object_name
 from tests.helpers.paths import REPO
 from tests.helpers.processes import stop_process
 
 DEPTH_HISTOGRAM = (1, 4096)
 
 
-def store_name() -> str:
-    return object_name(os.getpid(), new_token(), "stats")
-
-
 @pytest.fixture
-def store():
-    s = StatsStore.create(store_name(), 2)
+def store(shm_name):
+    s = StatsStore.create(shm_name("stats"), 2)
     yield s
     s.close()
 
@@ -87,10 +82,10 @@ def test_an_attached_store_sees_the_committed_tallies(store):
     assert store.tally(1).frames == 2
 
 
-def test_rgb_and_depth_cameras_keep_their_own_histogram_shapes():
+def test_rgb_and_depth_cameras_keep_their_own_histogram_shapes(shm_name):
     shapes = [RGB_HISTOGRAM, DEPTH_HISTOGRAM, RGB_HISTOGRAM]
     assert StatsStore.size_for(3, shapes) > StatsStore.size_for(3)
-    store = StatsStore.create(store_name(), 3, shapes)
+    store = StatsStore.create(shm_name("stats"), 3, shapes)
     try:
         depth = histogram(7, DEPTH_HISTOGRAM)
         store.commit(1, 1, 0, depth)
@@ -132,10 +127,10 @@ def start_committer(name: str) -> subprocess.Popen:
     return child
 
 
-def test_a_committer_killed_mid_commit_leaves_a_whole_tally():
+def test_a_committer_killed_mid_commit_leaves_a_whole_tally(shm_name):
     """What a restarted stats worker relies on: the tally it resumes from counts each frame
     fully or not at all, wherever the old worker died."""
-    store = StatsStore.create(store_name(), 1)
+    store = StatsStore.create(shm_name("stats"), 1)
     try:
         for delay in (0.01, 0.05, 0.13):
             child = start_committer(store.name)
@@ -153,8 +148,8 @@ def test_a_committer_killed_mid_commit_leaves_a_whole_tally():
         store.close()
 
 
-def test_a_tally_read_beside_a_committing_process_is_never_half_a_commit():
-    store = StatsStore.create(store_name(), 1)
+def test_a_tally_read_beside_a_committing_process_is_never_half_a_commit(shm_name):
+    store = StatsStore.create(shm_name("stats"), 1)
     child = start_committer(store.name)
     try:
         torn, deadline = None, time.monotonic() + 5

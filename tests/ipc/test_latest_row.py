@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 from shmpipe.ipc.latest_row import LatestRow
-from shmpipe.ipc.names import new_token, object_name
 
 FEATURES = {"observation.state": (3,), "action": (2, 2)}
 
 
 @pytest.fixture
-def rows():
-    name = object_name(os.getpid(), new_token(), "row")
+def rows(shm_name):
+    name = shm_name("row")
     writer = LatestRow.create(name, FEATURES)
     reader = LatestRow.attach(name, FEATURES)
     yield writer, reader

@@ -28,8 +28,7 @@ def pattern(seq: int, shape=SHAPE, dtype=np.uint8) -> np.ndarray:
 class Rig:
     """A writer and both readers of one ring, closed readers first (the writer unlinks)."""
 
-    def __init__(self, capacity: int, shape=SHAPE, dtype=np.uint8) -> None:
-        name = object_name(os.getpid(), new_token(), "ring0")
+    def __init__(self, name: str, capacity: int, shape=SHAPE, dtype=np.uint8) -> None:
         self.writer = RingWriter.create(name, capacity, shape, dtype)
         self.encoder = RingReader.attach(name, ENCODER_READER)
         self.stats = RingReader.attach(name, STATS_READER)
@@ -50,8 +49,8 @@ class Rig:
 
 
 @pytest.fixture
-def ring():
-    rig = Rig(4)
+def ring(shm_name):
+    rig = Rig(shm_name("ring0"), 4)
     yield rig
     rig.close()
 
@@ -135,8 +134,8 @@ def test_releasing_past_the_published_frames_raises(ring):
     assert ring.encoder.released(ENCODER_READER) == 2
 
 
-def test_uint16_depth_ring_keeps_full_range_values():
-    rig = Rig(3, (5, 7, 1), np.uint16)
+def test_uint16_depth_ring_keeps_full_range_values(shm_name):
+    rig = Rig(shm_name("ring0"), 3, (5, 7, 1), np.uint16)
     try:
         assert rig.writer.dtype == np.uint16
         assert rig.writer.frame_bytes == 5 * 7 * 2

@@ -13,8 +13,8 @@ CAPACITY = 4
 
 
 @pytest.fixture
-def rig():
-    rig = Rig(CAPACITY)
+def rig(shm_name):
+    rig = Rig(shm_name("ring0"), CAPACITY)
     rig.peeker = RingPeeker.attach(rig.writer.name)
     yield rig
     rig.peeker.close()
