@@ -56,7 +56,7 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | lis
     ValueError if it can't be. The caller stores it as float32.
     A small float32 vector of the right shape, the usual case, is only checked for NaN/inf."""
     if (value.__class__ is np.ndarray and value.dtype is _FLOAT32 and value.shape == shape
-            and value.ndim == 1 and value.size <= SMALL_FEATURE
+            and len(shape) == 1 and shape[0] <= SMALL_FEATURE  # no numpy calls: a cold cache
             and all(map(math.isfinite, value.tolist()))):  # fmt: skip
         return value
     if isinstance(value, (str, bytes)) or value is None:
