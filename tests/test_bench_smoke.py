@@ -76,3 +76,14 @@ def test_micro_benchmarks_run_one_round_each():
     proc = run(cmd, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-1000:]
+
+
+def test_add_frame_parts_times_every_part_on_every_tick(tmp_path):
+    cmd = [sys.executable, "-m", "bench.add_frame_parts", "--cameras", "2", "--height", "96"]
+    cmd += ["--width", "128", "--seconds", "0.5", "--rounds", "1", "--out", str(tmp_path)]
+    proc = run(cmd, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    times = json.loads((tmp_path / "parts.json").read_text())
+    assert list(times) == ["add_frame", "signals deferred", "ring publishes", "empty call"]
+    assert {len(v) for v in times.values()} == {15}, "a part missed ticks"
+    assert all(t > 0 for values in times.values() for t in values)
