@@ -701,7 +701,8 @@ def test_commit_writes_the_data_file_once_and_reports_its_timings(tmp_path, monk
     assert committed.data_path == str(layout.data_path(tmp_path / "ds", 0))
     data = pq.read_table(committed.data_path)
     assert data.column("index").to_pylist() == list(range(12))
-    assert set(committed.timings) == {"data", "stats", "meta", "total"}
+    assert set(committed.timings) == {"data", "stats", "meta", "commit", "total"}
+    assert committed.timings["commit"] <= committed.timings["meta"]
     assert all(t >= 0 for t in committed.timings.values())
     parts = committed.timings["data"] + committed.timings["stats"] + committed.timings["meta"]
     assert parts <= committed.timings["total"]
