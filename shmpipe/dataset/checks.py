@@ -33,8 +33,10 @@ def check_episode(
     check_videos(root, cameras, episode_index)
 
 
-def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: EpisodeRows) -> None:
-    """Rows with the dataset's features, at least one, task indices below `tasks`."""
+def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: EpisodeRows,
+               capture: list[str] | None = None) -> None:  # fmt: skip
+    """Rows with the dataset's features, at least one, task indices below `tasks` and (unless
+    None) capture times of the cameras `capture`."""
     widths = [(name, int(np.prod(shape))) for name, shape in features.items()]
     if list(rows.features.items()) != widths:
         raise ConfigError(
@@ -48,6 +50,9 @@ def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: Episod
         raise ConfigError(
             f"commit_episode: task_index outside 0..{tasks - 1}; get indices from task_index()"
         )
+    if capture is not None and rows.capture != capture:
+        raise ConfigError(f"commit_episode: rows have capture times of {rows.capture}, the "
+                          f"dataset stores those of {capture}")  # fmt: skip
 
 
 def check_videos(root: Path, cameras: Mapping[str, tuple[int, ...]], episode_index: int) -> None:

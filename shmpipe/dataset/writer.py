@@ -161,7 +161,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         on a full disk), nothing is committed and the episode can be committed again.
         """
         t0 = time.perf_counter()
-        self._check_next(episode_index)
+        _check_next(self.next_episode_index, episode_index)
         check_episode(self.root, self.cameras, self.features, len(self._tasks.texts()),
                       episode_index, rows, image_histograms)  # fmt: skip
         staged = self.stage_episode(episode_index, rows)
@@ -174,11 +174,8 @@ class DatasetWriter(contextlib.AbstractContextManager):
         and commit_staged once the videos are in place; `rows` must not change meanwhile.
         Until commit_staged returns the episode is not part of the dataset (discard_episode
         removes what was written)."""
-        self._check_next(episode_index)
-        check_rows(self.features, len(self._tasks.texts()), rows)
-        if rows.capture != self.capture_cameras:
-            raise ConfigError(f"commit_episode: rows have capture times of {rows.capture}, the "
-                              f"dataset stores those of {self.capture_cameras}")  # fmt: skip
+        _check_next(self.next_episode_index, episode_index)
+        check_rows(self.features, len(self._tasks.texts()), rows, self.capture_cameras)
         self._drop_staged()
         staged = EpisodeCommit(self.root, self._info, self.cameras, self._stats, self._tasks,
                                rows, episode_index, self.next_frame_index,
@@ -191,7 +188,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
                       ) -> CommittedEpisode:  # fmt: skip
         """Make the staged episode part of the dataset: its videos (now in place) and
         folders durable, then meta/info.json. Raises like commit_episode."""
-        self._check_next(staged.episode_index)
+        _check_next(self.next_episode_index, staged.episode_index)
         staged.commit(self._write_info)
         # Committed: only now does the writer's state move on.
         self._info, self._stats, self._stats_ahead = staged.info, staged.merged, False
@@ -203,12 +200,6 @@ class DatasetWriter(contextlib.AbstractContextManager):
         timings["total"] = time.perf_counter() - (staged.started if started is None else started)
         return CommittedEpisode(staged.episode_index, staged.length, staged.tasks, staged.stats,
                                 str(staged.data_path), timings)  # fmt: skip
-
-    def _check_next(self, episode_index: int) -> None:
-        if episode_index != self.next_episode_index:
-            raise ConfigError(
-                f"commit_episode: expected episode {self.next_episode_index}, got {episode_index}"
-            )
 
     def discard_episode(self, episode_index: int) -> None:
         """Delete the files of an episode that will not be committed (cancelled, or its commit
@@ -234,7 +225,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._tasks.save()
         self._drop_staged()
         if self._stats_ahead:
-            self._write_stats(self._stats.stats() if self.next_episode_index else None)
+            _write_stats(self.root, self._stats.stats() if self.next_episode_index else None)
             self._save_state(self._info)
             self._stats_ahead = False
 
@@ -253,14 +244,20 @@ class DatasetWriter(contextlib.AbstractContextManager):
         save_state(self.root, info, self._stats.to_arrays())
         sync_folders([path], self.root, self._linked)
 
-    def _write_stats(self, stats: dict[str, Stats] | None) -> None:
-        """stats.json holding `stats` (None: no file)."""
-        path = self.root / layout.STATS_PATH
-        if stats is None:
-            path.unlink(missing_ok=True)
-        else:
-            text = stats_json(stats).encode()
-            write_atomically(path, lambda f: f.write(text))
-
     def _write_info(self, info: dict) -> None:
         write_info(self.root, info, self._linked)
+
+
+def _check_next(expected: int, episode_index: int) -> None:
+    if episode_index != expected:
+        raise ConfigError(f"commit_episode: expected episode {expected}, got {episode_index}")
+
+
+def _write_stats(root: Path, stats: dict[str, Stats] | None) -> None:
+    """stats.json holding `stats` (None: no file)."""
+    path = root / layout.STATS_PATH
+    if stats is None:
+        path.unlink(missing_ok=True)
+    else:
+        text = stats_json(stats).encode()
+        write_atomically(path, lambda f: f.write(text))
