@@ -1,8 +1,9 @@
 """One episode's commit in steps, so that the recorder writes what is final while its encoders
-still flush: the data file once the rows are final, the stats and metadata files once the image
-histograms are in, and only once the videos are in place their sync and meta/info.json, the
-commit point. Until info.json is written nothing counts the episode: a crash leaves it absent
-(reopening removes its files), and DatasetWriter.discard_episode removes what was written.
+still flush: the data file once the rows are final, the stats and metadata files (and info.json
+under its temporary name) once the image histograms are in; only once the videos are in place
+their sync, then info.json renamed into place: the commit point. Until then nothing counts the
+episode: a crash leaves it absent (reopening removes its files), and
+DatasetWriter.discard_episode removes what was written.
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.checks import check_histograms, check_videos
-from shmpipe.dataset.files import sync_durably, sync_folders, write_atomically
+from shmpipe.dataset.files import (
+    sync_durably,
+    sync_folders,
+    write_atomically,
+    write_unpublished,
+)
 from shmpipe.dataset.meta_tables import TaskList, episodes_row
 from shmpipe.dataset.rows import EpisodeRows, rows_table
 from shmpipe.dataset.state import info_text, save_state
@@ -49,6 +55,7 @@ class EpisodeCommit:
         self.info: dict | None = None  # info.json once committed
         self.meta_begun = False  # stats.json or state.npz may count the episode
         self.started = time.perf_counter()
+        self._info_file = root / (layout.INFO_PATH + ".partial")  # written by write_meta
 
     def write_data(self, capture_columns: list[str]) -> None:
         started = time.perf_counter()
@@ -58,9 +65,9 @@ class EpisodeCommit:
 
     def write_meta(self, image_histograms: Mapping[str, np.ndarray]) -> None:
         """The episode's stats (rows and `image_histograms`, camera -> pixel counts) and the
-        merged dataset stats, then every metadata file but info.json: the histograms, the
-        meta/episodes row, tasks.parquet (if a task is new), stats.json and state.npz, durable
-        with the data file (files and folders synced) before return."""
+        merged dataset stats, then every metadata file: the histograms, the meta/episodes row,
+        tasks.parquet (if a task is new), stats.json and state.npz, durable with the data file
+        (files and folders synced) before return, and info.json under its temporary name."""
         check_histograms(self._cameras, image_histograms, self.length)
         started = time.perf_counter()
         episode = self._stats.episode_stats(self._columns, image_histograms)
@@ -84,6 +91,7 @@ class EpisodeCommit:
         info["total_tasks"] = len(self._texts)
         info["splits"] = {"train": f"0:{index + 1}"}
         save_state(self.root, info, self.merged.to_arrays())
+        self._info_file = write_unpublished(self.root / layout.INFO_PATH, _text(info_text(info)))
         written = [self.data_path, histograms, episodes, self.root / layout.STATE_PATH,
                    self.root / layout.STATS_PATH]  # fmt: skip
         sync_folders(written, self.root, self._linked)
@@ -111,9 +119,10 @@ class EpisodeCommit:
                     os.close(fd)
         self.timings["meta"] += time.perf_counter() - started
 
-    def commit(self, write_info: Callable[[dict], None]) -> None:
+    def commit(self, publish_info: Callable[[Path], None]) -> None:
         """Once every video is in place: the videos and their folders durable, then
-        `write_info(info)` (meta/info.json), which makes the episode part of the dataset."""
+        `publish_info(the info.json written and synced by write_meta)`, which renames it into
+        place, the step that makes the episode part of the dataset."""
         if self.info is None:
             raise RuntimeError("EpisodeCommit.commit: write_meta has not run")
         started = time.perf_counter()
@@ -121,7 +130,7 @@ class EpisodeCommit:
         videos = [layout.video_path(self.root, camera, self.episode_index)
                   for camera in self.cameras]  # fmt: skip
         sync_durably(videos, videos, self.root, self._linked)
-        write_info(self.info)
+        publish_info(self._info_file)
         self.timings["commit"] = time.perf_counter() - started
         self.timings["meta"] += self.timings["commit"]
 

@@ -24,6 +24,12 @@ from shmpipe.errors import ConfigError, DatasetError, UsageError
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write `path` through `path.partial` and a rename. An OSError (disk full, permissions)
     becomes a DatasetError naming the file; the temporary is removed and `path` is untouched."""
+    publish(write_unpublished(path, write), path)
+
+
+def write_unpublished(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """`path`'s content written and synced under `path.partial` (returned), for publish() to
+    rename into place later; errors as write_atomically."""
     partial = path.with_name(path.name + ".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,12 +37,21 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise DatasetError(f"{path}: {error}") from error
         raise
+    return partial
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Rename a write_unpublished file into place (durable once its folder is synced)."""
+    try:
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise DatasetError(f"{path}: {error}") from error
 
 
 def sync_files(paths: Iterable[Path]) -> None:

@@ -22,7 +22,7 @@ from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit, write_info
-from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
+from shmpipe.dataset.files import publish, sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
 from shmpipe.dataset.meta_tables import TaskList
 from shmpipe.dataset.resume import empty_stats, saved_stats
@@ -189,7 +189,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         """Make the staged episode part of the dataset: its videos (now in place) and
         folders durable, then meta/info.json. Raises like commit_episode."""
         _check_next(self.next_episode_index, staged.episode_index)
-        staged.commit(self._write_info)
+        staged.commit(self._publish_info)
         # Committed: only now does the writer's state move on.
         self._info, self._stats, self._stats_ahead = staged.info, staged.merged, False
         self._staged = None
@@ -246,6 +246,12 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     def _write_info(self, info: dict) -> None:
         write_info(self.root, info, self._linked)
+
+    def _publish_info(self, written: Path) -> None:
+        """Rename the info.json a staged episode wrote into place: the commit point."""
+        path = self.root / layout.INFO_PATH
+        publish(written, path)
+        sync_folders([path], self.root, self._linked)
 
 
 def _check_next(expected: int, episode_index: int) -> None:

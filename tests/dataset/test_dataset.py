@@ -381,7 +381,7 @@ def test_crash_before_info_json_leaves_the_last_committed_dataset(tmp_path, monk
 
     w = open_writer(root)
     # Die at the commit point of episode 2: every other file of it is already written.
-    monkeypatch.setattr(w, "_write_info", lambda info: (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr(w, "_publish_info", lambda info: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         record_episode(w, 9, ["new task"], 2)
     assert (root / "meta/episodes/chunk-000/file-002.parquet").is_file()
