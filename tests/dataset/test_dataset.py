@@ -707,3 +707,27 @@ def test_commit_writes_the_data_file_once_and_reports_its_timings(tmp_path, monk
     parts = committed.timings["data"] + committed.timings["stats"] + committed.timings["meta"]
     assert parts <= committed.timings["total"]
     assert list(committed.stats) == list(read_json(tmp_path / "ds/meta/info.json")["features"])
+
+
+def test_a_commit_syncs_every_file_and_folder_it_changed_and_parents_only_of_new_folders(
+    tmp_path, monkeypatch
+):
+    """Durable before counted, without re-syncing what is durable already: the first commit
+    syncs up to the root's parent (its folders are new), a later one only the folders that
+    gained a file, and the videos (files it writes itself are synced as they are written)."""
+    synced = []
+    real = files._fsync
+    monkeypatch.setattr(files, "_fsync", lambda p, flags=0: synced.append(p) or real(p, flags))
+    root = tmp_path / "ds"
+    with open_writer(root) as w:
+        record_episode(w, 5, ["a"], 0)
+        first = set(synced)
+        synced.clear()
+        record_episode(w, 4, ["a"], 1)
+    assert {root, tmp_path, root / "videos", root / "meta"} <= first
+    folders = {p for p in synced if p.is_dir()}
+    changed = {layout.data_path(root, 1).parent, layout.episodes_path(root, 1).parent,
+               layout.histograms_path(root, 1).parent, root / "meta", root / layout.SHMPIPE_DIR,
+               *(layout.video_path(root, name, 1).parent for name in CAMERAS)}  # fmt: skip
+    assert folders == changed
+    assert {layout.video_path(root, name, 1) for name in CAMERAS} <= set(synced)
