@@ -188,11 +188,13 @@ def markdown(table: dict, pipeline: dict, args) -> str:
                      f"| {'yes' if r.get('within_tolerance') else 'no'} |")  # fmt: skip
     if pipeline:
         lines += ["", "| shmpipe with | finish_episode s | encoders' own flush s | ratio "
-                  "| video_flush s |", "|---|---|---|---|---|"]  # fmt: skip
+                  "| video_flush s | after the last worker s |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
         for name, r in pipeline.items():
+            after = r.get("after_flush", r["total"] - r["video_flush"])
             lines.append(
                 f"| {name} | {r['total']:.3f} | {r['encoder_flush']:.3f} "
-                f"| {r['finish_over_encoder_flush']:.2f} | {r['video_flush']:.3f} |"
+                f"| {r['finish_over_encoder_flush']:.2f} | {r['video_flush']:.3f} | {after:.3f} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -28,6 +28,15 @@ def check_episode(
 ) -> None:
     """Rows with the dataset's features, task indices below `tasks`, histograms counting as
     many frames as there are rows, and every camera's video of `episode_index` in place."""
+    check_rows(features, tasks, rows)
+    check_histograms(cameras, image_histograms, rows.num_frames)
+    check_videos(root, cameras, episode_index)
+
+
+def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: EpisodeRows,
+               capture: list[str] | None = None) -> None:  # fmt: skip
+    """Rows with the dataset's features, at least one, task indices below `tasks` and (unless
+    None) capture times of the cameras `capture`."""
     widths = [(name, int(np.prod(shape))) for name, shape in features.items()]
     if list(rows.features.items()) != widths:
         raise ConfigError(
@@ -41,7 +50,13 @@ def check_episode(
         raise ConfigError(
             f"commit_episode: task_index outside 0..{tasks - 1}; get indices from task_index()"
         )
-    check_histograms(cameras, image_histograms, rows.num_frames)
+    if capture is not None and rows.capture != capture:
+        raise ConfigError(f"commit_episode: rows have capture times of {rows.capture}, the "
+                          f"dataset stores those of {capture}")  # fmt: skip
+
+
+def check_videos(root: Path, cameras: Mapping[str, tuple[int, ...]], episode_index: int) -> None:
+    """Every camera's video of `episode_index` is in place."""
     videos = [layout.video_path(root, camera, episode_index) for camera in cameras]
     absent = [str(p.relative_to(root)) for p in videos if not p.is_file()]
     if absent:

@@ -24,6 +24,12 @@ from shmpipe.errors import ConfigError, DatasetError, UsageError
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write `path` through `path.partial` and a rename. An OSError (disk full, permissions)
     becomes a DatasetError naming the file; the temporary is removed and `path` is untouched."""
+    publish(write_unpublished(path, write), path)
+
+
+def write_unpublished(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """`path`'s content written and synced under `path.partial` (returned), for publish() to
+    rename into place later; errors as write_atomically."""
     partial = path.with_name(path.name + ".partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -31,36 +37,58 @@ def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(partial, path)
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, OSError):
             raise DatasetError(f"{path}: {error}") from error
         raise
+    return partial
+
+
+def publish(partial: Path, path: Path) -> None:
+    """Rename a write_unpublished file into place (durable once its folder is synced)."""
+    try:
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise DatasetError(f"{path}: {error}") from error
 
 
 def sync_files(paths: Iterable[Path]) -> None:
-    """fsync files written by someone else (an encoder's video), on every core: fsync waits
-    for the disk, not the CPU."""
-    paths = list(paths)
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(paths)))) as pool:
-        list(pool.map(_fsync, paths))
+    """fsync files written by someone else (an encoder's video)."""
+    sync_durably(paths, [], Path("/"))
 
 
-def sync_folders(paths: Iterable[Path], root: Path) -> None:
+def sync_folders(paths: Iterable[Path], root: Path, linked: set[Path] | None = None) -> None:
     """fsync the folder of every path and each folder above it up to root's parent, once, so
-    renames and newly made folders survive a power cut."""
+    renames and newly made folders survive a power cut (`linked`: see sync_durably)."""
+    sync_durably([], paths, root, linked)
+
+
+def sync_durably(files: Iterable[Path], renamed: Iterable[Path], root: Path,
+                 linked: set[Path] | None = None) -> None:  # fmt: skip
+    """fsync `files`, and the folders that make `renamed` (files renamed into place) reach
+    the disk, all at once on a thread each: fsync waits for the disk, and the file system joins
+    concurrent fsyncs into one journal commit. `linked` holds folders whose own entry is known
+    durable (their parent was synced since they were made): the folders above one are not
+    synced again, and this call adds the folders it made durable."""
+    linked = set() if linked is None else linked
     folders: dict[Path, None] = {}
     top = root.parent
-    for path in paths:
+    for path in renamed:
         folder = path.parent
         while folder not in folders:
             folders[folder] = None
-            if folder == top or folder == folder.parent:
+            if folder in linked or folder == top or folder == folder.parent:
                 break
             folder = folder.parent
-    for folder in folders:
-        _fsync(folder, os.O_DIRECTORY)
+    jobs = [(path, 0) for path in files] + [(folder, os.O_DIRECTORY) for folder in folders]
+    if len(jobs) == 1:
+        _fsync(*jobs[0])
+    elif jobs:
+        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            list(pool.map(lambda job: _fsync(*job), jobs))
+    linked.update(folder for folder in folders if folder.parent in folders)
 
 
 def _fsync(path: Path, flags: int = 0) -> None:

@@ -11,28 +11,23 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from shmpipe.dataset import adopt, capture_times, layout
-from shmpipe.dataset.checks import check_episode
+from shmpipe.dataset.checks import check_episode, check_rows
 from shmpipe.dataset.cleanup import remove_unfinished
-from shmpipe.dataset.files import (
-    sync_files,
-    sync_folders,
-    take_lock,
-    write_atomically,
-)
+from shmpipe.dataset.episode_commit import EpisodeCommit, write_info
+from shmpipe.dataset.files import publish, sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
-from shmpipe.dataset.meta_tables import TaskList, episodes_row
+from shmpipe.dataset.meta_tables import TaskList
 from shmpipe.dataset.resume import empty_stats, saved_stats
-from shmpipe.dataset.rows import EpisodeRows, rows_table
-from shmpipe.dataset.state import info_text, save_state
+from shmpipe.dataset.rows import EpisodeRows
+from shmpipe.dataset.state import save_state
 from shmpipe.dataset.stats import counts_in, stats_json
 from shmpipe.dataset.untrusted import file_problem
 from shmpipe.errors import ConfigError
@@ -44,10 +39,12 @@ log = logging.getLogger("shmpipe")
 
 @dataclass(frozen=True)
 class CommittedEpisode:
-    """What commit_episode wrote. timings, in seconds, each measured on its own:
-    "data" building and writing the data parquet, "stats" the episode's and the dataset's
+    """What commit_episode (or commit_staged) wrote. timings, in seconds, each measured on its
+    own: "data" building and writing the data parquet, "stats" the episode's and the dataset's
     stats, "meta" writing the histograms, the meta/episodes row, tasks.parquet (if a task is
-    new), stats.json and info.json, "total" the whole call (checks included)."""
+    new), stats.json, state.npz and info.json with every sync, "commit" (part of "meta") what
+    waits for the videos: their sync and info.json, "total" from the checks (commit_episode)
+    or stage_episode to the commit."""
 
     episode_index: int
     length: int
@@ -62,8 +59,10 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     The caller puts an episode's videos in place (layout.video_path, file number = episode
     index) and calls commit_episode with its rows and image histograms: it writes the data file
-    and the metadata, and makes the episode part of the dataset. discard_episode deletes an
-    episode instead. Use `open`, not the constructor; `close` releases the dataset.
+    and the metadata, and makes the episode part of the dataset. A recorder can instead write
+    what does not depend on the videos while they are still being encoded: stage_episode,
+    EpisodeCommit.write_meta, then commit_staged. discard_episode deletes an episode instead.
+    Use `open`, not the constructor; `close` releases the dataset.
     """
 
     def __init__(self, root: Path, info: dict, lock: IO[bytes]) -> None:
@@ -78,6 +77,8 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._tasks = TaskList(root / layout.TASKS_PATH)
         self._stats = empty_stats(info, self.features, self.cameras)
         self._stats_ahead = False  # stats.json or state.npz count an episode not committed
+        self._staged: EpisodeCommit | None = None  # the episode being committed, if any
+        self._linked: set[Path] = set()  # folders known durable in their parents (files.py)
 
     @classmethod
     def open(
@@ -160,54 +161,45 @@ class DatasetWriter(contextlib.AbstractContextManager):
         on a full disk), nothing is committed and the episode can be committed again.
         """
         t0 = time.perf_counter()
-        if episode_index != self.next_episode_index:
-            raise ConfigError(
-                f"commit_episode: expected episode {self.next_episode_index}, got {episode_index}"
-            )
-        texts = self._tasks.texts()
-        cameras, features = self.cameras, self.features
-        check_episode(
-            self.root, cameras, features, len(texts), episode_index, rows, image_histograms
-        )
-        if rows.capture != self.capture_cameras:
-            raise ConfigError(f"commit_episode: rows have capture times of {rows.capture}, the "
-                              f"dataset stores those of {self.capture_cameras}")  # fmt: skip
-        length, t_data = rows.num_frames, time.perf_counter()
-        columns = rows.columns(self.fps, episode_index, self.next_frame_index)
-        data_path = layout.data_path(self.root, episode_index)
-        table = rows_table(columns, rows.features, capture_times.columns_of(self._info))
-        write_atomically(data_path, lambda f: pq.write_table(table, f))
-        t1 = time.perf_counter()
-        episode = self._stats.episode_stats(columns, image_histograms)
-        stats = episode.stats()
-        merged = self._stats.merged(episode)
-        dataset_stats = merged.stats()
-        t2 = time.perf_counter()
-        tasks = [texts[i] for i in dict.fromkeys(columns["task_index"].tolist())]
-        row = episodes_row(
-            episode_index, self.next_frame_index, length, self.fps, tasks, list(self.cameras), stats
-        )
-        _write_episode_meta(self.root, episode_index, episode.histograms, row)
-        self._tasks.save()
-        self._write_stats(dataset_stats)
-        self._stats_ahead = True
-        info = dict(self._info)
-        info["total_episodes"] = episode_index + 1
-        info["total_frames"] = self.next_frame_index + length
-        info["total_tasks"] = len(texts)
-        info["splits"] = {"train": f"0:{episode_index + 1}"}
-        save_state(self.root, info, merged.to_arrays())
-        _make_durable(self.root, episode_index, cameras)
-        self._write_info(info)
-        t3 = time.perf_counter()
+        _check_next(self.next_episode_index, episode_index)
+        check_episode(self.root, self.cameras, self.features, len(self._tasks.texts()),
+                      episode_index, rows, image_histograms)  # fmt: skip
+        staged = self.stage_episode(episode_index, rows)
+        staged.write_meta(image_histograms)
+        return self.commit_staged(staged, started=t0)
 
+    def stage_episode(self, episode_index: int, rows: EpisodeRows) -> EpisodeCommit:
+        """Begin committing episode `episode_index` before its videos are in place: check the
+        rows and write the data file. The caller then calls write_meta with the histograms,
+        and commit_staged once the videos are in place; `rows` must not change meanwhile.
+        Until commit_staged returns the episode is not part of the dataset (discard_episode
+        removes what was written)."""
+        _check_next(self.next_episode_index, episode_index)
+        check_rows(self.features, len(self._tasks.texts()), rows, self.capture_cameras)
+        self._drop_staged()
+        staged = EpisodeCommit(self.root, self._info, self.cameras, self._stats, self._tasks,
+                               rows, episode_index, self.next_frame_index,
+                               self._linked)  # fmt: skip
+        self._staged = staged
+        staged.write_data(capture_times.columns_of(self._info))
+        return staged
+
+    def commit_staged(self, staged: EpisodeCommit, started: float | None = None
+                      ) -> CommittedEpisode:  # fmt: skip
+        """Make the staged episode part of the dataset: its videos (now in place) and
+        folders durable, then meta/info.json. Raises like commit_episode."""
+        _check_next(self.next_episode_index, staged.episode_index)
+        staged.commit(self._publish_info)
         # Committed: only now does the writer's state move on.
-        self._info, self._stats, self._stats_ahead = info, merged, False
-        self._tasks.committed = len(texts)
-        self.next_episode_index = episode_index + 1
-        self.next_frame_index += length
-        timings = {"data": t1 - t_data, "stats": t2 - t1, "meta": t3 - t2, "total": t3 - t0}
-        return CommittedEpisode(episode_index, length, tasks, stats, str(data_path), timings)
+        self._info, self._stats, self._stats_ahead = staged.info, staged.merged, False
+        self._staged = None
+        self._tasks.committed = len(self._tasks.texts())
+        self.next_episode_index = staged.episode_index + 1
+        self.next_frame_index += staged.length
+        timings = dict(staged.timings)
+        timings["total"] = time.perf_counter() - (staged.started if started is None else started)
+        return CommittedEpisode(staged.episode_index, staged.length, staged.tasks, staged.stats,
+                                str(staged.data_path), timings)  # fmt: skip
 
     def discard_episode(self, episode_index: int) -> None:
         """Delete the files of an episode that will not be committed (cancelled, or its commit
@@ -231,10 +223,17 @@ class DatasetWriter(contextlib.AbstractContextManager):
     def _restore_meta(self) -> None:
         """Put tasks.parquet, stats.json and state.npz back to what info.json counts."""
         self._tasks.save()
+        self._drop_staged()
         if self._stats_ahead:
-            self._write_stats(self._stats.stats() if self.next_episode_index else None)
+            _write_stats(self.root, self._stats.stats() if self.next_episode_index else None)
             self._save_state(self._info)
             self._stats_ahead = False
+
+    def _drop_staged(self) -> None:
+        """Forget an uncommitted staged episode, noting whether it wrote stats.json/state.npz."""
+        if self._staged is not None and self._staged.meta_begun:
+            self._stats_ahead = True
+        self._staged = None
 
     def _save_state(self, info: dict) -> None:
         """state.npz of the committed episodes (none yet: no file), durable before return."""
@@ -243,40 +242,28 @@ class DatasetWriter(contextlib.AbstractContextManager):
             path.unlink(missing_ok=True)
             return
         save_state(self.root, info, self._stats.to_arrays())
-        sync_folders([path], self.root)
-
-    def _write_stats(self, stats: dict[str, Stats] | None) -> None:
-        """stats.json holding `stats` (None: no file)."""
-        path = self.root / layout.STATS_PATH
-        if stats is None:
-            path.unlink(missing_ok=True)
-        else:
-            write_atomically(path, _text(stats_json(stats)))
+        sync_folders([path], self.root, self._linked)
 
     def _write_info(self, info: dict) -> None:
+        write_info(self.root, info, self._linked)
+
+    def _publish_info(self, written: Path) -> None:
+        """Rename the info.json a staged episode wrote into place: the commit point."""
         path = self.root / layout.INFO_PATH
-        write_atomically(path, _text(info_text(info)))
-        sync_folders([path], self.root)
+        publish(written, path)
+        sync_folders([path], self.root, self._linked)
 
 
-def _text(text: str) -> Callable[[IO[bytes]], object]:
-    return lambda f: f.write(text.encode())
+def _check_next(expected: int, episode_index: int) -> None:
+    if episode_index != expected:
+        raise ConfigError(f"commit_episode: expected episode {expected}, got {episode_index}")
 
 
-def _write_episode_meta(root: Path, episode_index: int, histograms: dict, row) -> None:
-    """The episode's image histograms and its meta/episodes row."""
-    write_atomically(
-        layout.histograms_path(root, episode_index), lambda f: np.savez(f, **histograms)
-    )
-    write_atomically(layout.episodes_path(root, episode_index), lambda f: pq.write_table(row, f))
-
-
-def _make_durable(root: Path, episode_index: int, cameras) -> None:
-    """Durable before counted: the videos (their encoders renamed them into place), then every
-    folder that gained a file; info.json, the commit point, comes after."""
-    videos = [layout.video_path(root, camera, episode_index) for camera in cameras]
-    sync_files(videos)
-    sync_folders([*videos, layout.data_path(root, episode_index),
-                  layout.histograms_path(root, episode_index),
-                  layout.episodes_path(root, episode_index),
-                  root / layout.STATS_PATH, root / layout.STATE_PATH], root)  # fmt: skip
+def _write_stats(root: Path, stats: dict[str, Stats] | None) -> None:
+    """stats.json holding `stats` (None: no file)."""
+    path = root / layout.STATS_PATH
+    if stats is None:
+        path.unlink(missing_ok=True)
+    else:
+        text = stats_json(stats).encode()
+        write_atomically(path, lambda f: f.write(text))

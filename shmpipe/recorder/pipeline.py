@@ -3,8 +3,9 @@
 `add_frame` checks the whole frame, stages every camera image (a ring slot, or the backlog when
 a ring is full) and then commits them and the numeric row together, so a frame is in every camera
 and in the rows, or in none. `finish_episode` tells the workers how many frames the episode has,
-waits for the encoders' flush and the stats worker, and commits the episode to the LeRobot v3.0
-dataset at `root`. Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
+writes the episode's data and metadata while the encoders flush, and once they are done commits
+the episode to the LeRobot v3.0 dataset at `root`. Workers that die or stall are replaced on the
+way (shmpipe.recorder.supervisor).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, settings
+from shmpipe.recorder.early_commit import EarlyCommit
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
@@ -200,10 +202,10 @@ class Pipeline:
         episode, n = self._dataset.next_episode_index, self._rows.num_frames
         try:
             self._session.check_frame_counts(n, episode)
-            done = self._supervisor.finish_take(n, self._session.drain_all)
+            early = EarlyCommit(self._session, self._dataset, episode, self._rows)
+            done = self._supervisor.finish_take(n, early)  # written meanwhile: see EarlyCommit
             waited = time.perf_counter() - t0
-            histograms = self._session.histograms()
-            committed = self._dataset.commit_episode(episode, self._rows, histograms)
+            committed = early.commit()
         except BaseException:
             self._cancel()
             raise

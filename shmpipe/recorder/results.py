@@ -23,9 +23,13 @@ class EpisodeResult:
 
     `videos[camera]` is a VideoSpan; `data` the parquet file with the numeric rows; `stats`
     LeRobot's per-feature stats of this episode. `timings`, seconds spent in finish_episode:
-    video_flush (waiting for every worker, which includes the encoders' flush), encoder_flush
-    (the slowest encoder's own flush), data (writing the parquet rows), stats (episode and
-    dataset stats), meta (the metadata files, info.json last) and total."""
+    video_flush (waiting for every worker, which includes the encoders' flush; data, stats and
+    most of meta are done meanwhile), encoder_flush (the slowest encoder's own flush, timed in
+    the worker: the codec's flush, the file's tail written, segments joined if a restart left
+    several, the rename into place), data (writing the parquet rows), stats (episode and
+    dataset stats), meta (the metadata files and every sync, info.json last), commit (of meta,
+    what waited for the videos: their sync and info.json), after_flush (total - video_flush)
+    and total."""
 
     episode_index: int
     num_frames: int

@@ -239,10 +239,11 @@ def episode_result(session: Session, committed: CommittedEpisode, done: dict, wa
     """What finish_episode returns; `done` has every encoder's EpisodeDone."""
     n, fps = committed.length, next(iter(session.videos.values())).fps
     done = {name: done[encoder_for(name)] for name in session.feeds}
+    steps = {k: committed.timings[k] for k in ("data", "stats", "meta", "commit")}
     timings = {"video_flush": waited,
-               "encoder_flush": max(d.flush_seconds for d in done.values()),
-               **{k: committed.timings[k] for k in ("data", "stats", "meta")}}  # fmt: skip
+               "encoder_flush": max(d.flush_seconds for d in done.values()), **steps}  # fmt: skip
     timings["total"] = time.perf_counter() - started
+    timings["after_flush"] = timings["total"] - waited
     return EpisodeResult(
         episode_index=committed.episode_index,
         num_frames=n,

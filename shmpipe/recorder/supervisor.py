@@ -32,6 +32,9 @@ STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of valu
 # still busy (draining a cancelled take's codec) is killed rather than waited for
 
 Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
+# Called while replies are awaited, with those in so far (role -> reply): the recorder feeds
+# backlogged frames into the rings and writes what is final of the episode meanwhile.
+Between = Callable[[dict], None]
 
 
 class Supervisor:
@@ -93,9 +96,9 @@ class Supervisor:
         self._open, self._finishing = None, None
         self.failures.clear()
 
-    def finish_take(self, num_frames: int, between: Callable[[], None]) -> dict:
+    def finish_take(self, num_frames: int, between: Between) -> dict:
         """Tell every worker the take has `num_frames` frames and collect each EpisodeDone,
-        calling `between()` while waiting (it feeds backlogged frames into the rings)."""
+        calling `between(the replies so far)` while waiting (see Between)."""
         self.supervise(force=True)
         if (error := self.failures.error()) is not None:
             raise error
@@ -112,7 +115,7 @@ class Supervisor:
         self._broadcast(messages.CancelEpisode(take=self.take))
         if wait_s > 0:
             wait_s = min(wait_s, self._stall_timeout)
-            self._collect(messages.EpisodeCancelled, lambda: None, give_up_s=wait_s)
+            self._collect(messages.EpisodeCancelled, lambda done: None, give_up_s=wait_s)
         self._open = None
 
     def _broadcast(self, message: msgspec.Struct) -> None:
@@ -120,13 +123,13 @@ class Supervisor:
             self.send(role, message)
         self._wake()
 
-    def _collect(self, kind: type, between: Callable[[], None], give_up_s: float | None) -> dict:
+    def _collect(self, kind: type, between: Between, give_up_s: float | None) -> dict:
         waiting = set(self.handles)
         restarts = dict(self.restarts)
         done = {}
         deadline = None if give_up_s is None else time.monotonic() + give_up_s
         while waiting:
-            between()
+            between(done)
             self.supervise()
             for role in [r for r in waiting if self.restarts.get(r) != restarts.get(r)]:
                 if kind is messages.EpisodeCancelled:

@@ -381,7 +381,7 @@ def test_crash_before_info_json_leaves_the_last_committed_dataset(tmp_path, monk
 
     w = open_writer(root)
     # Die at the commit point of episode 2: every other file of it is already written.
-    monkeypatch.setattr(w, "_write_info", lambda info: (_ for _ in ()).throw(SystemExit))
+    monkeypatch.setattr(w, "_publish_info", lambda info: (_ for _ in ()).throw(SystemExit))
     with pytest.raises(SystemExit):
         record_episode(w, 9, ["new task"], 2)
     assert (root / "meta/episodes/chunk-000/file-002.parquet").is_file()
@@ -701,8 +701,33 @@ def test_commit_writes_the_data_file_once_and_reports_its_timings(tmp_path, monk
     assert committed.data_path == str(layout.data_path(tmp_path / "ds", 0))
     data = pq.read_table(committed.data_path)
     assert data.column("index").to_pylist() == list(range(12))
-    assert set(committed.timings) == {"data", "stats", "meta", "total"}
+    assert set(committed.timings) == {"data", "stats", "meta", "commit", "total"}
+    assert committed.timings["commit"] <= committed.timings["meta"]
     assert all(t >= 0 for t in committed.timings.values())
     parts = committed.timings["data"] + committed.timings["stats"] + committed.timings["meta"]
     assert parts <= committed.timings["total"]
     assert list(committed.stats) == list(read_json(tmp_path / "ds/meta/info.json")["features"])
+
+
+def test_a_commit_syncs_every_file_and_folder_it_changed_and_parents_only_of_new_folders(
+    tmp_path, monkeypatch
+):
+    """Durable before counted, without re-syncing what is durable already: the first commit
+    syncs up to the root's parent (its folders are new), a later one only the folders that
+    gained a file, and the videos (files it writes itself are synced as they are written)."""
+    synced = []
+    real = files._fsync
+    monkeypatch.setattr(files, "_fsync", lambda p, flags=0: synced.append(p) or real(p, flags))
+    root = tmp_path / "ds"
+    with open_writer(root) as w:
+        record_episode(w, 5, ["a"], 0)
+        first = set(synced)
+        synced.clear()
+        record_episode(w, 4, ["a"], 1)
+    assert {root, tmp_path, root / "videos", root / "meta"} <= first
+    folders = {p for p in synced if p.is_dir()}
+    changed = {layout.data_path(root, 1).parent, layout.episodes_path(root, 1).parent,
+               layout.histograms_path(root, 1).parent, root / "meta", root / layout.SHMPIPE_DIR,
+               *(layout.video_path(root, name, 1).parent for name in CAMERAS)}  # fmt: skip
+    assert folders == changed
+    assert {layout.video_path(root, name, 1) for name in CAMERAS} <= set(synced)

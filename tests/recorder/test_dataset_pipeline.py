@@ -166,6 +166,41 @@ def test_cancelled_episode_leaves_no_trace_in_any_file(tmp_path, backend):
     assert tasks["__index_level_0__"] == ["pick"]
 
 
+def test_an_encoder_failing_in_its_flush_discards_what_was_written_meanwhile(
+    tmp_path, monkeypatch
+):
+    """finish_episode writes the data file and metadata while the encoders flush; an encoder
+    failing after that discards the episode as before: every file as it was."""
+    from shmpipe.dataset import layout
+    from shmpipe.errors import WorkerError
+    from shmpipe.video.episode_writer import EpisodeVideoWriter
+
+    def fail_once_the_episode_row_is_written(writer) -> tuple[float, int]:
+        row = layout.episodes_path(tmp_path, 1)
+        deadline = time.monotonic() + 10
+        while not row.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert layout.data_path(tmp_path, 1).exists(), "the data file was not written early"
+        raise RuntimeError("injected failure while flushing")
+
+    with Pipeline(tmp_path, fps=FPS, cameras=CAMS, features=FEATS, backend="thread") as pipe:
+        record(pipe, 6, seed=0)
+        pipe.finish_episode()
+        before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        record(pipe, 9, seed=1, task="a task only the failed episode had")
+        with monkeypatch.context() as patch:
+            patch.setattr(EpisodeVideoWriter, "finish", fail_once_the_episode_row_is_written)
+            with pytest.raises(WorkerError, match="injected failure while flushing"):
+                pipe.finish_episode()
+        after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+        assert sorted(map(str, after)) == sorted(map(str, before))
+        assert after == before
+        record(pipe, 3, seed=2)
+        assert pipe.finish_episode().episode_index == 1
+    tasks = pq.read_table(tmp_path / "meta" / "tasks.parquet").to_pydict()
+    assert tasks["__index_level_0__"] == ["pick"]
+
+
 CHILD = """
 import sys, time, numpy as np
 from shmpipe import Pipeline

@@ -105,7 +105,7 @@ def test_a_killed_encoder_is_replaced_under_its_role_and_the_take_replayed(tmp_p
         assert set(workers.sup.handles) == roles == {FRONT, STATS_WORKER}
         assert workers.pid(FRONT) != old
         workers.publish(take, 30)
-        done = workers.sup.finish_take(60, between=lambda: None)
+        done = workers.sup.finish_take(60, between=lambda done: None)
         assert workers.sup.take_restarts == 1
     assert set(done) == {FRONT, STATS_WORKER}
     assert done[FRONT].num_frames == 60 and done[STATS_WORKER].num_frames == 60
@@ -121,7 +121,7 @@ def test_an_encoder_killed_during_finish_is_replaced_and_its_answer_awaited(tmp_
         workers.publish(take, 39)
         calls = []
 
-        def between() -> None:
+        def between(done: dict) -> None:
             """The first call kills the encoder, then adds the last frame: the old encoder
             cannot have finished, so only its successor can answer."""
             calls.append(None)
@@ -171,6 +171,6 @@ def test_cancel_is_answered_by_every_worker_and_frees_the_take(tmp_path):
         assert open_take(workers, tmp_path / "front.mp4") == take + 1
         workers.frames = 0  # the episode index is reused, the take is not
         workers.publish(take + 1, 5)
-        done = workers.sup.finish_take(5, between=lambda: None)
+        done = workers.sup.finish_take(5, between=lambda done: None)
     assert done[FRONT].num_frames == 5 and done[STATS_WORKER].num_frames == 5
     assert_flat_frames(done[FRONT].path, 5)
