@@ -86,6 +86,7 @@ class EncoderLoop(WorkerLoop):
                 self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}", exc)
             self._hold(slot.seq, take, index)
             del slot  # no view of the slot may outlive its release
+            self._release_on_disk()  # at once: a writer behind us needs every free slot now
             self.ring.beat()
 
     def _hold(self, seq: int, take: int, index: int) -> None:
@@ -94,9 +95,15 @@ class EncoderLoop(WorkerLoop):
         self.ring.set_progress(self.next_seq)
 
     def release_durable(self) -> None:
-        """Release held frames, oldest first, that are on disk (or void)."""
+        """Release held frames that are on disk; should the codec still hold the whole ring
+        with nothing new to read, cut the segment so that its frames are on disk too."""
+        self._release_on_disk()
         if self._starving():
             self._cut_segment()
+            self._release_on_disk()
+
+    def _release_on_disk(self) -> None:
+        """Release held frames, oldest first, that are on disk (or void)."""
         released = None
         while self.held:
             seq, take, index = self.held[0]
