@@ -2,8 +2,9 @@
 
 Frames arrive in ring order, tagged with take and frame index; control messages say where a
 take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot is
-released only once its frame is in a flushed fragment on disk, so if this worker is killed its
-successor finds every frame it needs either in the file or still in the ring. Rings are sized for
+released only once its frame is in a flushed fragment on disk, and then at once (a writer ahead
+of us needs it), so if this worker is killed its successor finds every frame it needs either in
+the file or still in the ring. Rings are sized for
 the frames the codec holds (shmpipe.video.probe); should the codec ever hold a whole ring anyway,
 the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
 """
