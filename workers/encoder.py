@@ -2,8 +2,9 @@
 
 Frames arrive in ring order, tagged with take and frame index; control messages say where a
 take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot is
-released only once its frame is in a flushed fragment on disk, so if this worker is killed its
-successor finds every frame it needs either in the file or still in the ring. Rings are sized for
+released only once its frame is in a flushed fragment on disk, and then at once (a writer ahead
+of us needs it), so if this worker is killed its successor finds every frame it needs either in
+the file or still in the ring. Rings are sized for
 the frames the codec holds (shmpipe.video.probe); should the codec ever hold a whole ring anyway,
 the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
 """
@@ -86,6 +87,7 @@ class EncoderLoop(WorkerLoop):
                 self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}", exc)
             self._hold(slot.seq, take, index)
             del slot  # no view of the slot may outlive its release
+            self._release_on_disk()  # at once: a writer behind us needs every free slot now
             self.ring.beat()
 
     def _hold(self, seq: int, take: int, index: int) -> None:
@@ -94,9 +96,15 @@ class EncoderLoop(WorkerLoop):
         self.ring.set_progress(self.next_seq)
 
     def release_durable(self) -> None:
-        """Release held frames, oldest first, that are on disk (or void)."""
+        """Release held frames that are on disk; should the codec still hold the whole ring
+        with nothing new to read, cut the segment so that its frames are on disk too."""
+        self._release_on_disk()
         if self._starving():
             self._cut_segment()
+            self._release_on_disk()
+
+    def _release_on_disk(self) -> None:
+        """Release held frames, oldest first, that are on disk (or void)."""
         released = None
         while self.held:
             seq, take, index = self.held[0]

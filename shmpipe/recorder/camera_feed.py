@@ -187,6 +187,7 @@ class CameraFeed:
         self.overflowed += 1
 
     def _spare(self) -> np.ndarray:
+        """A backlog buffer: one a drained frame left (its pages already mapped), else new."""
         return self._spares[-1] if self._spares else np.empty(self.ring.shape, self.ring.dtype)
 
     # -- backlog ---------------------------------------------------------------------------
@@ -218,6 +219,9 @@ class CameraFeed:
         """Forget the backlog (the episode was discarded), any loan and the episode's counters."""
         self._end_loan()
         self._budget.used -= self.backlog_bytes()
+        for item in self.backlog:  # the next episode's backlog reuses their pages
+            if item.frame is not None and len(self._spares) < MAX_SPARE_BUFFERS:
+                self._spares.append(item.frame)
         self.backlog.clear()
         self._spill_end = self._spilled_waiting = 0
         self._spill_failed = False

@@ -204,3 +204,46 @@ def test_a_loan_while_the_ring_is_full_is_backlogged_without_a_copy(rig):
     rig.read_all()
     assert rig.feed.drain() == 1
     np.testing.assert_array_equal(rig.read_all()[0][2], FRAMES[SLOTS])
+
+
+def _backlog_buffers(rig, first: int, count: int) -> list[np.ndarray]:
+    """Fill the ring, then backlog `count` frames from index `first`: their buffers."""
+    for i in range(first, first + SLOTS + count):
+        rig.add(FRAMES[i % len(FRAMES)], i)
+    assert len(rig.feed.backlog) == count
+    return [item.frame for item in rig.feed.backlog]
+
+
+def test_a_warm_backlog_reuses_its_buffers_instead_of_allocating_per_frame(tmp_path):
+    rig = FeedRig(tmp_path / "front.raw", budget_frames=8)
+    try:
+        first = _backlog_buffers(rig, 0, 5)
+        got = []
+        while rig.feed.backlog or not got:  # the encoder catches up: the backlog drains
+            got += rig.read_all()
+            rig.feed.drain()
+        got += rig.read_all()
+        assert [index for _, index, _ in got] == list(range(SLOTS + 5))
+        again = _backlog_buffers(rig, SLOTS + 5, 5)
+        assert all(any(b is a for a in first) for b in again), "a backlogged frame got new memory"
+        # the reused buffers carry the new frames, byte for byte, into the ring
+        while rig.feed.backlog:
+            got += rig.read_all()
+            rig.feed.drain()
+        got += rig.read_all()
+        for _, index, frame in got:
+            np.testing.assert_array_equal(frame, FRAMES[index % len(FRAMES)])
+    finally:
+        rig.close()
+
+
+def test_a_cleared_backlog_leaves_its_buffers_to_the_next_episode(tmp_path):
+    rig = FeedRig(tmp_path / "front.raw", budget_frames=8)
+    try:
+        first = _backlog_buffers(rig, 0, 3)
+        rig.feed.clear()
+        rig.read_all()
+        again = _backlog_buffers(rig, 0, 3)
+        assert all(any(b is a for a in first) for b in again), "a backlogged frame got new memory"
+    finally:
+        rig.close()
