@@ -29,9 +29,10 @@ STEADY_FRAMES = 48
 
 def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
     """Fewest slots with which an encoder that holds frames until they are durable does not run
-    out of input: the frames the codec holds (half again: under load SVT-AV1 holds more than in
-    the probe, up to its buffer pool), a keyframe interval, and two slots of slack. (If it ever
-    does, the encoder closes its segment early rather than lose durability: see workers.encoder.)
+    out of input: the frames the codec holds (half again as a margin: 3 streams of camera-like
+    720p held 12-24 against the probe's 26), a keyframe interval, and two slots of slack. (If it
+    ever does, the encoder closes its segment early rather than lose durability: see
+    workers.encoder.)
     """
     held = frames_held_back(video)
     return held + held // 2 + max(1, keyframe_interval) + 2
