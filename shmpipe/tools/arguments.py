@@ -10,6 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from shmpipe.errors import ShmpipeError
+
 EXIT_OK, EXIT_BAD_ARGUMENTS, EXIT_PROBLEMS = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
@@ -77,3 +79,13 @@ def writable_folder(text: str) -> Path:
 def count(n: int, noun: str) -> str:
     """"1 episode", "0 episodes", "3 cameras": a number and its noun, singular or plural."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def run_command(args: argparse.Namespace, prog: str) -> int:
+    """Run a parsed command; a ShmpipeError (a setting, the machine, the data: its message says
+    what to do) is one line on stderr and exit 1, not a traceback."""
+    try:
+        return args.run(args)
+    except ShmpipeError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 
 from shmpipe.tools import demo
-from shmpipe.tools.arguments import Parser
+from shmpipe.tools.arguments import Parser, run_command
 from shmpipe.tools.pack.command import add_pack
 from shmpipe.tools.record.command import add_record
 from shmpipe.tools.verify.command import add_verify
@@ -40,4 +40,4 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as stop:  # --help (0) or bad arguments (EXIT_BAD_ARGUMENTS)
         return int(stop.code or 0)
     args.extra_args = extra
-    return args.run(args)
+    return run_command(args, f"shmpipe {args.command}")

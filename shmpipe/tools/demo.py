@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from shmpipe import Pipeline
-from shmpipe.tools.arguments import Parser, count, positive, writable_folder
+from shmpipe.tools.arguments import Parser, count, positive, run_command, writable_folder
 
 
 def synthetic_frame(t: int, height: int, width: int, camera: int) -> np.ndarray:
@@ -69,7 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="shmpipe-demo", description=DESCRIPTION,
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    args.run = run
+    return run_command(args, "shmpipe-demo")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from shmpipe import Pipeline
 from tests.helpers.episodes import assert_marked_episode, episode_files
 from tests.helpers.frames import marked_frames
 from tests.helpers.media import decode_video
-from tests.helpers.paths import CHILDREN
+from tests.helpers.paths import CHILDREN, REPO
 from tests.helpers.processes import leaked, run_child, unshare_works
 
 FPS = 30
@@ -214,3 +215,19 @@ def test_long_episode_keeps_control_process_memory_flat(tmp_path):
     print(f"RSS growth over {n - 2000} frames: {growth / 2**20:.2f} MiB, {backlogged} waiting")
     assert growth < allowed, f"RSS grew {growth / 2**20:.1f} MiB over {n - 2000} frames"
     assert len(decode_video(result.videos["front"][0])[0]) == n
+
+
+def test_the_demo_on_a_too_small_dev_shm_says_what_is_needed_in_one_line(tmp_path):
+    why = unshare_works("-m")
+    if why:
+        pytest.skip(why)
+    script = 'mount -t tmpfs -o size=32m tmpfs /dev/shm && exec "$@"'
+    proc = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+         sys.executable, "-m", "shmpipe", "demo", "--root", str(tmp_path / "demo")],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.startswith("shmpipe demo: ") and "--shm-size" in proc.stderr
+    assert not (tmp_path / "demo" / "meta" / "info.json").exists()
