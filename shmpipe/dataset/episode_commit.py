@@ -28,6 +28,7 @@ from shmpipe.dataset.meta_tables import TaskList, episodes_row
 from shmpipe.dataset.rows import EpisodeRows, rows_table
 from shmpipe.dataset.state import info_text, save_state
 from shmpipe.dataset.stats import DatasetStats, stats_json
+from shmpipe.video.segments import segment_paths
 
 
 class EpisodeCommit:
@@ -55,7 +56,7 @@ class EpisodeCommit:
         self.info: dict | None = None  # info.json once committed
         self.meta_begun = False  # stats.json or state.npz may count the episode
         self.started = time.perf_counter()
-        self._info_file = root / (layout.INFO_PATH + ".partial")  # written by write_meta
+        self._info_file = layout.staged(root / layout.INFO_PATH)  # written by write_meta
 
     def write_data(self, capture_columns: list[str]) -> None:
         started = time.perf_counter()
@@ -106,7 +107,7 @@ class EpisodeCommit:
         started = time.perf_counter()
         for camera in self.cameras:
             video = layout.video_path(self.root, camera, self.episode_index)
-            for path in [video, *video.parent.glob(video.name + ".partial.*")]:
+            for path in [video, *(p for _, p in segment_paths(video))]:
                 try:
                     fd = os.open(path, os.O_RDONLY)
                 except OSError:

@@ -22,15 +22,16 @@ from shmpipe.errors import ConfigError, DatasetError, UsageError
 
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write `path` through `path.partial` and a rename. An OSError (disk full, permissions)
-    becomes a DatasetError naming the file; the temporary is removed and `path` is untouched."""
+    """Write `path` through its staged name (layout.staged) and a rename. An OSError (disk
+    full, permissions) becomes a DatasetError naming the file; the temporary is removed and
+    `path` is untouched."""
     publish(write_unpublished(path, write), path)
 
 
 def write_unpublished(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """`path`'s content written and synced under `path.partial` (returned), for publish() to
+    """`path`'s content written and synced under its staged name (returned), for publish() to
     rename into place later; errors as write_atomically."""
-    partial = path.with_name(path.name + ".partial")
+    partial = layout.staged(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as f:

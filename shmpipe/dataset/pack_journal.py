@@ -15,8 +15,7 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_json
 
-PACK_JOURNAL = layout.SHMPIPE_DIR + "/pack.json"
-PACKING = ".packing"  # suffix of pack's new files until they are renamed into place
+PACK_JOURNAL = layout.PACK_JOURNAL
 
 
 def write_journal(root: Path, journal: dict) -> None:
