@@ -1,7 +1,8 @@
 """How unfinished files leave a dataset: one function, called by the writer holding the lock.
 
 Temporaries (layout.is_temporary: staged files, an encoder's segments and joins, pack's
-files) and files of episodes the dataset does not count are removed; on opening, a pack
+files) and files of episodes the dataset does not count are removed (a committed episode's
+staged file whose final name is missing is renamed into place instead); on opening, a pack
 that was interrupted is first finished (or undone) following its journal. It never deletes
 through a symlink that leads out of the root: such a root is refused (ConfigError naming the
 folder) before anything is deleted.
@@ -49,6 +50,8 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
                 continue
             for path in chunk.iterdir():
                 episode = layout.file_number(path)
+                if episode is not None and episode < committed_episodes and _rolled_forward(path):
+                    continue
                 if is_temporary(path.name) or (
                     episode is not None and episode >= committed_episodes
                 ):
@@ -69,3 +72,16 @@ def _require_inside(root: Path, folders: list[Path]) -> None:
                 f"{folder} leads outside the dataset (to {real}); a dataset's folders must be "
                 "inside its root: replace the symlink with the folder itself"
             )
+
+
+def _rolled_forward(path: Path) -> bool:
+    """Rename the staged file of a committed episode into place if it is not there: a power
+    cut can keep info.json's rename but not an earlier one, where the file system does not
+    keep renames in order (the staged file was durable before info.json was renamed)."""
+    if not path.name.endswith(layout.STAGED):
+        return False
+    final = path.with_name(path.name.removesuffix(layout.STAGED))
+    if final.exists():
+        return False
+    path.rename(final)
+    return True

@@ -101,5 +101,10 @@ def episodes_path(root: Path, number: int) -> Path:
     return _numbered(root, EPISODES_PATH, number)
 
 
+def staged_video_path(root: Path, camera: str, number: int) -> Path:
+    """Where an encoder leaves a video for its episode's commit to publish."""
+    return staged(video_path(root, camera, number))
+
+
 def histograms_path(root: Path, number: int) -> Path:
     return _numbered(root, HISTOGRAMS_PATH, number)

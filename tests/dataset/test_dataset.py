@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from shmpipe.dataset import files, layout
+from shmpipe.dataset import episode_commit, files, layout
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter, check_names, remove_unfinished
 from shmpipe.errors import ConfigError, DatasetError, UsageError
@@ -381,7 +382,14 @@ def test_crash_before_info_json_leaves_the_last_committed_dataset(tmp_path, monk
 
     w = open_writer(root)
     # Die at the commit point of episode 2: every other file of it is already written.
-    monkeypatch.setattr(w, "_publish_info", lambda info: (_ for _ in ()).throw(SystemExit))
+    real = os.replace
+
+    def dies_at_info_json(source, final):
+        if Path(final).name == "info.json":
+            raise SystemExit
+        real(source, final)
+
+    monkeypatch.setattr(episode_commit.os, "replace", dies_at_info_json)
     with pytest.raises(SystemExit):
         record_episode(w, 9, ["new task"], 2)
     assert (root / "meta/episodes/chunk-000/file-002.parquet").is_file()
