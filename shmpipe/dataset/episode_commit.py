@@ -74,7 +74,8 @@ class EpisodeCommit:
         self.renaming = False  # publish has begun to rename: stats.json may count the episode
         self.started = time.perf_counter()
         # (staged, final) in the order of publish: files that replace one (slow renames: the
-        # old file is freed) and ours under meta/shmpipe, then the new files readers glob
+        # old file is freed) and ours under meta/shmpipe, then the new files readers glob; the
+        # videos and info.json come last
         self._replacing: list[tuple[Path, Path]] = []
         self._new: list[tuple[Path, Path]] = []
         self._info_file = layout.staged(root / layout.INFO_PATH)  # written by write_meta
@@ -123,7 +124,8 @@ class EpisodeCommit:
         row = episodes_row(index, self.first_frame, self.length, self._info["fps"], self.tasks,
                            self.cameras, self.stats)  # fmt: skip
         histograms = layout.histograms_path(self.root, index)
-        self._stage(histograms, lambda f: np.savez(f, **episode.histograms))
+        written = write_unpublished(histograms, lambda f: np.savez(f, **episode.histograms))
+        self._replacing.append((written, histograms))  # ours: no reader looks
         self._stage(layout.episodes_path(self.root, index), lambda f: pq.write_table(row, f))
         tasks = self._tasks.stage()
         if tasks is not None:
