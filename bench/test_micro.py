@@ -36,8 +36,8 @@ from multiprocess.connection import Pipe
 
 from bench.frames import CameraFrames, state_action
 from bench.variants import FEATURES, TASK
-from shmpipe import Pipeline
-from shmpipe.ipc import messages, names
+from shmpipe import Pipeline, messages
+from shmpipe.ipc import names
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import READERS, RingReader, RingWriter
 from shmpipe.stats.images import HISTOGRAM_BINS, accumulate_histograms

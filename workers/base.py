@@ -17,10 +17,11 @@ import time
 
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import RingReader
-from shmpipe.video import priority
+from shmpipe.system import priority
 
 IDLE_WAIT_S = 0.02
 OWNER_EXIT_WAIT_S = 1.0  # after EOF: how long the owner may take to finish dying

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.latest_row import LatestRow
 from shmpipe.ipc.ring import RingPeeker
 from workers.base import IDLE_WAIT_S, WorkerLoop, main

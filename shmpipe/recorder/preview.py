@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
+from shmpipe import messages
 from shmpipe.errors import ConfigError
-from shmpipe.ipc import messages
 from shmpipe.ipc.latest_row import LatestRow
 from shmpipe.recorder.results import PreviewStatus
 from shmpipe.recorder.worker_handle import PREVIEW_WORKER, WorkerHandle, stop_workers

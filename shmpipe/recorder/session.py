@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import posix_ipc
 
+from shmpipe import depth
 from shmpipe.dataset.writer import CommittedEpisode
 from shmpipe.errors import FrameError, RingFullError, WorkerError
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
-from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
+from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
@@ -38,7 +39,9 @@ from shmpipe.recorder.results import (
 from shmpipe.recorder.sizing import histogram_shapes
 from shmpipe.recorder.supervisor import Supervisor
 from shmpipe.recorder.worker_handle import STATS_WORKER, WorkerRole, encoder_for
-from shmpipe.video import codecs, depth, priority
+from shmpipe.system import priority
+from shmpipe.video import codecs
+from shmpipe.video.settings import VideoSettings
 
 log = logging.getLogger("shmpipe")
 

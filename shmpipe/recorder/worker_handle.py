@@ -27,8 +27,8 @@ from typing import Literal
 import msgspec
 from multiprocess.connection import Connection, wait
 
+from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages
 from shmpipe.recorder import reaper
 
 _ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)

@@ -11,8 +11,9 @@ from contextlib import ExitStack
 import msgspec
 import pytest
 
+from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages, names
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter

@@ -10,7 +10,8 @@ from contextlib import ExitStack
 import pytest
 from multiprocess import Pipe
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader, RingWriter
 from shmpipe.video import probe

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader, RingWriter
