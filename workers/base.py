@@ -108,7 +108,8 @@ class WorkerLoop:
 
 
 def main(loop_class: type[WorkerLoop]) -> None:
-    """`python -m workers.X <fd>`: run the loop on the inherited socket; clean up if orphaned."""
+    """`python -m shmpipe_workers.X <fd>`: run the loop on the inherited socket; clean up if
+    orphaned."""
     # Ctrl-C in the terminal reaches the whole process group; the owner decides what to do
     # and tells us over the channel, so a worker never dies mid-file from SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
