@@ -199,6 +199,7 @@ def ring():
     for r in readers:
         r.close()
     writer.close()
+    writer.unlink()
 
 
 @group("ring hand-off (no pixels copied)")
@@ -232,6 +233,7 @@ def stats_store():
     store = StatsStore.create(names.object_name(os.getpid(), names.new_token(), "stats"), 1)
     yield store
     store.close()
+    store.unlink()
 
 
 @group("stats update 480x640")

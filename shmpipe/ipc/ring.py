@@ -160,9 +160,14 @@ class RingWriter(_RingMemory):
             # frame, which would otherwise land in add_frame during the first pass.
             ring._frames[...] = 0
         except BaseException:
+            segment.unlink()
             segment.close()
             raise
         return ring
+
+    def unlink(self) -> None:
+        """Remove the ring's name (the creator's call, beside close): see ipc.segment."""
+        self._segment.unlink()
 
     def claim(self) -> np.ndarray | None:
         """The next free slot's frame memory (HxWxC, contiguous) to fill, or None if all are

@@ -96,6 +96,7 @@ class PreviewWorker:
                  name_of: Callable[[str], str], backend: str) -> None:  # fmt: skip
         self.row = LatestRow.create(name_of("row"), features) if features else None
         if self.row is not None:
+            stack.callback(self.row.unlink)  # the creator removes the name, after closing
             stack.callback(self.row.close)
         self.spec = messages.PreviewSpec(
             list(rings), list(rings.values()), self.row.name if self.row else "",

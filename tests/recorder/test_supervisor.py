@@ -33,7 +33,8 @@ class Workers:
         owner = messages.Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(owner.pid, owner.token).release)
 
-        def made(thing):
+        def made(thing):  # ours: closed, then unlinked
+            stack.callback(thing.unlink)
             stack.callback(thing.close)
             return thing
 

@@ -35,8 +35,10 @@ def encoder_on_ring(stack: ExitStack, capacity: int, video_path) -> tuple[Encode
     stack.callback(names.OwnerLock(owner.pid, owner.token).release)
     ring = RingWriter.create(names.object_name(owner.pid, owner.token, "ring0"), capacity,
                              (SIZE, SIZE, 3))  # fmt: skip
+    stack.callback(ring.unlink)
     stack.callback(ring.close)
     bell = Doorbell.create(names.object_name(owner.pid, owner.token, "bell0"))
+    stack.callback(bell.unlink)
     stack.callback(bell.close)
     ours, theirs = Pipe()
     stack.callback(ours.close)

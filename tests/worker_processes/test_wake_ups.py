@@ -59,6 +59,7 @@ class Relay:
         self.stats.close(crashed=False)
         for thing in (self.store, self.stats_bell, self.bell, self.ring):
             thing.close()
+            thing.unlink()
         self.lock.release()
 
 
