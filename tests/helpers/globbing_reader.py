@@ -26,8 +26,20 @@ class Look:
     problems: list[str] = field(default_factory=list)
 
 
+_ROWS: dict[tuple[Path, int, int], int] = {}  # (path, inode, mtime) -> rows, as a cache would
+
+
 def _rows(paths: list[Path]) -> int:
-    return sum(pq.read_metadata(p).num_rows for p in paths)
+    """Rows of parquet files, each footer read once per version of the file (a reader that
+    re-reads a growing dataset keeps what it knows of files that did not change)."""
+    total = 0
+    for path in paths:
+        found = path.stat()
+        key = (path, found.st_ino, found.st_mtime_ns)
+        if key not in _ROWS:
+            _ROWS[key] = pq.read_metadata(path).num_rows
+        total += _ROWS[key]
+    return total
 
 
 def snapshot(root: Path, cameras: int) -> Look:
