@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically, write_unpublished
+from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, video_prefix
 from shmpipe.dataset.untrusted import read_parquet
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
@@ -39,22 +40,23 @@ def episodes_row(
         "episode_index": (pa.int64(), episode),
         "tasks": (pa.list_(pa.string()), tasks),
         "length": (pa.int64(), length),
-        "data/chunk_index": (pa.int64(), chunk),
-        "data/file_index": (pa.int64(), file),
+        DATA_PREFIX + "chunk_index": (pa.int64(), chunk),
+        DATA_PREFIX + "file_index": (pa.int64(), file),
         "dataset_from_index": (pa.int64(), first_index),
         "dataset_to_index": (pa.int64(), first_index + length),
     }
     for name in cameras:
-        cols[f"videos/{name}/chunk_index"] = (pa.int64(), chunk)
-        cols[f"videos/{name}/file_index"] = (pa.int64(), file)
-        cols[f"videos/{name}/from_timestamp"] = (pa.float64(), 0.0)
-        cols[f"videos/{name}/to_timestamp"] = (pa.float64(), length / fps)
+        prefix = video_prefix(name)
+        cols[prefix + "chunk_index"] = (pa.int64(), chunk)
+        cols[prefix + "file_index"] = (pa.int64(), file)
+        cols[prefix + "from_timestamp"] = (pa.float64(), 0.0)
+        cols[prefix + "to_timestamp"] = (pa.float64(), length / fps)
     for name in [*(n for n in stats if n not in cameras), *cameras]:
         for key in STAT_KEYS:
             value = stats[name][key]
             cols[f"stats/{name}/{key}"] = (_stat_type(value), value.tolist())
-    cols["meta/episodes/chunk_index"] = (pa.int64(), chunk)
-    cols["meta/episodes/file_index"] = (pa.int64(), file)
+    cols[EPISODES_PREFIX + "chunk_index"] = (pa.int64(), chunk)
+    cols[EPISODES_PREFIX + "file_index"] = (pa.int64(), file)
     arrays = [pa.array([value], type) for type, value in cols.values()]
     return pa.Table.from_arrays(arrays, names=list(cols))
 

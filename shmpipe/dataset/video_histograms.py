@@ -20,7 +20,7 @@ import numpy as np
 from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
-from shmpipe.dataset.reader import read_episodes
+from shmpipe.dataset.reader import read_episodes, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, require_file
 from shmpipe.stats.images import accumulate_histograms, downsample
 
@@ -38,7 +38,7 @@ def write_from_videos(
     (1, 4096) depth). DamagedDatasetError naming the file if a video lacks an episode's frames."""
     columns = []
     for camera in shapes:
-        prefix = f"videos/{camera}/"
+        prefix = video_prefix(camera)
         columns += [prefix + k for k in ("chunk_index", "file_index", "from_timestamp",
                                          "to_timestamp")]  # fmt: skip
     table = read_episodes(root, episodes, ["length", *columns])
@@ -75,7 +75,7 @@ class _SpanReader:
         self.last_end = 0.0
 
     def histogram(self, row: Mapping) -> np.ndarray:
-        prefix = f"videos/{self.camera}/"
+        prefix = video_prefix(self.camera)
         path = self.root / layout.VIDEO_PATH.format(
             video_key=self.camera,
             chunk_index=row[prefix + "chunk_index"],
