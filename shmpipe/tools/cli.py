@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 
 from shmpipe.tools import demo
 from shmpipe.tools.arguments import Parser, run_command
+from shmpipe.tools.merge.command import add_merge
 from shmpipe.tools.pack.command import add_pack
 from shmpipe.tools.record.command import add_record
 from shmpipe.tools.verify.command import add_verify
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_record(commands)
     add_verify(commands)
     add_pack(commands)
+    add_merge(commands)
     demo.add_demo(commands)
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(commands)
