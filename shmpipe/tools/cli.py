@@ -20,6 +20,7 @@ from shmpipe.tools.arguments import Parser, run_command
 from shmpipe.tools.merge.command import add_merge
 from shmpipe.tools.pack.command import add_pack
 from shmpipe.tools.record.command import add_record
+from shmpipe.tools.stats.command import add_stats
 from shmpipe.tools.verify.command import add_verify
 
 COMMANDS_GROUP = "shmpipe.commands"  # entry points: subcommands other packages add
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_verify(commands)
     add_pack(commands)
     add_merge(commands)
+    add_stats(commands)
     demo.add_demo(commands)
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(commands)
