@@ -68,9 +68,10 @@ def test_merged_stats_are_numpy_over_every_row_and_pixel(merged):
     for name in ("observation.state", "action", "timestamp", "frame_index", "episode_index",
                  "index", "task_index"):  # fmt: skip
         column = rows.column(name).combine_chunks()
-        if pa.types.is_fixed_size_list(column.type):
+        if pa.types.is_fixed_size_list(column.type) or pa.types.is_list(column.type):
             column = column.flatten()
-        values = column.to_numpy().astype(np.float64).reshape(rows.num_rows, -1)
+        values = column.to_numpy(zero_copy_only=False).astype(np.float64)
+        values = values.reshape(rows.num_rows, -1)
         assert stats[name]["count"] == [rows.num_rows]
         for key, want in numpy_stats(values).items():
             np.testing.assert_allclose(stats[name][key], want, rtol=1e-12, atol=0,

@@ -35,7 +35,7 @@ def _run_stats(args: argparse.Namespace) -> int:
     from shmpipe.errors import ConfigError
     from shmpipe.tools.progress import ProgressBar
     from shmpipe.tools.sets import dataset_roots
-    from shmpipe.tools.stats.restat import NotWholeError, restat
+    from shmpipe.tools.stats.recompute import NotWholeError, restat
 
     reports, code = [], EXIT_OK
     for root in dataset_roots(args.roots):
