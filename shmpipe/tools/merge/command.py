@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_PROBLEMS
+from shmpipe.tools.arguments import EXIT_OK, refused
 
 MERGE_DESCRIPTION = """\
 Merge LeRobot v3.0 datasets (shmpipe's or LeRobot's) into the new dataset OUT: the same fps and
@@ -42,12 +42,8 @@ def _run_merge(args: argparse.Namespace) -> int:
         with ProgressBar("merging episodes", total, None if not args.json else False) as advance:
             report = merge(args.out, sources, advance=advance,
                            announce=lambda line: print(line, file=sys.stderr))  # fmt: skip
-    except NotMergeableError as error:
-        print(f"shmpipe merge: {error}", file=sys.stderr)
-        return EXIT_PROBLEMS
-    except ConfigError as error:
-        print(f"shmpipe merge: {error}", file=sys.stderr)
-        return EXIT_BAD_ARGUMENTS
+    except ConfigError as error:  # NotMergeableError: a source has problems
+        return refused("shmpipe merge", error, NotMergeableError)
     if args.json:
         print(json.dumps({"out": str(report.out), "sources": report.sources,
                           "episodes": report.episodes, "frames": report.frames,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_PROBLEMS
+from shmpipe.tools.arguments import EXIT_OK, refused
 
 STATS_DESCRIPTION = """\
 Recompute the stats of LeRobot v3.0 datasets (shmpipe's or LeRobot's) exactly: numpy over every
@@ -47,13 +46,8 @@ def _run_stats(args: argparse.Namespace) -> int:
             with ProgressBar(f"stats of {root.name}", total or 0,
                              False if args.json or total is None else None) as advance:  # fmt: skip
                 reports.append(restat(root, write=not args.dry_run, advance=advance))
-        except NotWholeError as error:
-            print(f"shmpipe stats: {error}", file=sys.stderr)
-            code = max(code, EXIT_PROBLEMS)
-            continue
-        except ConfigError as error:
-            print(f"shmpipe stats: {error}", file=sys.stderr)
-            code = max(code, EXIT_BAD_ARGUMENTS) if code != EXIT_PROBLEMS else code
+        except ConfigError as error:  # NotWholeError: other problems than stats
+            code = max(code, refused("shmpipe stats", error, NotWholeError))
             continue
         if not args.json:
             print("\n".join(reports[-1].lines()))
