@@ -1,7 +1,8 @@
-"""Progress of long work (verify, pack, merge, stats): a bar with counts and an ETA on a
+"""Progress of long work (verify, pack, merge, stats): bars with counts and an ETA on a
 terminal, nothing at all when stderr is piped or the command prints JSON.
 
-The work calls `advance(n)` as it goes; it never knows whether a bar is shown.
+The work asks for a bar per phase (`phase(description, total)`) and calls the `advance(n)` it
+gets as it goes; it never knows whether anything is shown. NO_PROGRESS shows nothing.
 """
 
 from __future__ import annotations
@@ -17,33 +18,36 @@ def _ignore(n: int = 1) -> None:
 
 
 class ProgressBar:
-    """rich's bar on stderr (description, bar, done/total, elapsed, remaining), or nothing."""
+    """rich's bars on stderr (description, bar, done/total, elapsed, ETA), or nothing.
+    enabled=None: shown only if stderr is a terminal."""
 
-    def __init__(self, description: str, total: int, enabled: bool | None = None) -> None:
+    def __init__(self, enabled: bool | None = None) -> None:
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.description, self.total = description, total
         self._bar = None
-        self._task = None
 
-    def __enter__(self) -> Advance:
-        if not self.enabled:
+    def __enter__(self) -> ProgressBar:
+        if self.enabled:
+            from rich import progress as rich
+            from rich.console import Console
+
+            self._bar = rich.Progress(
+                rich.TextColumn("{task.description}"), rich.BarColumn(),
+                rich.MofNCompleteColumn(), rich.TimeElapsedColumn(), rich.TextColumn("ETA"),
+                rich.TimeRemainingColumn(), console=Console(stderr=True))  # fmt: skip
+            self._bar.start()
+        return self
+
+    def phase(self, description: str, total: int) -> Advance:
+        """A new bar of `total` steps; returns its advance(n)."""
+        if self._bar is None:
             return _ignore
-        from rich import progress as rich
-        from rich.console import Console
-
-        self._bar = rich.Progress(
-            rich.TextColumn("{task.description}"), rich.BarColumn(), rich.MofNCompleteColumn(),
-            rich.TimeElapsedColumn(), rich.TextColumn("ETA"), rich.TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True)  # fmt: skip
-        self._bar.start()
-        self._task = self._bar.add_task(self.description, total=self.total)
-        return self.advance
-
-    def advance(self, n: int = 1) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task, n)
+        task = self._bar.add_task(description, total=total)
+        return lambda n=1: self._bar.advance(task, n)
 
     def __exit__(self, *exc) -> None:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+
+
+NO_PROGRESS = ProgressBar(enabled=False)

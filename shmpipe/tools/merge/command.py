@@ -37,10 +37,9 @@ def _run_merge(args: argparse.Namespace) -> int:
     from shmpipe.tools.sets import dataset_roots
 
     sources = dataset_roots(args.sources)
-    total = _episodes(sources)
     try:
-        with ProgressBar("merging episodes", total, None if not args.json else False) as advance:
-            report = merge(args.out, sources, advance=advance,
+        with ProgressBar(False if args.json else None) as progress:
+            report = merge(args.out, sources, progress=progress,
                            announce=lambda line: print(line, file=sys.stderr))  # fmt: skip
     except ConfigError as error:  # NotMergeableError: a source has problems
         return refused("shmpipe merge", error, NotMergeableError)
@@ -53,13 +52,3 @@ def _run_merge(args: argparse.Namespace) -> int:
         print(report.line())
     return EXIT_OK
 
-
-def _episodes(roots: list[Path]) -> int:
-    """The episodes the sources say they hold (for the progress bar; 0 if unreadable)."""
-    total = 0
-    for root in roots:
-        try:
-            total += int(json.loads((root / "meta/info.json").read_text())["total_episodes"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    return total

@@ -36,7 +36,7 @@ from shmpipe.errors import ConfigError
 from shmpipe.tools.fanout import Fanout
 from shmpipe.tools.merge.plan import MergePlan, plan_merge
 from shmpipe.tools.merge.source import MERGE_DIR, copy_source, done_path
-from shmpipe.tools.progress import Advance
+from shmpipe.tools.progress import NO_PROGRESS, ProgressBar
 from shmpipe.tools.verify.verifier import check_dataset
 
 MARKER = MERGE_DIR + "/merge.json"
@@ -63,11 +63,12 @@ class MergeReport:
                 + again)  # fmt: skip
 
 
-def merge(out, sources, fanout: Fanout | None = None, advance: Advance | None = None,
+def merge(out, sources, fanout: Fanout | None = None, progress: ProgressBar = NO_PROGRESS,
           announce=print) -> MergeReport:  # fmt: skip
     """Merge the datasets `sources` into the new dataset `out` (absent or an empty folder).
     ConfigError, one line naming the dataset and feature, if they cannot be merged; nothing
-    is written then. advance(n): episodes copied; announce(line): what a resume found."""
+    is written then. progress: bars of sources checked and episodes copied; announce(line):
+    what a resume found."""
     started = time.perf_counter()
     fanout = fanout or Fanout()
     out, roots = Path(out), [Path(s) for s in sources]
@@ -79,13 +80,13 @@ def merge(out, sources, fanout: Fanout | None = None, advance: Advance | None = 
     staging = out.with_name(f".{out.name}.merging")
     resumed = _prepare(staging, roots, announce)
     todo = [s for s in plan.sources if not done_path(staging, s.number).is_file()]
-    if todo:
-        for problems in fanout.map(_source_problems, [s.root for s in todo]):
-            if problems:
-                raise NotMergeableError(problems)
-    fanout.map(_Copy(staging, plan), todo, advance, [s.episodes for s in todo])
-    if advance is not None:
-        advance(sum(s.episodes for s in plan.sources if s not in todo))
+    checked = progress.phase("checking sources", len(todo))
+    for problems in fanout.map(_source_problems, [s.root for s in todo], checked):
+        if problems:
+            raise NotMergeableError(problems)
+    copied = progress.phase("copying episodes", plan.episodes)
+    copied(sum(s.episodes for s in plan.sources if s not in todo))
+    fanout.map(_Copy(staging, plan), todo, copied, [s.episodes for s in todo])
     _finish(staging, plan)
     if out.exists():
         out.rmdir()

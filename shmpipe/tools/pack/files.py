@@ -94,3 +94,16 @@ def concatenate_episodes(sources: list[Path], located: pa.Table, dest: Path) -> 
     finally:
         if writer is not None:
             writer.close()
+
+
+PACKED_FOLDERS = ("data", "videos", "meta/episodes")
+
+
+def managed_files(root: Path) -> tuple[int, int]:
+    """How many files pack manages (data, videos, meta/episodes), and their bytes."""
+    count = size = 0
+    for folder in PACKED_FOLDERS:
+        for path in (root / folder).rglob("*"):
+            if path.is_file():
+                count, size = count + 1, size + path.stat().st_size
+    return count, size

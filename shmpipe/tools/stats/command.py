@@ -39,13 +39,8 @@ def _run_stats(args: argparse.Namespace) -> int:
     reports, code = [], EXIT_OK
     for root in dataset_roots(args.roots):
         try:
-            total = json.loads((root / "meta/info.json").read_text())["total_episodes"]
-        except (OSError, ValueError, KeyError, TypeError):
-            total = None
-        try:
-            with ProgressBar(f"stats of {root.name}", total or 0,
-                             False if args.json or total is None else None) as advance:  # fmt: skip
-                reports.append(restat(root, write=not args.dry_run, advance=advance))
+            with ProgressBar(False if args.json else None) as progress:
+                reports.append(restat(root, write=not args.dry_run, progress=progress))
         except ConfigError as error:  # NotWholeError: other problems than stats
             code = max(code, refused("shmpipe stats", error, NotWholeError))
             continue

@@ -29,7 +29,7 @@ from shmpipe.dataset.scan import Features, scan
 from shmpipe.dataset.stats import stats_json
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_json, read_parquet
 from shmpipe.errors import ConfigError, UsageError
-from shmpipe.tools.progress import Advance
+from shmpipe.tools.progress import NO_PROGRESS, Advance, ProgressBar
 from shmpipe.tools.verify.reading import read_info
 from shmpipe.tools.verify.verifier import check_dataset
 
@@ -55,7 +55,7 @@ class StatsReport:
                 *(f"  {line}" for line in self.differences)]  # fmt: skip
 
 
-def restat(root, write: bool = True, advance: Advance | None = None) -> StatsReport:
+def restat(root, write: bool = True, progress: ProgressBar = NO_PROGRESS) -> StatsReport:
     """Exact stats of the dataset at `root`, compared with its stats.json and (write=True)
     written in place. ConfigError if a recorder holds it; NotWholeError if verify finds
     problems other than stats (nothing changed)."""
@@ -81,6 +81,7 @@ def restat(root, write: bool = True, advance: Advance | None = None) -> StatsRep
             renames.append([_rel(root, _temporary(root / layout.STATS_PATH)), layout.STATS_PATH])
             journal = {"state": "writing", "renames": renames, "remove": []}
             write_journal(root, journal)
+        advance = progress.phase(f"stats of {root.name}", info["total_episodes"])
         exact = _scan(root, info, features, files, write, advance)
         report = StatsReport(root, info["total_episodes"])
         report.differences = differences(_stored(root), exact)
@@ -95,7 +96,7 @@ def restat(root, write: bool = True, advance: Advance | None = None) -> StatsRep
 
 
 def _scan(root: Path, info: dict, features: Features, files: dict[Path, list[int]], write: bool,
-          advance: Advance | None) -> dict:  # fmt: skip
+          advance: Advance) -> dict:  # fmt: skip
     """The dataset's exact stats; with `write`, each meta/episodes file is written again
     (under its temporary name) once its last episode is scanned."""
     empty = empty_stats(features)
@@ -115,8 +116,7 @@ def _scan(root: Path, info: dict, features: Features, files: dict[Path, list[int
                 _rewrite(root, path, features.order, exact.pop(path))
             else:
                 exact.pop(path)
-        if advance is not None:
-            advance(1)
+        advance(1)
     return summary.stats()
 
 
