@@ -17,12 +17,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
-from shmpipe.dataset.reader import read_episodes
+from shmpipe.dataset.reader import read_episodes, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, require_file
 from shmpipe.stats.images import accumulate_histograms, downsample
-from shmpipe.video import depth
 
 
 def missing_histograms(root: Path, episodes: int) -> list[int]:
@@ -47,7 +47,7 @@ def write_from_videos(
 def video_columns(cameras) -> list[str]:
     """The meta/episodes columns that say where each camera's frames of an episode are."""
     keys = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
-    return [f"videos/{camera}/{key}" for camera in cameras for key in keys]
+    return [video_prefix(camera) + key for camera in cameras for key in keys]
 
 
 class DecodedHistograms:

@@ -126,14 +126,14 @@ def _prepare(staging: Path, roots: list[Path], announce) -> bool:
             found = json.loads((staging / MARKER).read_text())
         except (OSError, ValueError):
             found = None
-            if any(not p.name.endswith(".partial") for p in staging.rglob("*") if p.is_file()):
+            if any(not p.name.endswith(layout.STAGED) for p in staging.rglob("*") if p.is_file()):
                 raise ConfigError(f"{staging} exists but is not a merge's folder; remove "
                                   "it") from None  # fmt: skip
         if found == marker:
             done = len(list((staging / MERGE_DIR).glob("source-*.npz")))
             announce(f"resuming an interrupted merge in {staging}: {done} of {len(roots)} "
                      "sources were copied")  # fmt: skip
-            for partial in staging.rglob("*.partial"):
+            for partial in staging.rglob("*" + layout.STAGED):
                 partial.unlink()
             return True
         announce(f"removing {staging}, left by an interrupted merge of other sources")

@@ -23,10 +23,11 @@ import pyarrow.parquet as pq
 from shmpipe.dataset import layout
 from shmpipe.dataset.exact_stats import empty_stats, episode_stats, stats_columns
 from shmpipe.dataset.files import publish, write_atomically
+from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, video_prefix
 from shmpipe.dataset.scan import Episode, Features, scan
 from shmpipe.tools.merge.plan import MergePlan, SourcePlan
 
-MERGE_DIR = layout.SHMPIPE_DIR + "/merge"
+MERGE_DIR = layout.MERGE_DIR
 ROW_GROUP = 100  # meta/episodes rows per row group
 
 
@@ -96,7 +97,7 @@ class _DataFiles:
         self.partial: Path | None = None
 
     def write(self, meta: dict, source: SourcePlan, rows: pa.Table) -> dict:
-        here = (meta["data/chunk_index"], meta["data/file_index"])
+        here = (meta[DATA_PREFIX + "chunk_index"], meta[DATA_PREFIX + "file_index"])
         if here != self.source_file:
             self.close()
             self.source_file, self.number = here, self.number + 1
@@ -106,7 +107,7 @@ class _DataFiles:
         self.writer.write_table(rows)
         chunk, file = layout.chunk_and_file(self.number)
         first = meta["dataset_from_index"] + source.first_index
-        return {"data/chunk_index": chunk, "data/file_index": file,
+        return {DATA_PREFIX + "chunk_index": chunk, DATA_PREFIX + "file_index": file,
                 "dataset_from_index": first, "dataset_to_index": first + rows.num_rows}  # fmt: skip
 
     def close(self) -> None:
@@ -131,7 +132,7 @@ class _VideoFiles:
         self.numbers: dict[Path, int] = {}
 
     def copy(self, meta: dict, source: SourcePlan) -> dict:
-        prefix = f"videos/{self.camera}/"
+        prefix = video_prefix(self.camera)
         path = source.root / source.info["video_path"].format(
             video_key=self.camera, chunk_index=meta[prefix + "chunk_index"],
             file_index=meta[prefix + "file_index"])  # fmt: skip
@@ -160,7 +161,8 @@ class _EpisodesFile:
         chunk, file = layout.chunk_and_file(self.number)
         row = {"episode_index": number, "tasks": episode.meta["tasks"],
                "length": episode.meta["length"], **location,
-               "meta/episodes/chunk_index": chunk, "meta/episodes/file_index": file}  # fmt: skip
+               EPISODES_PREFIX + "chunk_index": chunk,
+               EPISODES_PREFIX + "file_index": file}  # fmt: skip
         self.order = list(order)
         self.pending.append((row, exact))
         if len(self.pending) >= ROW_GROUP:
@@ -170,10 +172,10 @@ class _EpisodesFile:
         if not self.pending:
             return
         rows = [row for row, _ in self.pending]
-        head = [k for k in rows[0] if not k.startswith("meta/episodes/")]
+        head = [k for k in rows[0] if not k.startswith(EPISODES_PREFIX)]
         columns = {k: pa.array([r[k] for r in rows], _type(k)) for k in head}
         columns.update(stats_columns(self.order, [exact for _, exact in self.pending]))
-        for k in ("meta/episodes/chunk_index", "meta/episodes/file_index"):
+        for k in (EPISODES_PREFIX + "chunk_index", EPISODES_PREFIX + "file_index"):
             columns[k] = pa.array([r[k] for r in rows], pa.int64())
         table = pa.table(columns)
         if self.writer is None:
@@ -211,7 +213,7 @@ def _copy_into(source: Path, target) -> None:
 def _partial(path: Path) -> Path:
     """A temporary name beside `path`, for a file written in parts and renamed when whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(path.name + ".partial")
+    return layout.staged(path)
 
 
 def _sync(path: Path) -> None:

@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 from shmpipe.dataset import layout
 from shmpipe.dataset.exact_stats import differences, empty_stats, episode_stats, stats_columns
 from shmpipe.dataset.files import take_lock, write_atomically
-from shmpipe.dataset.pack_journal import PACKING, finish_pack, write_journal
-from shmpipe.dataset.reader import episodes_files
+from shmpipe.dataset.pack_journal import finish_pack, write_journal
+from shmpipe.dataset.reader import EPISODES_PREFIX, episodes_files
 from shmpipe.dataset.scan import Features, scan
 from shmpipe.dataset.stats import stats_json
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_json, read_parquet
@@ -127,8 +127,8 @@ def _rewrite(root: Path, path: Path, order: list[str], exact: dict[int, dict]) -
     new = stats_columns(order, [exact[e] for e in numbers if e in exact])
     if len(numbers) != len(exact):  # rows of episodes past total_episodes (never committed)
         table = table.filter(pa.array([e in exact for e in numbers]))
-    head = [n for n in table.column_names if not n.startswith(("stats/", "meta/episodes/"))]
-    tail = [n for n in table.column_names if n.startswith("meta/episodes/")]
+    head = [n for n in table.column_names if not n.startswith(("stats/", EPISODES_PREFIX))]
+    tail = [n for n in table.column_names if n.startswith(EPISODES_PREFIX)]
     columns = {n: table.column(n) for n in head}
     columns.update(new)
     columns.update({n: table.column(n) for n in tail})
@@ -145,7 +145,7 @@ def _stored(root: Path) -> dict:
 
 
 def _temporary(path: Path) -> Path:
-    return path.with_name(path.name + PACKING)
+    return path.with_name(path.name + layout.PACKING)
 
 
 def _rel(root: Path, path: Path) -> str:
