@@ -10,6 +10,7 @@ Without LeRobot it skips, unless LEROBOT_REQUIRED=1 (CI), which makes the skip a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -45,10 +46,18 @@ def lerobot():
     return version("lerobot")
 
 
-def lerobot_record(root: Path, *extra: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """`shmpipe lerobot-record` with lerobot-record's own arguments, as a user runs it."""
+# LeRobot's own lerobot-record, in this process's module (the counter robot patches its factories)
+LEROBOTS_OWN = ["-c", "import sys; from lerobot.scripts import lerobot_record as r; "
+                "sys.argv[0] = 'lerobot-record'; r.main()"]  # fmt: skip
+
+
+def lerobot_record(root: Path, *extra: str, env: dict | None = None,
+                   own: bool = False) -> subprocess.CompletedProcess:  # fmt: skip
+    """`shmpipe lerobot-record` with lerobot-record's own arguments, as a user runs it; `own`:
+    LeRobot's `lerobot-record` itself, with the same arguments."""
+    command = LEROBOTS_OWN if own else ["-m", "shmpipe", "lerobot-record"]
     argv = [
-        sys.executable, "-m", "shmpipe", "lerobot-record",
+        sys.executable, *command,
         "--robot.discover_packages_path=lerobot_counter_robot",
         "--robot.type=shmpipe_counter", "--robot.id=mock",
         "--teleop.type=shmpipe_counter_teleop", "--teleop.id=mock",
@@ -122,6 +131,7 @@ def test_lerobot_record_creates_then_resumes_through_shmpipe(lerobot, tmp_path):
     first = lerobot_record(root)
     assert first.returncode == 0, first.stderr[-4000:]
     assert tracebacks(first.stderr) == 0, first.stderr[-4000:]
+    assert "Streaming encoding is disabled" not in first.stderr  # shmpipe encodes while recording
     frames = saved_frames(first.stdout, 2)
     assert check_counters(root) == (2, frames)
 
@@ -144,3 +154,48 @@ def test_a_failure_in_the_loop_surfaces_as_itself(lerobot, tmp_path):
     assert "episode 1 discarded" in run.stderr
     episodes, frames = check_counters(root)
     assert episodes == 1 and 27 <= frames <= 30, (episodes, frames)
+
+
+def digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+
+
+@pytest.mark.parametrize("writer", ["png", "streaming"])
+def test_a_dataset_lerobots_own_writer_made_resumes_through_shmpipe(lerobot, tmp_path, writer):
+    """LeRobot's own lerobot-record creates 2 episodes (its PNG path, or its streaming encoder);
+    `shmpipe lerobot-record --resume=true` appends 2 more without repeating any flag; LeRobot
+    then loads all 4 with every camera frame showing its row's counter."""
+    root = tmp_path / f"own-{writer}"
+    streaming = ["--dataset.streaming_encoding=true"] if writer == "streaming" else []
+    own = lerobot_record(root, *streaming, own=True)
+    assert own.returncode == 0, own.stderr[-4000:]
+    assert "shmpipe" not in json.loads((root / "meta" / "info.json").read_text())  # LeRobot's
+    episodes, frames = check_counters(root)
+    assert episodes == 2
+
+    again = lerobot_record(root, "--resume=true")
+    assert again.returncode == 0, again.stderr[-4000:]
+    assert tracebacks(again.stderr) == 0, again.stderr[-4000:]
+    assert "(2 episodes there)" in again.stderr, again.stderr[-4000:]
+    assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2))
+
+
+def test_a_dataset_that_cannot_be_resumed_is_one_line_exit_1_and_left_as_it_was(lerobot, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "own"
+    own = lerobot_record(root, "--dataset.num_episodes=1", own=True)
+    assert own.returncode == 0, own.stderr[-4000:]
+    pq.write_table(pa.table({"task_index": pa.array([0], pa.int64())}),
+                   root / "meta" / "tasks.parquet")  # a cut-down table: no task text column
+    before = digests(root)
+    run = lerobot_record(root, "--resume=true")
+    assert run.returncode == 1, run.stderr[-4000:]
+    assert tracebacks(run.stderr) == 0, run.stderr[-4000:]
+    ours = [line for line in run.stderr.splitlines() if line.startswith("shmpipe lerobot-record:")]
+    assert len(ours) == 2 and "tasks.parquet" in ours[1] and "text column" in ours[1], ours
+    assert digests(root) == before  # no lock, no meta/shmpipe, no temporary file

@@ -13,6 +13,10 @@ LeRobot's real class is not touched, so its own classmethods, training and loadi
 process keep LeRobot's behaviour; any other attribute of the stand-in class is the real one's.
 `install()` returns an `Installed` handle: `undo()` (or leaving `with install():`) puts the
 original name back. The recorders the stand-in made are in `handle.recorders`.
+
+While installed, LeRobot's advice "Streaming encoding is disabled. If you have capable hardware,
+consider enabling it..." is dropped from its log (a filter on the root logger, which its
+`logging.info` uses): shmpipe encodes while recording whatever that flag says.
 """
 
 from __future__ import annotations
@@ -57,6 +61,18 @@ def record_module() -> ModuleType:
         ) from error
 
 
+class EncodingAdviceFilter(logging.Filter):
+    """Drops LeRobot's advice to enable streaming encoding, which does not apply to shmpipe."""
+
+    ADVICE = "Streaming encoding is disabled"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.ADVICE)
+
+
+ADVICE_FILTER = EncodingAdviceFilter()
+
+
 class _ForwardToReal(type):
     """Class attributes the stand-in does not define are LeRobot's real class's."""
 
@@ -95,6 +111,7 @@ class Installed(contextlib.AbstractContextManager):
 
     def __init__(self, module: ModuleType, original: type, stand_in: type) -> None:
         self.module, self.original, self.stand_in = module, original, stand_in
+        logging.getLogger().addFilter(ADVICE_FILTER)  # once, however often installed
         self.api, self.lerobot_version = lerobot_api(original), lerobot_version()
         self.recorders: list[LeRobotRecorder] = stand_in._made
 
@@ -106,6 +123,7 @@ class Installed(contextlib.AbstractContextManager):
         """Put LeRobot's class back (only if the name is still ours); idempotent."""
         if self.active:
             self.module.LeRobotDataset = self.original
+        logging.getLogger().removeFilter(ADVICE_FILTER)
 
     def __exit__(self, *exc_info) -> None:  # `with install():` undoes it at the end
         self.undo()
