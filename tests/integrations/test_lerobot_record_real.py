@@ -199,3 +199,26 @@ def test_a_dataset_that_cannot_be_resumed_is_one_line_exit_1_and_left_as_it_was(
     ours = [line for line in run.stderr.splitlines() if line.startswith("shmpipe lerobot-record:")]
     assert len(ours) == 2 and "tasks.parquet" in ours[1] and "text column" in ours[1], ours
     assert digests(root) == before  # no lock, no meta/shmpipe, no temporary file
+
+
+def test_display_data_is_shown_through_shmpipes_preview_not_in_the_loop(lerobot, tmp_path):
+    """--display_data with LeRobot's --display_ip/--display_port: shmpipe's preview worker
+    connects to that viewer (a socket here that accepts and never reads); LeRobot's own per-frame
+    logging is not used, and every frame is recorded."""
+    import socket
+
+    root = tmp_path / "shown"
+    with socket.socket() as viewer:
+        viewer.bind(("127.0.0.1", 0))
+        viewer.listen(8)
+        port = viewer.getsockname()[1]
+        run = lerobot_record(root, "--dataset.num_episodes=1", "--display_data=true",
+                             "--display_ip=127.0.0.1", f"--display_port={port}")  # fmt: skip
+        viewer.settimeout(5)
+        connection, _ = viewer.accept()  # the preview worker connected (then went away)
+        connection.close()
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert tracebacks(run.stderr) == 0, run.stderr[-4000:]
+    url = f"rerun+http://127.0.0.1:{port}/proxy"
+    assert f"shown through shmpipe's preview in Rerun ({url})" in run.stderr, run.stderr[-4000:]
+    assert check_counters(root) == (1, saved_frames(run.stdout, 1))
