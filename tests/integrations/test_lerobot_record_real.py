@@ -69,7 +69,7 @@ def lerobot_record(root: Path, *extra: str, env: dict | None = None,
     ]  # fmt: skip
     path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", **(env or {})}
-    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=240)
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=480)
 
 
 def tracebacks(stderr: str) -> int:
@@ -163,6 +163,7 @@ def digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
 
 
+@pytest.mark.timeout(1200)  # LeRobot's own PNG path, a resume and two loads; a loaded machine
 @pytest.mark.parametrize("writer", ["png", "streaming"])
 def test_a_dataset_lerobots_own_writer_made_resumes_through_shmpipe(lerobot, tmp_path, writer):
     """LeRobot's own lerobot-record creates 2 episodes (its PNG path, or its streaming encoder);
@@ -183,6 +184,7 @@ def test_a_dataset_lerobots_own_writer_made_resumes_through_shmpipe(lerobot, tmp
     assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2))
 
 
+@pytest.mark.timeout(900)
 def test_a_dataset_that_cannot_be_resumed_is_one_line_exit_1_and_left_as_it_was(lerobot, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -201,6 +203,7 @@ def test_a_dataset_that_cannot_be_resumed_is_one_line_exit_1_and_left_as_it_was(
     assert digests(root) == before  # no lock, no meta/shmpipe, no temporary file
 
 
+@pytest.mark.timeout(900)
 def test_display_data_is_shown_through_shmpipes_preview_not_in_the_loop(lerobot, tmp_path):
     """--display_data with LeRobot's --display_ip/--display_port: shmpipe's preview worker
     connects to that viewer (a socket here that accepts and never reads); LeRobot's own per-frame
