@@ -9,7 +9,7 @@ field the caller set to something else than the dataset has, naming it. LeRobot'
 codec and pixel format (the rest were LeRobot's defaults).
 
 Depth is stored as LeRobot's default DepthEncoderConfig (lossless 12-bit HEVC of log-quantized
-millimetres, shmpipe.video.depth): a `depth_encoder` that asks for anything else is refused,
+millimetres, shmpipe.depth): a `depth_encoder` that asks for anything else is refused,
 naming the field, when there is a depth camera; without one it does not apply.
 """
 
@@ -18,8 +18,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from shmpipe import depth
 from shmpipe.errors import ConfigError
-from shmpipe.video import codecs, depth
+from shmpipe.video import codecs
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
 FIELDS = [f.name for f in dataclasses.fields(VideoEncoderConfig) if f.init]

@@ -49,6 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import read_info, shapes
 from shmpipe.errors import ConfigError, FrameError, UsageError
@@ -67,7 +68,6 @@ from shmpipe.integrations.lerobot.features import (
 from shmpipe.integrations.lerobot.hub import HubUpload
 from shmpipe.recorder.pipeline import Pipeline
 from shmpipe.recorder.results import EpisodeResult
-from shmpipe.video import depth
 
 __all__ = ["LeRobotRecorder"]
 log = logging.getLogger("shmpipe.integrations.lerobot")
