@@ -269,7 +269,7 @@ def _make_ready(pipe: Pipeline) -> None:
     if pipe.overflow != "backlog":
         pipe._session.make_room(pipe.overflow == "error")
     if not pipe._open:
-        video = functools.partial(layout.video_path, pipe.root)
+        video = functools.partial(layout.staged_video_path, pipe.root)
         pipe._take = pipe._session.open_episode(video, pipe._dataset.next_episode_index)
         pipe._open = True
     pipe._rows.ensure_room()
