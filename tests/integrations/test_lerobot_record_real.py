@@ -115,14 +115,14 @@ def check_counters(root: Path) -> tuple[int, int]:
     return ds.num_episodes, ds.num_frames
 
 
-def saved_frames(stdout: str, episodes: int) -> int:
+def saved_frames(stdout: str, episodes: int, least_per_episode: int = 27) -> int:
     """The frames shmpipe says it saved in the session. LeRobot's loop runs on the clock
     (`while timestamp < episode_time_s`), so a busy machine may give one frame less than
     fps x seconds: the count is LeRobot's to decide, shmpipe's to keep whole."""
     match = re.search(rf"{episodes} episodes saved in this session \((\d+) frames\)", stdout)
     assert match, stdout
     frames = int(match[1])
-    assert episodes * 27 <= frames <= episodes * 30, stdout
+    assert episodes * least_per_episode <= frames <= episodes * 30, stdout
     return frames
 
 
@@ -181,7 +181,9 @@ def test_a_dataset_lerobots_own_writer_made_resumes_through_shmpipe(lerobot, tmp
     assert again.returncode == 0, again.stderr[-4000:]
     assert tracebacks(again.stderr) == 0, again.stderr[-4000:]
     assert "(2 episodes there)" in again.stderr, again.stderr[-4000:]
-    assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2))
+    # LeRobot's loop may run well under 30 Hz on a loaded machine (it did beside 0.4.4's own
+    # writer's processes): the count is LeRobot's to decide, every frame of it shmpipe's to keep
+    assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2, 1))
 
 
 @pytest.mark.timeout(900)
