@@ -89,8 +89,6 @@ class WorkerHandle:
         self.ready = False
         self.started = time.monotonic()
         self.inbox: deque[messages.FromWorker] = deque()
-        self.beat: tuple[int, bool] | None = None
-        self.beat_at = self.started
         if self.thread is not None:
             self.thread.start()
         else:
@@ -111,7 +109,6 @@ class WorkerHandle:
             reply = messages.decode_from_worker(self.conn.recv_bytes())
             if isinstance(reply, messages.Ready):
                 self.ready, self.pid = True, reply.pid
-                self.beat_at = time.monotonic()
             else:
                 self.inbox.append(reply)
 

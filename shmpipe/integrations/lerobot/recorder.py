@@ -96,7 +96,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         # (episode index, frames, seconds save_episode took) of each episode this object saved
         self.saved: list[tuple[int, int, float]] = []
         self._cameras = frozenset(pipeline.cameras)
-        self._episode_frames = 0
         self._finalized = False
 
     @classmethod
@@ -171,7 +170,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
             raise FrameError("Feature mismatch in `frame` dictionary: missing features: {'task'} "
                              "(every frame carries its task text, as in LeRobot)")  # fmt: skip
         if "timestamp" in frame:
-            check_timestamp(frame["timestamp"], self._episode_frames, self.fps, self.tolerance_s)
+            check_timestamp(frame["timestamp"], self.pipeline.episode_frames, self.fps, self.tolerance_s)
         values = {}
         for key, value in frame.items():
             if key in NOT_RECORDED:
@@ -181,7 +180,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
                 value = np.asarray(value)  # PIL image, CPU tensor
             values[key] = value
         self.pipeline.add_frame(values, task=frame["task"])
-        self._episode_frames += 1
 
     def save_episode(self, episode_data: dict | None = None, parallel_encoding=True) -> None:
         """Finish the episode: its videos, rows and stats are on disk on return, and meta
@@ -192,10 +190,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
                               "supported; add its frames with add_frame()")  # fmt: skip
         self._writable("save_episode")
         started = time.perf_counter()
-        try:
-            self.last_episode = self.pipeline.finish_episode()
-        finally:  # saved, or discarded by the failure
-            self._episode_frames = 0
+        self.last_episode = self.pipeline.finish_episode()  # saved, or discarded if it raises
         self.meta.refresh()
         episode, took = self.last_episode, time.perf_counter() - started
         self.saved.append((episode.episode_index, episode.num_frames, took))
@@ -207,11 +202,10 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         and the next frame starts an episode with the same index."""
         self._writable("clear_episode_buffer")
         self.pipeline.cancel_episode()
-        self._episode_frames = 0
 
     def has_pending_frames(self) -> bool:
         """Whether frames were added since the last save_episode / clear_episode_buffer."""
-        return self._episode_frames > 0
+        return self.pipeline.episode_frames > 0
 
     def finalize(self) -> None:
         """Stop the workers and release shared memory; idempotent. An episode still open is
@@ -221,7 +215,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
             return
         self._finalized = True
         self.pipeline.close()
-        self._episode_frames = 0
 
     def _writable(self, method: str) -> None:
         if self._finalized:
