@@ -19,15 +19,18 @@ from multiprocess.connection import wait
 from shmpipe.errors import WorkerError
 from shmpipe.recorder.take import Take
 from shmpipe.recorder.watchdog import Watchdog
-from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, await_ready, stop_workers
+from shmpipe.recorder.worker_handle import (
+    Heartbeat,
+    WorkerHandle,
+    WorkerRole,
+    await_ready,
+    stop_workers,
+)
 
 READY_TIMEOUT_S = 30.0  # a worker's interpreter start, on a loaded machine
 CHECK_EVERY_S = 0.2
 STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of value, and one
 # still busy (draining a cancelled take's codec) is killed rather than waited for
-NOT_READY = (-1, False)  # the beat of a worker still starting: its clock starts when it is ready
-
-Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
 
 
 class Supervisor:
@@ -40,15 +43,12 @@ class Supervisor:
         self.restarts: dict[WorkerRole, int] = {}
         self._specs: dict[WorkerRole, msgspec.Struct] = {}
         self._heartbeat, self._wake = heartbeat, wake
-        self.watchdog = Watchdog(self._beat, CHECK_EVERY_S, stall_timeout_s)
-
-    def _beat(self, handle: WorkerHandle) -> tuple[int, bool]:
-        return self._heartbeat(handle.role) if handle.ready else NOT_READY
+        self.watchdog = Watchdog(WorkerHandle.heartbeat, CHECK_EVERY_S, stall_timeout_s)
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self, role: WorkerRole, spec: msgspec.Struct) -> None:
         self._specs[role] = spec
-        self.handles[role] = WorkerHandle(role, spec, self.backend)
+        self.handles[role] = WorkerHandle(role, spec, self.backend, self._heartbeat)
         self._watch()
 
     def await_ready(self) -> None:
@@ -146,7 +146,7 @@ class Supervisor:
     def _restart(self, role: WorkerRole, take: Take) -> None:
         old = self.handles[role]
         old.kill()
-        self.handles[role] = WorkerHandle(role, self._specs[role], self.backend)
+        self.handles[role] = WorkerHandle(role, self._specs[role], self.backend, self._heartbeat)
         self._watch()
         self.restarts[role] = self.restarts.get(role, 0) + 1
         told = take.replay(role)

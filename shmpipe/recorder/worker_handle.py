@@ -20,6 +20,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -56,11 +57,20 @@ def encoder_for(camera: str) -> WorkerRole:
     return WorkerRole("encoder", camera)
 
 
+Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
+NOT_READY = (-1, False)  # the beat of a worker still starting: its clock starts when it is ready
+
+
+def _no_beat(role: WorkerRole) -> tuple[int, bool]:
+    return NOT_READY
+
+
 class WorkerHandle:
     """One running worker: its channel, its liveness, and the replies not yet consumed."""
 
-    def __init__(self, role: WorkerRole, spec: msgspec.Struct, backend: str) -> None:
-        self.role = role
+    def __init__(self, role: WorkerRole, spec: msgspec.Struct, backend: str,
+                 beat: Heartbeat = _no_beat) -> None:  # fmt: skip
+        self.role, self._beat = role, beat
         ours, theirs = socket.socketpair()
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
@@ -93,6 +103,10 @@ class WorkerHandle:
             self.thread.start()
         else:
             self.send(spec)
+
+    def heartbeat(self) -> tuple[int, bool]:
+        """Its (beat count, flushing), read where the worker beats; NOT_READY while it starts."""
+        return self._beat(self.role) if self.ready else NOT_READY
 
     def alive(self) -> bool:
         if self.process is not None:
