@@ -205,4 +205,3 @@ class Session:
         for feed in self.feeds.values():
             if feed.backlog:
                 feed.drain()
-

@@ -16,14 +16,18 @@ COMMITTED and DISCARDED are final: `successor` makes the next take (IDLE, number
 take refuses frames (refused_frame) and cannot finish (begin_finish raises its failure): the
 caller discards it.
 
-The walk of `Pipeline.finish_episode` (shmpipe.recorder.finish; checked by
-tests/recorder/test_finish_walk.py from a trace) crosses each module once, in order, and
-returns before the next; no module calls back into one it has left:
+The walk of `Pipeline.finish_episode` (shmpipe.recorder.finish; `python -m bench.finish_walk`
+prints it from a trace, tests/recorder/test_finish_walk.py checks it): each step is one call from
+finish into one module, which returns before the next; none calls back into a module still on
+the stack, and only finish calls the dataset's commit steps:
 
-    pipeline -> finish -> supervisor (health; FinishEpisode to every worker) -> take
-             -> dataset (stage: the data file) -> supervisor (await the stats worker)
-             -> dataset (metadata, early video sync) -> supervisor (await the encoders)
-             -> dataset (commit: info.json) -> take (COMMITTED) -> results (EpisodeResult)
+    pipeline -> finish -> supervisor (health) -> take (begin_finish: FINISHING)
+      -> supervisor (FinishEpisode to every worker) -> dataset (stage: the data file)
+      -> supervisor (await the stats worker) -> session (histograms)
+      -> dataset (metadata, the videos' early sync) -> supervisor (await the encoders)
+      -> dataset (commit: info.json) -> take (COMMITTED) -> results (EpisodeResult)
+
+(while it awaits replies, finish also has the session feed backlogged frames into the rings).
 """
 
 from __future__ import annotations

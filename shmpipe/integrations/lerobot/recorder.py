@@ -170,7 +170,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
             raise FrameError("Feature mismatch in `frame` dictionary: missing features: {'task'} "
                              "(every frame carries its task text, as in LeRobot)")  # fmt: skip
         if "timestamp" in frame:
-            check_timestamp(frame["timestamp"], self.pipeline.episode_frames, self.fps, self.tolerance_s)
+            frames = self.pipeline.episode_frames
+            check_timestamp(frame["timestamp"], frames, self.fps, self.tolerance_s)
         values = {}
         for key, value in frame.items():
             if key in NOT_RECORDED:
