@@ -246,7 +246,8 @@ class Pipeline:
         if self.overflow != "backlog":
             self._session.make_room(self.overflow == "error", take)
         if take.state is not OPEN:
-            self._session.open_take(take, self._video_path)
+            with self._signals_deferred:  # every encoder is told of the take, or none
+                self._session.open_take(take, self._video_path)
         take.rows.ensure_room()
         return take
 

@@ -101,16 +101,21 @@ class Take:
     # -- transitions -----------------------------------------------------------------------
     def open(self, feeds: Iterable[CameraFeed], video_path: VideoPath
              ) -> dict[WorkerRole, messages.StartEpisode]:  # fmt: skip
-        """IDLE -> OPEN: note every camera's counters and return what each encoder is told."""
-        self._move("open", [IDLE], OPEN)
+        """IDLE -> OPEN: note every camera's counters and return what each encoder is told
+        (the caller sends them with signals deferred: a take is opened whole or not at all)."""
+        if self.state is not IDLE:
+            self._move("open", [IDLE], OPEN)
+        counted, meters, starts = {}, {}, {}
         for feed in feeds:
             added, encoded = feed.added(), feed.encoded()
-            self._counted[feed.name] = (added, feed.backlogged, feed.spilled)
-            self.meters[feed.name] = meter = RateMeter()
+            counted[feed.name] = (added, feed.backlogged, feed.spilled)
+            meters[feed.name] = meter = RateMeter()
             meter.restart(added, encoded)
             path = str(video_path(feed.name, self.episode))
-            self._starts[encoder_for(feed.name)] = messages.StartEpisode(self.number, path)
-        return dict(self._starts)
+            starts[encoder_for(feed.name)] = messages.StartEpisode(self.number, path)
+        self._counted, self.meters, self._starts = counted, meters, starts
+        self.state = OPEN
+        return dict(starts)
 
     def note(self, role: WorkerRole, reply: object) -> None:
         """A worker's reply: its failure of this take turns OPEN or FINISHING into FAILED (the
