@@ -16,11 +16,12 @@ from pathlib import Path
 
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
 from shmpipe.video.episode_writer import EpisodeVideoWriter, remove_segments
-from workers.base import WorkerLoop, main
+
+from .base import WorkerLoop, main
 
 
 class EncoderLoop(WorkerLoop):

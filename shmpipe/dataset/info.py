@@ -13,12 +13,12 @@ from pathlib import Path
 
 import av
 
+from shmpipe import depth
 from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.files import require_empty
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
 from shmpipe.errors import ConfigError
-from shmpipe.video import depth
 
 CODEBASE_VERSION = "v3.0"
 # LeRobot's file size limits, recorded as LeRobot records them; our files hold one episode each.

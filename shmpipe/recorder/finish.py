@@ -15,9 +15,9 @@ import time
 
 import msgspec
 
+from shmpipe import messages
 from shmpipe.dataset.writer import CommittedEpisode, DatasetWriter
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages
 from shmpipe.recorder.results import EpisodeResult, VideoSpan
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.supervisor import Supervisor

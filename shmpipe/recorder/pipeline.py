@@ -35,7 +35,7 @@ from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import plan_start
 from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, Take
-from shmpipe.video import priority
+from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
 log = logging.getLogger("shmpipe")

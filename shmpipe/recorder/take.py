@@ -37,9 +37,9 @@ import errno
 import logging
 from collections.abc import Callable, Iterable
 
+from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError, ShmpipeError, UsageError, WorkerError
-from shmpipe.ipc import messages
 from shmpipe.recorder.camera_feed import CameraFeed
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.worker_handle import WorkerRole, encoder_for

@@ -20,9 +20,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from shmpipe.ipc.messages import VideoSettings
-from shmpipe.video import depth, priority
+from shmpipe import depth
+from shmpipe.system import priority
 from shmpipe.video.packets import frame_packets, mux_copy
+from shmpipe.video.settings import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
 CRASH_SAFE_MP4 = {
@@ -91,7 +92,7 @@ class EpisodeVideoWriter:
 
     def encode(self, frame_hwc: np.ndarray, frame_index: int) -> None:
         """Encode one frame at pts `frame_index` (time base 1/fps); an RGB frame is not copied
-        before encode(), a depth frame is quantized (shmpipe.video.depth)."""
+        before encode(), a depth frame is quantized (shmpipe.depth)."""
         if frame_index != self.next_frame:
             raise RuntimeError(
                 f"{self.path.name}: got frame {frame_index}, expected {self.next_frame}; "

@@ -58,10 +58,10 @@ class FeedRig:
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
-        self.feed.close()  # its spill file; the ring and doorbells are ours to close
-        self.feed.ring.close()
-        self.bell.close()
-        self.stats_bell.close()
+        self.feed.close()  # its spill file; the rig made the ring and doorbells: it ends them
+        for thing in (self.feed.ring, self.bell, self.stats_bell):
+            thing.close()
+            thing.unlink()
 
 
 @pytest.fixture
@@ -261,8 +261,8 @@ def test_closing_a_feed_leaves_its_ring_and_doorbell_to_their_owner(tmp_path):
         rig.bell.ring()
         assert rig.bell.wait(0), "the feed closed a doorbell it does not own"
     finally:
-        rig.feed.ring.close()
-        rig.bell.close()
-        rig.stats_bell.close()
         for reader in rig.readers:
             reader.close()
+        for thing in (rig.feed.ring, rig.bell, rig.stats_bell):
+            thing.close()
+            thing.unlink()

@@ -12,9 +12,10 @@ from contextlib import ExitStack
 import msgspec
 import pytest
 
+from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages, names
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
@@ -38,7 +39,8 @@ class Workers:
         owner = messages.Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(owner.pid, owner.token).release)
 
-        def made(thing):
+        def made(thing):  # ours: closed, then unlinked
+            stack.callback(thing.unlink)
             stack.callback(thing.close)
             return thing
 
@@ -59,8 +61,9 @@ class Workers:
         self.sup.start(FRONT, encoder)
         self.sup.start(STATS_WORKER, stats)
         self.sup.await_ready()
-        self.feed = made(CameraFeed("front", self.ring, self.bell, self.stats_bell,
-                                    BacklogBudget(0), spill or f"/nonexistent/{owner.token}"))
+        self.feed = CameraFeed("front", self.ring, self.bell, self.stats_bell,
+                               BacklogBudget(0), spill or f"/nonexistent/{owner.token}")
+        stack.callback(self.feed.close)  # its backlog; the ring and doorbells are ours
         self.frames = 0
 
     def _beat(self, role) -> tuple[int, bool]:

@@ -10,9 +10,9 @@ import os
 import numpy as np
 import pytest
 
+from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError, UsageError, WorkerError
-from shmpipe.ipc import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.names import new_token, object_name
 from shmpipe.ipc.ring import RingWriter
@@ -36,6 +36,7 @@ def feed(tmp_path):
     made.close()
     for thing in (ring, bell, stats_bell):
         thing.close()
+        thing.unlink()
 
 
 def path_of(camera: str, episode: int) -> str:
