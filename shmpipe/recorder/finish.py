@@ -7,6 +7,11 @@ is final: the data file once the rows are (FinishEpisode sent), the stats and me
 stats worker is done, the videos' early sync next, and only what depends on the finished videos
 (their sync and meta/info.json, the commit point) after every encoder is done. While it waits
 for replies it feeds backlogged frames into the rings.
+
+`finish` is the doing side of a FINISHING take and needs nothing of the pipeline but the take, the
+session and the dataset: a background finish (finish_episode(wait=False), issue 27) can run it
+on a thread and hand the caller a future-like handle (result() / done()), while the pipeline
+opens the take's successor.
 """
 
 from __future__ import annotations

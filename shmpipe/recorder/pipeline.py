@@ -48,11 +48,11 @@ class Pipeline:
     """Records episodes of cameras (name -> (h, w, 3) RGB uint8) and numeric features (name ->
     (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
     sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
-    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND);
-    workers run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in
-    SCHED_FIFO `control_priority` if permitted (None: left alone); workers are replaced after
+    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND); workers
+    run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in SCHED_FIFO
+    `control_priority` if permitted (None: left alone); workers are replaced after
     `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
-    `capture_times=True` stores each camera's capture time add_frame is given (a float64 column
+    `capture_times=True` stores each camera's capture time add_frame is given (float64 column
     `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun."""
 
     def __init__(
@@ -133,8 +133,8 @@ class Pipeline:
 
     @property
     def episode_frames(self) -> int:
-        """Frames in the open episode (0 if none): after add_frame raised, whether that frame
-        went in (a signal arriving during its commit is delivered once it is in) or not."""
+        """Frames in the open episode (0 if none), the frame of an add_frame that raised too
+        if it went in (a signal arriving during its commit is delivered once it is in)."""
         return self._current.frames if self._guard.state is STARTED else 0
 
     def close(self) -> None:
@@ -142,10 +142,9 @@ class Pipeline:
         warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
         if self._guard.state is CLOSED:
             return
-        take = self._current if self._guard.state is STARTED else None
-        if take is not None and take.state in LIVE and self._guard.in_owner():
+        if self._guard.state is STARTED and self._current.state in LIVE and self._guard.in_owner():
             log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
-                        "not called)", take.episode, take.frames)  # fmt: skip
+                        "not called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
                 self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
@@ -154,7 +153,7 @@ class Pipeline:
         self._finalizer()
 
     def __enter__(self) -> Pipeline:
-        return self.start() if self._guard.state is NEW else self
+        return self.start() if self._guard.state is NEW else self  # started already: as is
 
     def __exit__(self, *exc_info) -> None:
         self.close()
@@ -207,23 +206,19 @@ class Pipeline:
                 self._discard(CANCEL_WAIT_S if wait else 0.0)
 
     def _discard(self, wait_s: float, stop: bool = False) -> None:
-        take = self._current
         try:
-            discard(take, self._session, self._dataset, wait_s, stop)
+            discard(self._current, self._session, self._dataset, wait_s, stop)
         finally:
-            self._current = take.successor(self._dataset.next_episode_index)
+            self._current = self._current.successor(self._dataset.next_episode_index)
 
-    # -- status ----------------------------------------------------------------------------
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
         with self._guard.call("status"):
             return self._session.status(self._current)
 
-    # -- add_frame's steps -------------------------------------------------------------------
     def _checked(self, frame: Mapping, task: str, capture_times) -> tuple:
-        """add_frame's checks, before anything is written: (each camera's source for its
-        stage(), the feature row, the capture times or None). The task is checked once per
-        text object."""
+        """add_frame's checks, before anything is written: (each camera's source for stage(),
+        the feature row, the capture times or None); a task text is checked once per object."""
         if task is not self._task_checked:
             self._task_checked = frame_input.check_task(task)
         frame_input.check_keys(frame, self._expected_keys)
@@ -235,10 +230,9 @@ class Pipeline:
         return sources, row, times
 
     def _ready(self) -> Take:
-        """The take the frame goes to, ready for it: the workers looked after (a failure of
-        the take refuses the frame: reported at once, logged, until cancelled), room in every
-        ring (overflow "block"/"error"), the take opened at its first frame, and room for the
-        row (doubling)."""
+        """add_frame's take, ready for the frame: workers looked after (a failure of the take
+        refuses the frame until cancelled), room in every ring (overflow "block"/"error"), the
+        take opened at its first frame, room for the row."""
         take = self._current
         self._session.supervisor.supervise(take)
         if take.state is FAILED:
