@@ -19,7 +19,8 @@ from multiprocess.connection import Connection
 from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
-from shmpipe.video.episode_writer import EpisodeVideoWriter, remove_segments
+from shmpipe.video.episode_writer import EpisodeVideoWriter
+from shmpipe.video.segments import remove_segments
 
 from .base import WorkerLoop, main
 

@@ -2,11 +2,11 @@
 
 As in CPython's `multiprocessing.shared_memory`, `close` only unmaps it from this process and
 `unlink` removes its name (the memory goes when the last process unmaps it): every process
-closes, the creator alone unlinks, once. Unlike CPython's
-`multiprocessing.shared_memory`, nothing registers the segment with a resource tracker, so an
-attaching worker that exits never unlinks a segment its owner still uses (gh-82300). Touching a
-page of /dev/shm beyond its size limit is SIGBUS, not an exception, so `create` reserves every
-page with posix_fallocate first: a full /dev/shm then fails here, as a Python exception.
+closes, the creator alone unlinks, once. Unlike there, nothing registers the segment with a
+resource tracker, so an attaching worker that exits never unlinks a segment its owner still uses
+(gh-82300). Touching a page of /dev/shm beyond its size limit is SIGBUS, not an exception, so
+`create` reserves every page with posix_fallocate first: a full /dev/shm then fails here, as a
+Python exception.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def _result(take: Take, session: Session, committed: CommittedEpisode, done: dic
     return EpisodeResult(
         episode_index=committed.episode_index,
         num_frames=n,
-        videos={name: VideoSpan(d.path, 0.0, n / fps) for name, d in done.items()},
+        videos={name: VideoSpan(str(committed.videos[name]), 0.0, n / fps) for name in done},
         data=committed.data_path,
         stats=committed.stats,
         timings=timings,

@@ -122,7 +122,7 @@ class Pipeline:
             self._stack.close()
             raise
         self._feed_list = list(self._session.feeds.values())
-        self._video_path = functools.partial(layout.video_path, self.root)
+        self._video_path = functools.partial(layout.staged_video_path, self.root)
         self._guard.started()
         return self
 

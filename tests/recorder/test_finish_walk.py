@@ -14,6 +14,8 @@ def test_finish_episode_crosses_the_recorder_without_calling_back(tmp_path):
     trace = record_finish(tmp_path / "dataset")
     recorder = [(m, s) for m, s in trace.reentries if m.startswith(PREFIX + "recorder.")]
     assert not recorder, f"called back while still on the stack: {recorder}"
+    writer = [s for m, s in trace.reentries if m == PREFIX + "dataset.writer"]
+    assert not writer, f"the writer was called back from its own commit: {writer}"
     top = [(m, f) for d, m, f in trace.calls if d == 1]
     assert top[0] == (PREFIX + "recorder.guards", "call")
     assert (FINISH, "finish") in top, top
