@@ -41,6 +41,9 @@ PACKED_FOLDERS = (DATA_DIR, VIDEOS_DIR, EPISODES_DIR)  # what pack rewrites
 CHUNK_GLOB = "chunk-*"
 DATA_GLOB = DATA_DIR + "/chunk-*/file-*.parquet"
 EPISODES_GLOB = EPISODES_DIR + "/chunk-*/file-*.parquet"
+# What LeRobot's loader globs: every file matching is read as part of the dataset.
+READERS_DATA_GLOB = DATA_DIR + "/*/*.parquet"
+READERS_VIDEO_GLOB = VIDEOS_DIR + "/{video_key}/*/*.mp4"
 STAGED = ".partial"  # a whole file, synced, waiting to be renamed into place
 PACKING = ".packing"  # pack's new files until the swap renames them into place
 

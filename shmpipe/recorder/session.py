@@ -156,7 +156,8 @@ class Session:
         preview = self.preview.status() if self.preview is not None else None
         episode = take.episode if take.state in LIVE else None
         return PipelineStatus(cameras, self._stats_status(take), episode, take.frames,
-                              choice.encoder, list(choice.notes), preview)  # fmt: skip
+                              choice.encoder, list(choice.notes), preview,
+                              getattr(self.videos, "capacity", None))  # fmt: skip
 
     def _camera_status(self, name: str, take: Take) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]

@@ -106,6 +106,14 @@ class _Check:
             self.problem(f"episode indices are not 0..{len(index) - 1}", file=EPISODES_DIR)
         return index
 
+    def _unlisted(self, glob: str, listed: dict) -> None:
+        """Files a reader globbing `glob` reads that no episode of meta/episodes lists (an
+        uncommitted episode's, left visible)."""
+        for path in sorted(self.root.glob(glob)):
+            if self._name(path) not in listed:
+                self.problem(f"no episode in meta/episodes lists it, yet a reader globbing "
+                             f"{glob} reads it", file=self._name(path))  # fmt: skip
+
     def _name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
@@ -135,6 +143,7 @@ class _Check:
         for i in range(len(self.episodes)):
             e = self.episodes.row(i)
             self.listed.setdefault(self._data_file(e), []).append(e["episode_index"])
+        self._unlisted(layout.READERS_DATA_GLOB, self.listed)
         for i in range(len(self.episodes)):
             e = self.episodes.row(i)
             ep, length = e["episode_index"], e["length"]
@@ -201,6 +210,8 @@ class _Check:
                     file_index=e[key + "file_index"],
                 )
                 wanted.setdefault(file, []).append((i, camera))
+        for camera in self.cameras:
+            self._unlisted(layout.READERS_VIDEO_GLOB.format(video_key=camera), wanted)
         problems = {f: file_problem(self.root / f) for f in wanted}
         present = sorted(f for f, problem in problems.items() if problem is None)
         for file, problem in problems.items():
