@@ -138,3 +138,17 @@ def test_the_bench_runs_end_to_end_and_searches_past_its_first_counts(tmp_path):
     assert [r["streams"] for r in report["runs"]] == [1, 2]  # 32x32 keeps up: doubled to the stop
     assert report["summary"]["32x32"]["raw"]["streams"] == 2
     assert "| 32x32 | raw | 2+ |" in (tmp_path / "capacity.md").read_text()
+
+
+def test_encoder_cpu_bench_compares_the_writer_with_raw_at_the_same_bytes(capsys):
+    from bench import encoder_cpu
+
+    assert encoder_cpu.main("--streams 2 --size 32x32 --frames 4 --repeats 1".split()) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    cores = len(os.sched_getaffinity(0))
+    assert [r[0].strip("| ") for r in rows] == [
+        "raw (shmpipe's lp)", "writer (shmpipe's lp)", "raw lp=1",
+        f"raw lp={cores} (all cores)"]  # fmt: skip
+    assert all(float(r[1].split()[0]) > 0 for r in rows)
+    raw_bytes = {int(r[2].strip(" |")) for r in rows if r[0].startswith("| raw")}
+    assert len(raw_bytes) == 1  # SVT-AV1's lp changes no byte

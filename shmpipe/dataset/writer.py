@@ -21,7 +21,7 @@ import numpy as np
 
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
-from shmpipe.dataset.cleanup import remove_unfinished
+from shmpipe.dataset.cleanup import remove_shmpipe_dir, remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit
 from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
@@ -111,6 +111,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
+        ours_before = (root / layout.SHMPIPE_DIR).exists()
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
@@ -126,6 +127,8 @@ class DatasetWriter(contextlib.AbstractContextManager):
             return writer
         except BaseException:
             lock.close()
+            if not ours_before:  # a dataset that could not be adopted is left as it was
+                remove_shmpipe_dir(root)
             raise
 
     def _reload(self) -> None:

@@ -10,6 +10,7 @@ The supervisor keeps no episode state: every call that may replace a worker is g
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -32,13 +33,18 @@ CHECK_EVERY_S = 0.2
 STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of value, and one
 # still busy (draining a cancelled take's codec) is killed rather than waited for
 
+log = logging.getLogger("shmpipe")
+# role -> frames its replacement reads again: read by the old worker but not yet released
+# (an encoder's: not yet in a fragment on disk)
+Unreleased = Callable[[WorkerRole], int]
+
 
 class Supervisor:
     """Workers by role, and how often each was replaced."""
 
     def __init__(self, backend: str, heartbeat: Heartbeat, wake: Callable[[], None],
-                 stall_timeout_s: float) -> None:  # fmt: skip
-        self.backend = backend
+                 stall_timeout_s: float, unreleased: Unreleased = lambda _: 0) -> None:  # fmt: skip
+        self.backend, self._unreleased = backend, unreleased
         self.handles: dict[WorkerRole, WorkerHandle] = {}
         self.restarts: dict[WorkerRole, int] = {}
         self._specs: dict[WorkerRole, msgspec.Struct] = {}
@@ -75,7 +81,7 @@ class Supervisor:
         try:
             self.handles[role].send(message)
         except OSError:
-            self._restart(role, take)
+            self._restart(role, take, "died (its channel closed)")
 
     def broadcast(self, message: msgspec.Struct, take: Take) -> None:
         """Send to every worker and ring their doorbells."""
@@ -95,7 +101,7 @@ class Supervisor:
             try:
                 handle.collect()
             except (EOFError, OSError):
-                self._restart(handle.role, take)
+                self._restart(handle.role, take, "died (its channel closed)")
                 continue
             while handle.inbox:
                 reply = handle.inbox.popleft()
@@ -117,11 +123,11 @@ class Supervisor:
             stalled = self.stalled_s(role)
             # ask the OS (a waitpid) only when the beat stands still or the channel ended
             if (force or stalled or ended or not handle.ready) and not handle.alive():
-                self._restart(role, take)
+                self._restart(role, take, "died")
             elif overdue := (self.watchdog.overdue(handle) if handle.ready else stalled):
                 if handle.process is None:
                     raise _stalled_thread(role, overdue)
-                self._restart(role, take)
+                self._restart(role, take, f"stalled: no heartbeat for {overdue:.1f} s")
 
     def _read(self, handle: WorkerHandle, take: Take) -> bool:
         """Read what the worker sent and show it to the take (a failure is noted at once; the
@@ -143,9 +149,16 @@ class Supervisor:
             return 0.0 if waited < READY_TIMEOUT_S else waited
         return self.watchdog.stalled_s(handle)
 
-    def _restart(self, role: WorkerRole, take: Take) -> None:
+    def _restart(self, role: WorkerRole, take: Take, why: str) -> None:
+        """Kill the worker and start another, told what the take asks to replay; a WARNING
+        says which, why, and how many frames it reads again."""
         old = self.handles[role]
+        replayed = self._unreleased(role)
+        code = old.process.poll() if old.process is not None else None
         old.kill()
+        log.warning("%s (pid %s) %s%s; restarted, replaying %d frames from its ring",
+                    role, old.pid, why, f", exit code {code}" if code is not None else "",
+                    replayed)  # fmt: skip
         self.handles[role] = WorkerHandle(role, self._specs[role], self.backend, self._heartbeat)
         self._watch()
         self.restarts[role] = self.restarts.get(role, 0) + 1

@@ -17,8 +17,10 @@ from importlib.metadata import entry_points
 
 from shmpipe.tools import demo
 from shmpipe.tools.arguments import Parser, run_command
+from shmpipe.tools.merge.command import add_merge
 from shmpipe.tools.pack.command import add_pack
 from shmpipe.tools.record.command import add_record
+from shmpipe.tools.stats.command import add_stats
 from shmpipe.tools.verify.command import add_verify
 
 COMMANDS_GROUP = "shmpipe.commands"  # entry points: subcommands other packages add
@@ -30,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_record(commands)
     add_verify(commands)
     add_pack(commands)
+    add_merge(commands)
+    add_stats(commands)
     demo.add_demo(commands)
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(commands)
