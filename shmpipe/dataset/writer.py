@@ -101,7 +101,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         change anything: it removes unfinished files (remove_unfinished) and reloads what exact
         stats need. A refused open changes nothing on disk.
         """
-        root = Path(root)
+        root = Path(root).absolute()  # resolved once: the caller may chdir later
         fps = check_fps(fps)
         check_names(cameras, features, feature_names)
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)

@@ -75,7 +75,7 @@ class Pipeline:
         capture_times: bool = False,
         preview: PreviewConfig | None = None,
     ) -> None:
-        self.root, self.fps = Path(root), check_fps(fps)
+        self.root, self.fps = Path(root).absolute(), check_fps(fps)  # cwd may change
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
         self.overflow = settings.check_choice("overflow", overflow, OVERFLOW_POLICIES)
         self.backend = settings.check_choice("backend", backend or settings.backend_from_env(),

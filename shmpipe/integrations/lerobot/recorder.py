@@ -119,7 +119,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         if not use_videos:
             raise ConfigError("use_videos=False: LeRobotRecorder stores cameras only as video")
         recording = parse_features(features)
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         if root.exists():
             raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
                                   "does), resume() appends to one")  # fmt: skip
@@ -146,7 +146,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         defaults for the rest); given ones must match them (ConfigError naming each
         difference). The first resume of a dataset LeRobot wrote scans it once (its videos are
         decoded for exact image stats)."""
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         info_path = root / layout.INFO_PATH
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
