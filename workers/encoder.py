@@ -24,6 +24,7 @@ from shmpipe.ipc import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
 from shmpipe.video.episode_writer import EpisodeVideoWriter, remove_segments, retryable
+from shmpipe.video.probe import open_codec
 from workers.base import WorkerLoop, main
 
 log = logging.getLogger("shmpipe")
@@ -45,6 +46,9 @@ class EncoderLoop(WorkerLoop):
         self.next_seq = self.ring.released(ENCODER_READER)  # next frame to read
         self.held: deque[tuple[int, int, int]] = deque()  # (seq, take, frame index) unreleased
         self.reencodes: dict[int, int] = {}  # take -> times encoded again after a failure
+
+    def prove(self) -> None:
+        open_codec(self.video)  # its threads and memory: a short limit fails start()
 
     def has_unread(self) -> bool:
         return self.ring.unread(self.next_seq)

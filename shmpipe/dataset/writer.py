@@ -20,7 +20,7 @@ import numpy as np
 
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
-from shmpipe.dataset.cleanup import remove_unfinished
+from shmpipe.dataset.cleanup import remove_new_dataset, remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit, write_info
 from shmpipe.dataset.files import publish, sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
@@ -79,6 +79,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._stats_ahead = False  # stats.json or state.npz count an episode not committed
         self._staged: EpisodeCommit | None = None  # the episode being committed, if any
         self._linked: set[Path] = set()  # folders known durable in their parents (files.py)
+        self.created, self._root_existed = False, True  # whether open() made the dataset
 
     @classmethod
     def open(
@@ -107,11 +108,13 @@ class DatasetWriter(contextlib.AbstractContextManager):
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
+        root_existed = root.exists()
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
             foreign = found is not None and adopt.is_foreign(found)  # LeRobot's: one scan
             writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
+            writer.created, writer._root_existed = found is None, root_existed
             if found is None:
                 writer._write_info(wanted)
             else:
@@ -212,8 +215,12 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._tasks.forget_uncommitted()
         self._restore_meta()
 
-    def close(self) -> None:
-        """Let another writer open this dataset. Writes nothing."""
+    def close(self, discard_new: bool = False) -> None:
+        """Let another writer open this dataset. Writes nothing; `discard_new` removes it if
+        this open created it and nothing was recorded (a start() that failed after opening
+        must leave no dataset behind: the next start may have other settings)."""
+        if discard_new and self.created and self.next_episode_index == 0:
+            remove_new_dataset(self.root, keep_root=self._root_existed)
         self._lock.close()
 
     def __exit__(self, *exc_info) -> None:

@@ -27,7 +27,7 @@ from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
-from shmpipe.recorder import frame_input, settings
+from shmpipe.recorder import frame_input, limits, settings
 from shmpipe.recorder.early_commit import EarlyCommit
 from shmpipe.recorder.guards import CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
@@ -102,13 +102,14 @@ class Pipeline:
             state = "already started" if self._guard.state == "started" else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
         try:
+            videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
                 robot_type=self.robot_type, feature_names=self.feature_names or None,
                 capture=self.capture_times)  # fmt: skip
-            self._stack.callback(self._dataset.close)
+            dataset, failed = self._dataset, [True]  # a failed start leaves no new dataset
+            self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
             self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
@@ -117,9 +118,14 @@ class Pipeline:
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
                 self.control_priority, self.preview, self.features)  # fmt: skip
-        except BaseException:
+            limits.prove_room()  # for an episode's threads and files, naming a short limit
+        except BaseException as exc:
             self._stack.close()
+            error = limits.limit_error(exc)
+            if error is not None:
+                raise error from exc
             raise
+        failed[0] = False
         self._feeds, self._supervisor = self._session.feeds, self._session.supervisor
         self._feed_list = list(self._feeds.values())
         self._guard.started()

@@ -29,7 +29,7 @@ from multiprocess.connection import Connection, wait
 
 from shmpipe.errors import WorkerError
 from shmpipe.ipc import messages
-from shmpipe.recorder import reaper
+from shmpipe.recorder import limits, reaper
 
 _ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
 
@@ -124,17 +124,25 @@ class WorkerHandle:
 
 
 def await_ready(handles: list[WorkerHandle], timeout: float) -> None:
-    """Wait until every worker attached to its shared memory (they start in parallel)."""
+    """Wait until every worker attached to its shared memory and took what an episode needs
+    (they start in parallel); a worker that could not is a WorkerError naming the limit."""
     deadline = time.monotonic() + timeout
     for handle in handles:
         while not handle.ready:
-            if not handle.alive() or time.monotonic() > deadline:
-                raise WorkerError(f"{handle.role} did not start")
-            wait([handle.conn], 0.1)
             try:
                 handle.collect()
+                gone = False
             except (EOFError, OSError):
-                raise WorkerError(f"{handle.role} did not start") from None
+                gone = True
+            for reply in handle.inbox:
+                if isinstance(reply, messages.WorkerFailed):
+                    raise WorkerError(f"{handle.role} cannot start: {reply.error}"
+                                      f"{limits.short_limits(reply.errno)}")  # fmt: skip
+            if handle.ready:
+                break
+            if gone or not handle.alive() or time.monotonic() > deadline:
+                raise WorkerError(f"{handle.role} did not start")
+            wait([handle.conn], 0.1)
 
 
 def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:

@@ -41,9 +41,9 @@ def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
 class EncoderUnusable(ConfigError):
     """The encoder cannot open, or cannot encode, with these settings; `reason` in a few words."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, code: int | None = None) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason, self.errno = reason, code  # errno: ENOMEM may be a process limit
 
 
 def unusable_reason(video: VideoSettings) -> str | None:
@@ -111,7 +111,15 @@ def _probe_once(key: tuple, options: tuple) -> int:
             f"encoder {vcodec!r} ({pix_fmt}, {width}x{height} at {fps} fps, options "
             f"{dict(options)}) {stage}: {exc}",
             f"{stage}: {getattr(exc, 'strerror', None) or exc}",
+            getattr(exc, "errno", None),
         ) from None
     finally:
         os.sched_setscheduler(0, *caller)
     return held
+
+
+def open_codec(video: VideoSettings) -> None:
+    """Open the encoder once and close it: its threads and memory are then known to fit (a
+    worker does this before it says it is ready). Raises what opening raises."""
+    with av.open(io.BytesIO(), "w", format="mp4", options=CRASH_SAFE_MP4) as container:
+        add_video_stream(container, video).codec_context.open()
