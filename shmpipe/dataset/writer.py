@@ -104,7 +104,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         """
         root = Path(root).absolute()  # resolved once: the caller may chdir later
         fps = check_fps(fps)
-        check_names(cameras, features, feature_names)
+        check_names(cameras, features, feature_names, capture)
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
