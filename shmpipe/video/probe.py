@@ -25,6 +25,7 @@ from shmpipe.video.episode_writer import CRASH_SAFE_MP4, add_video_stream, input
 log = logging.getLogger("shmpipe")
 MAX_PROBE_FRAMES = 400
 STEADY_FRAMES = 48
+SVT_MAX_FPS = 240  # SVT-AV1 refuses a higher frame rate when it opens
 
 
 def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
@@ -77,6 +78,11 @@ def _probe(key: tuple, options: tuple) -> int:
 
 def _probe_once(key: tuple, options: tuple) -> int:
     fps, width, height, vcodec, pix_fmt, prio, input_format = key
+    if vcodec == "libsvtav1" and fps > SVT_MAX_FPS:  # it says only "Invalid argument"
+        raise EncoderUnusable(
+            f"fps {fps}: SVT-AV1 (libsvtav1) encodes at most {SVT_MAX_FPS} fps; record at "
+            f"{SVT_MAX_FPS} fps or less, or choose another vcodec (e.g. libx264)",
+            f"cannot open: fps above {SVT_MAX_FPS}")
     video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
                           input_format)  # fmt: skip
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner
