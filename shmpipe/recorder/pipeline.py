@@ -112,7 +112,8 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
+            self._rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras,
+                                     fps=self.fps)  # fmt: skip
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
