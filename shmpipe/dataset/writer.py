@@ -120,8 +120,10 @@ class DatasetWriter(contextlib.AbstractContextManager):
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
-            if foreign:  # adopted once its scan succeeded
-                writer._write_info(writer._info)
+            if foreign:  # adopted once its scan succeeded, before our stats.json replaces
+                writer._write_info(writer._info)  # LeRobot's (verify accepts either then)
+            if found is not None:
+                writer._restore_meta()
             return writer
         except BaseException:
             lock.close()
@@ -129,8 +131,9 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     def _reload(self) -> None:
         """Read back tasks and the stats state of the committed episodes (meta/shmpipe/state.npz,
-        or one scan of the dataset if it is missing or stale, then saved), and put tasks.parquet
-        and stats.json back in step with info.json if a commit died between them."""
+        or one scan of the dataset if it is missing or stale), and note whether stats.json is
+        out of step with info.json (a commit died between them): _restore_meta then puts
+        tasks.parquet, stats.json and state.npz back."""
         self._tasks.load(self._info["total_tasks"])
         stats_path, rebuilt = self.root / layout.STATS_PATH, False
         if self.next_episode_index:
@@ -142,7 +145,6 @@ class DatasetWriter(contextlib.AbstractContextManager):
             counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
             text = stats_path.read_text() if file_problem(stats_path) is None else ""
             self._stats_ahead = rebuilt or counts_in(text) != counts
-        self._restore_meta()
 
     # -- recording -------------------------------------------------------------------------
     def task_index(self, task: str) -> int:
