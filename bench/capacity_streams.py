@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.proc_cpu import named_thread_ids, process_cpu_s, thread_cpu_s
-from shmpipe.video import priority
+from shmpipe.system import priority
 from shmpipe.video.episode_writer import DEMOTE_AGAIN_AT
 
 SAMPLE_HZ = 10.0

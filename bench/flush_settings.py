@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.codec import open_video
 from bench.frames import add_camera_arguments
-from shmpipe.video import priority
+from shmpipe.system import priority
 from shmpipe.video.codecs import SVT_PARAMS
 from shmpipe.video.encoder_config import VideoEncoderConfig
 from shmpipe.video.episode_writer import DEMOTE_AGAIN_AT

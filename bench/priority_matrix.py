@@ -11,7 +11,7 @@ pass` loops at nice 0, it runs, each in its own process:
 
 - three encoders (one per camera, 480x640 camera-like frames, LeRobot's AV1 settings), each fed
   at 30 fps and encoding as fast as it can when behind. Every thread is demoted after the codec
-  starts, as shmpipe.video.priority.demote does but to the target policy, and again at frames
+  starts, as shmpipe.system.priority.demote does but to the target policy, and again at frames
   0, 1, 2, 5, 10, 30, 60 and every 150 (SVT raises its own threads from inside them);
 - a control loop at nice 0: 30 Hz, time.sleep to the next tick, then three np.copyto of a frame
   (about what add_frame does), recording wake-up lateness and late ticks.

@@ -36,8 +36,8 @@ from multiprocess.connection import Pipe
 
 from bench.frames import CameraFrames, state_action
 from bench.variants import FEATURES, TASK
-from shmpipe import Pipeline
-from shmpipe.ipc import messages, names
+from shmpipe import Pipeline, messages
+from shmpipe.ipc import names
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import READERS, RingReader, RingWriter
 from shmpipe.stats.images import HISTOGRAM_BINS, accumulate_histograms
@@ -199,6 +199,7 @@ def ring():
     for r in readers:
         r.close()
     writer.close()
+    writer.unlink()
 
 
 @group("ring hand-off (no pixels copied)")
@@ -232,6 +233,7 @@ def stats_store():
     store = StatsStore.create(names.object_name(os.getpid(), names.new_token(), "stats"), 1)
     yield store
     store.close()
+    store.unlink()
 
 
 @group("stats update 480x640")

@@ -13,9 +13,13 @@ import pytest
 
 from shmpipe.ipc import names
 from tests.helpers.hostile import record_small
+from tests.helpers.paths import REPO
 from tests.helpers.processes import leaked, run_root
 
 BACKENDS = ["process", "thread"]
+# The recorder injects no path into its workers (recorder/worker_package.py): child scripts and
+# the workers they start must import this checkout, not a shmpipe installed elsewhere.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture(autouse=True)

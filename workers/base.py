@@ -17,10 +17,11 @@ import time
 
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import RingReader
-from shmpipe.video import priority
+from shmpipe.system import priority
 
 IDLE_WAIT_S = 0.02
 OWNER_EXIT_WAIT_S = 1.0  # after EOF: how long the owner may take to finish dying
@@ -117,7 +118,8 @@ class WorkerLoop:
 
 
 def main(loop_class: type[WorkerLoop]) -> None:
-    """`python -m workers.X <fd>`: run the loop on the inherited socket; clean up if orphaned."""
+    """`python -m shmpipe_workers.X <fd>`: run the loop on the inherited socket; clean up if
+    orphaned."""
     # Ctrl-C in the terminal reaches the whole process group; the owner decides what to do
     # and tells us over the channel, so a worker never dies mid-file from SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

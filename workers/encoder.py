@@ -20,12 +20,14 @@ from pathlib import Path
 
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
-from shmpipe.video.episode_writer import EpisodeVideoWriter, remove_segments, retryable
+from shmpipe.video.episode_writer import EpisodeVideoWriter, retryable
 from shmpipe.video.probe import open_codec
-from workers.base import WorkerLoop, main
+from shmpipe.video.segments import remove_segments
+
+from .base import WorkerLoop, main
 
 log = logging.getLogger("shmpipe")
 MAX_REENCODES = 3  # per take: the codec's misorder is rare (~1 in 30,000 frames under load)

@@ -14,11 +14,12 @@ import time
 import numpy as np
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.latest_row import LatestRow
 from shmpipe.ipc.ring import RingPeeker
-from workers.base import IDLE_WAIT_S, WorkerLoop, main
-from workers.preview_sink import RerunSink
+
+from .base import IDLE_WAIT_S, WorkerLoop, main
+from .preview_sink import RerunSink
 
 
 def downsample(frame: np.ndarray, max_height: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.ring import Slot
 
 

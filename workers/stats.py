@@ -19,12 +19,13 @@ import time
 
 from multiprocess.connection import Connection
 
-from shmpipe.ipc import messages
+from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader
 from shmpipe.stats.images import frame_histogram, histogram_shape
-from workers.base import WorkerLoop, main
+
+from .base import WorkerLoop, main
 
 POLL_S = 0.005  # while frames come: a frame reaches a sleeping encoder within this
 QUIET_S = 1.0  # then without frames for this long: sleep until add_frame rings

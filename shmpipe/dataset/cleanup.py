@@ -1,7 +1,8 @@
 """How unfinished files leave a dataset: one function, called by the writer holding the lock.
 
-Temporaries (`*.partial`, a video's `*.partial.<frame>` segments, `*.joining`, pack's
-`*.packing`) and files of episodes the dataset does not count are removed; on opening, a pack
+Temporaries (layout.is_temporary: staged files, an encoder's segments and joins, pack's
+files) and files of episodes the dataset does not count are removed (a committed episode's
+staged file whose final name is missing is renamed into place instead); on opening, a pack
 that was interrupted is first finished (or undone) following its journal. It never deletes
 through a symlink that leads out of the root: such a root is refused (ConfigError naming the
 folder) before anything is deleted.
@@ -12,16 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from shmpipe.dataset import layout
-from shmpipe.dataset.pack_journal import PACKING, finish_pack
+from shmpipe.dataset.layout import is_temporary
+from shmpipe.dataset.pack_journal import finish_pack
 from shmpipe.errors import ConfigError
-
-# Folders of numbered episode files (chunk-XXX/file-YYY.*), besides one per camera in videos/.
-EPISODE_FOLDERS = ("data", "meta/episodes", layout.HISTOGRAMS_DIR)
-
-
-def is_temporary(name: str) -> bool:
-    """A file name that is never part of a finished episode."""
-    return ".partial" in name or name.endswith((".joining", PACKING))
 
 
 def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False) -> None:
@@ -33,29 +27,31 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
     chunk, not the whole dataset.
     """
     first_chunk, _ = layout.chunk_and_file(committed_episodes)
-    videos = root / "videos"
-    _require_inside(root, [root / "meta", root / layout.SHMPIPE_DIR, videos])
-    folders = [root / name for name in EPISODE_FOLDERS]
+    videos = root / layout.VIDEOS_DIR
+    _require_inside(root, [root / layout.META_DIR, root / layout.SHMPIPE_DIR, videos])
+    folders = [root / name for name in layout.EPISODE_FOLDERS]
     folders += sorted(p for p in videos.iterdir() if p.is_dir()) if videos.is_dir() else []
     _require_inside(root, [root / layout.SPILL_DIR, *folders])
-    _require_inside(root, [chunk for folder in folders for chunk in folder.glob("chunk-*")])
+    _require_inside(root, [chunk for folder in folders for chunk in folder.glob(layout.CHUNK_GLOB)])
     if opening:
         finish_pack(root)
     leftovers = [
         p
-        for folder in ("meta", layout.SHMPIPE_DIR)
+        for folder in (layout.META_DIR, layout.SHMPIPE_DIR)
         for p in (root / folder).glob("*")
         if is_temporary(p.name)
     ]
     if opening:
-        leftovers += list((root / layout.SPILL_DIR).glob("*.raw"))
+        leftovers += list((root / layout.SPILL_DIR).glob(layout.SPILL_GLOB))
     for folder in folders:
-        for chunk in folder.glob("chunk-*"):
+        for chunk in folder.glob(layout.CHUNK_GLOB):
             number = layout.chunk_number(chunk)
             if number is None or number < first_chunk or not chunk.is_dir():
                 continue
             for path in chunk.iterdir():
                 episode = layout.file_number(path)
+                if episode is not None and episode < committed_episodes and _rolled_forward(path):
+                    continue
                 if is_temporary(path.name) or (
                     episode is not None and episode >= committed_episodes
                 ):
@@ -76,6 +72,19 @@ def _require_inside(root: Path, folders: list[Path]) -> None:
                 f"{folder} leads outside the dataset (to {real}); a dataset's folders must be "
                 "inside its root: replace the symlink with the folder itself"
             )
+
+
+def _rolled_forward(path: Path) -> bool:
+    """Rename the staged file of a committed episode into place if it is not there: a power
+    cut can keep info.json's rename but not an earlier one, where the file system does not
+    keep renames in order (the staged file was durable before info.json was renamed)."""
+    if not path.name.endswith(layout.STAGED):
+        return False
+    final = path.with_name(path.name.removesuffix(layout.STAGED))
+    if final.exists():
+        return False
+    path.rename(final)
+    return True
 
 
 def remove_new_dataset(root: Path, keep_root: bool) -> None:

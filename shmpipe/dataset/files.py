@@ -9,10 +9,11 @@ time holds the dataset's lock.
 
 from __future__ import annotations
 
+import ctypes
 import fcntl
 import os
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
@@ -20,17 +21,21 @@ from typing import IO
 from shmpipe.dataset import layout
 from shmpipe.errors import ConfigError, DatasetError, UsageError
 
+_LIBC = ctypes.PyDLL(None, use_errno=True)  # PyDLL: its calls keep the GIL
+_LIBC.rename.argtypes = (ctypes.c_char_p, ctypes.c_char_p)
+
 
 def write_atomically(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write `path` through `path.partial` and a rename. An OSError (disk full, permissions)
-    becomes a DatasetError naming the file; the temporary is removed and `path` is untouched."""
+    """Write `path` through its staged name (layout.staged) and a rename. An OSError (disk
+    full, permissions) becomes a DatasetError naming the file; the temporary is removed and
+    `path` is untouched."""
     publish(write_unpublished(path, write), path)
 
 
 def write_unpublished(path: Path, write: Callable[[IO[bytes]], object]) -> Path:
-    """`path`'s content written and synced under `path.partial` (returned), for publish() to
+    """`path`'s content written and synced under its staged name (returned), for publish() to
     rename into place later; errors as write_atomically."""
-    partial = path.with_name(path.name + ".partial")
+    partial = layout.staged(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(partial, "wb") as f:
@@ -52,6 +57,18 @@ def publish(partial: Path, path: Path) -> None:
     except OSError as error:
         partial.unlink(missing_ok=True)
         raise DatasetError(f"{path}: {error}") from error
+
+
+def rename_together(renames: Sequence[tuple[Path, Path]]) -> None:
+    """Rename each (source, final) in order, with no other thread of this process running in
+    between: libc's rename() called with the GIL held (os.replace releases it at every call,
+    and an encoder or stats thread can then hold it for a switch interval, 5 ms, between two
+    renames). A reader thus sees the renames at nearly one instant. An error raises
+    DatasetError naming the file; the renames before it stay done."""
+    for source, final in renames:
+        if _LIBC.rename(os.fsencode(source), os.fsencode(final)) != 0:
+            error = ctypes.get_errno()
+            raise DatasetError(f"{final}: {OSError(error, os.strerror(error), str(source))}")
 
 
 def sync_files(paths: Iterable[Path]) -> None:

@@ -1,8 +1,9 @@
-"""meta/info.json: the names and shapes a dataset may hold, its contents, and resume checks.
+"""meta/info.json, its one owner: the names and shapes a dataset may hold, and the file itself.
 
 check_names refuses, before anything is written, every camera or feature that would fail
 later (a name that is no folder name, a shape LeRobot cannot store). new_info builds an empty
-dataset's info.json in LeRobot's key order; differences says how an existing one disagrees.
+dataset's info.json in LeRobot's key order, with_episode counts a committed episode into its
+totals, info_text is its text, and stage_info / write_info write it (the only writers).
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import av
 
+from shmpipe import depth
 from shmpipe.dataset import capture_times, layout
-from shmpipe.dataset.files import require_empty
+from shmpipe.dataset.files import publish, sync_folders, write_unpublished
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
 from shmpipe.errors import ConfigError
-from shmpipe.video import depth
 
 CODEBASE_VERSION = "v3.0"
 # LeRobot's file size limits, recorded as LeRobot records them; our files hold one episode each.
@@ -28,7 +29,6 @@ SHMPIPE_FORMAT = 1
 CAMERA_CHANNELS = 3
 # A camera's name is a folder name (videos/<name>/...): most file systems allow 255 bytes.
 MAX_NAME_BYTES = 200
-_FOLLOWS_FROM_SHAPE_AND_FPS = ("video.height", "video.width", "video.channels", "video.fps")
 
 
 def check_names(
@@ -206,50 +206,6 @@ def shapes(info: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int,
     return cameras, features
 
 
-def differences(
-    wanted: dict, found: dict, check_robot_type: bool, check_feature_names: bool
-) -> list[str]:
-    """Each setting in which `found` (an existing info.json) differs from `wanted`. robot_type
-    and the features' per-dimension names are compared only if the caller gave them."""
-    out: list[str] = []
-
-    def compare(what: str, expected: object, got: object) -> None:
-        if expected != got:
-            out.append(f"{what}: expected {expected!r}, found {got!r}")
-
-    block = found.get("shmpipe", {})  # absent: written by LeRobot, adopted on opening
-    if found.get("codebase_version") != CODEBASE_VERSION or not isinstance(block, dict):
-        version = found.get("codebase_version")
-        return [f"not a dataset written by shmpipe ({CODEBASE_VERSION}): found {version!r}"]
-    compare("fps", wanted["fps"], found.get("fps"))
-    compare("capture-time columns of cameras", capture_times.cameras_of(wanted),
-            capture_times.cameras_of(found))  # fmt: skip
-    if check_robot_type:
-        compare("robot_type", wanted["robot_type"], found.get("robot_type"))
-    want_f, found_f = wanted["features"], found.get("features", {})
-    for kind, cameras in (("cameras", True), ("features", False)):
-        compare(kind, _names(want_f, cameras), _names(found_f, cameras))
-    for name in [n for n in want_f if n in found_f]:
-        want, got = want_f[name], found_f[name]
-        kind = "camera" if is_camera(want) else "feature"
-        keys = ["dtype", "shape"] + (["names"] if kind == "camera" or check_feature_names else [])
-        for key in keys:
-            compare(f"{kind} {name!r} {key}", want[key], got.get(key))
-        for key, value in want.get("info", {}).items():
-            if key not in _FOLLOWS_FROM_SHAPE_AND_FPS:
-                compare(f"{kind} {name!r} {key}", value, _object(got.get("info")).get(key))
-    want_video = wanted["shmpipe"]["video_encoder"]
-    found_video = _object(block.get("video_encoder", want_video))  # LeRobot's: its info blocks
-    for key in dict.fromkeys([*want_video, *found_video]):
-        compare(f"video encoder {key}", want_video.get(key), found_video.get(key))
-    return out
-
-
-def _object(value: object) -> dict:
-    """A JSON object read from a file, or {} if it holds something else."""
-    return value if isinstance(value, dict) else {}
-
-
 def is_camera(entry: object) -> bool:
     """The one rule for "this feature is a camera": LeRobot stores it as a video."""
     return isinstance(entry, dict) and entry.get("dtype") == "video"
@@ -260,27 +216,31 @@ def camera_names(info: dict) -> list[str]:
     return [name for name, entry in info["features"].items() if is_camera(entry)]
 
 
-def _names(entries: dict[str, dict], cameras: bool) -> list[str]:
-    """Camera names, or names of the recorded features (not LeRobot's index columns)."""
-    return sorted(
-        n for n, f in entries.items() if is_camera(f) == cameras and n not in INDEX_COLUMNS
-    )
+def with_episode(info: dict, episode_index: int, total_frames: int, total_tasks: int) -> dict:
+    """`info` once episode `episode_index` is committed, the dataset then holding
+    `total_frames` frames and `total_tasks` tasks."""
+    counted = dict(info)
+    counted["total_episodes"] = episode_index + 1
+    counted["total_frames"] = total_frames
+    counted["total_tasks"] = total_tasks
+    counted["splits"] = {"train": f"0:{episode_index + 1}"}
+    return counted
 
 
-def matching_info(
-    root: Path, wanted: dict, check_robot_type: bool, check_feature_names: bool
-) -> dict | None:
-    """The info.json of the dataset at `root` if its settings are `wanted`'s; None if `root`
-    is absent or empty. Anything else raises ConfigError."""
-    info_path = root / layout.INFO_PATH
-    if not info_path.exists():
-        require_empty(root)
-        return None
-    found = read_info(info_path)
-    problems = differences(wanted, found, check_robot_type, check_feature_names)
-    if problems:
-        raise ConfigError(
-            f"{root}: the dataset there was recorded with other settings:\n  "
-            + "\n  ".join(problems)
-        )
-    return found
+def info_text(info: dict) -> str:
+    """meta/info.json's text, the one way it is written."""
+    return json.dumps(info, indent=4) + "\n"
+
+
+def stage_info(root: Path, info: dict) -> Path:
+    """`info` written and synced under info.json's staged name (returned), for a commit to
+    rename into place."""
+    text = info_text(info).encode()
+    return write_unpublished(root / layout.INFO_PATH, lambda f: f.write(text))
+
+
+def write_info(root: Path, info: dict, linked: set[Path] | None = None) -> None:
+    """meta/info.json holding `info`, durable before return (a new or adopted dataset)."""
+    path = root / layout.INFO_PATH
+    publish(stage_info(root, info), path)
+    sync_folders([path], root, linked)

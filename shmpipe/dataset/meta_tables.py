@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
-from shmpipe.dataset.files import write_atomically
+from shmpipe.dataset.files import write_atomically, write_unpublished
 from shmpipe.dataset.untrusted import read_parquet
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
@@ -141,6 +141,20 @@ class TaskList:
 
     def forget_uncommitted(self) -> None:
         self.indices = dict(list(self.indices.items())[: self.committed])
+
+    def stage(self) -> Path | None:
+        """tasks.parquet holding every task written under its staged name (returned) for a
+        commit to publish; None if the file holds them already."""
+        texts = self.texts()
+        if texts == self._on_disk or not texts:
+            return None
+        table = tasks_table(texts)
+        return write_unpublished(self.path, lambda f: pq.write_table(table, f))
+
+    def published(self) -> None:
+        """The staged tasks.parquet is in place and counted: every task is committed."""
+        self._on_disk = self.texts()
+        self.committed = len(self._on_disk)
 
     def save(self) -> None:
         """tasks.parquet holding every task (none: no file), unless it holds them already."""

@@ -2,7 +2,11 @@
 
 {"state": "writing" | "swapping", "renames": [[temporary, final], ...], "remove": [old, ...]},
 paths relative to the root, in meta/shmpipe/pack.json. "writing": the old layout is whole;
-"swapping" (the commit point): the new layout is complete under temporary names.
+"swapping" (the commit point): the new layout is complete under temporary names. The swap
+deletes the old files first, then renames the new ones in the journal's order (pack lists each
+kind's highest file number first): a reader that globs meanwhile may miss rows, but never finds
+one twice (a packed file replaces a lower-numbered old one only once the files it holds and
+every higher-numbered name are dealt with).
 """
 
 from __future__ import annotations
@@ -15,8 +19,7 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_json
 
-PACK_JOURNAL = layout.SHMPIPE_DIR + "/pack.json"
-PACKING = ".packing"  # suffix of pack's new files until they are renamed into place
+PACK_JOURNAL = layout.PACK_JOURNAL
 
 
 def write_journal(root: Path, journal: dict) -> None:
@@ -39,19 +42,19 @@ def interrupted(root: Path) -> str | None:
 def finish_pack(root: Path) -> None:
     """Bring an interrupted pack to one layout. Journal "writing": the old layout is whole;
     delete the new files. "swapping": the new layout was complete before its first rename;
-    finish the renames and the deletions. Idempotent: a crash in here is finished next time."""
+    finish the deletions and the renames. Idempotent: a crash in here is finished next time."""
     journal = root / PACK_JOURNAL
     if not journal.exists():
         return
     plan = _plan(root, read_json(journal, str(journal)))
+    if plan["state"] == "swapping":  # first the old files, so that no row is found twice
+        for old in plan["remove"]:
+            (root / old).unlink(missing_ok=True)
     for temporary, final in plan["renames"]:
         if plan["state"] == "writing":
             (root / temporary).unlink(missing_ok=True)
         elif (root / temporary).exists():
             os.replace(root / temporary, root / final)
-    if plan["state"] == "swapping":
-        for old in plan["remove"]:
-            (root / old).unlink(missing_ok=True)
     journal.unlink()
 
 

@@ -20,7 +20,6 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet
 from shmpipe.errors import ConfigError
 
-EPISODES_GLOB = "meta/episodes/chunk-*/file-*.parquet"
 DATA_PREFIX = "data/"
 EPISODES_PREFIX = "meta/episodes/"
 # What every meta/episodes row must have for its rows to be found.
@@ -66,7 +65,7 @@ def _name(root: Path, path: Path) -> str:
 
 
 def episodes_files(root: Path) -> list[Path]:
-    return sorted(root.glob(EPISODES_GLOB))
+    return sorted(root.glob(layout.EPISODES_GLOB))
 
 
 def read_episodes(root: Path, committed: int, columns: Sequence[str] | None = None) -> pa.Table:

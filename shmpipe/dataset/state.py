@@ -17,15 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from shmpipe.dataset import layout
-from shmpipe.dataset.files import write_atomically
+from shmpipe.dataset.files import publish, write_unpublished
+from shmpipe.dataset.info import info_text
 
 STATE_FORMAT = 1
 _HEADER = "header"
-
-
-def info_text(info: dict) -> str:
-    """meta/info.json's text, the one way it is written."""
-    return json.dumps(info, indent=4) + "\n"
 
 
 def digest(text: str | bytes) -> str:
@@ -34,7 +30,14 @@ def digest(text: str | bytes) -> str:
 
 
 def save_state(root: Path, info: dict, arrays: Mapping[str, np.ndarray]) -> None:
-    """The state of the commit whose meta/info.json will be `info`."""
+    """The state of the commit whose meta/info.json is `info`, in place."""
+    path = root / layout.STATE_PATH
+    publish(stage_state(root, info, arrays), path)
+
+
+def stage_state(root: Path, info: dict, arrays: Mapping[str, np.ndarray]) -> Path:
+    """The state of the commit whose meta/info.json will be `info`, written and synced under
+    its staged name (returned)."""
     header = {
         "format": STATE_FORMAT,
         "info_digest": digest(info_text(info)),
@@ -43,7 +46,7 @@ def save_state(root: Path, info: dict, arrays: Mapping[str, np.ndarray]) -> None
     }
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, **{_HEADER: np.array(json.dumps(header))})
-    write_atomically(root / layout.STATE_PATH, lambda f: f.write(buffer.getbuffer()))
+    return write_unpublished(root / layout.STATE_PATH, lambda f: f.write(buffer.getbuffer()))
 
 
 def load_state(root: Path) -> tuple[dict[str, np.ndarray] | None, str]:

@@ -17,12 +17,12 @@ from pathlib import Path
 import av
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
 from shmpipe.dataset.reader import read_episodes
 from shmpipe.dataset.untrusted import DamagedDatasetError, require_file
 from shmpipe.stats.images import accumulate_histograms, downsample
-from shmpipe.video import depth
 
 
 def missing_histograms(root: Path, episodes: int) -> list[int]:

@@ -1,8 +1,9 @@
 """A LeRobot v3.0 dataset on disk that grows one committed episode at a time.
 
 Each episode has files of its own (data, one video per camera, a meta/episodes row, its image
-histograms), so saving costs O(that episode). `meta/info.json` is written last and is the commit
-point: files it does not count are not part of the dataset, and reopening removes them.
+histograms), so saving costs O(that episode). They are staged under names no reader globs and
+published together, `meta/info.json` last: the commit point (shmpipe.dataset.episode_commit).
+Files it does not count are not part of the dataset, and reopening removes them.
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import numpy as np
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
 from shmpipe.dataset.cleanup import remove_new_dataset, remove_unfinished
-from shmpipe.dataset.episode_commit import EpisodeCommit, write_info
-from shmpipe.dataset.files import publish, sync_folders, take_lock, write_atomically
-from shmpipe.dataset.info import check_fps, check_names, matching_info, new_info, shapes
+from shmpipe.dataset.episode_commit import EpisodeCommit
+from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
+from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
 from shmpipe.dataset.meta_tables import TaskList
 from shmpipe.dataset.resume import empty_stats, saved_stats
 from shmpipe.dataset.rows import EpisodeRows
+from shmpipe.dataset.settings_match import matching_info
 from shmpipe.dataset.state import save_state
 from shmpipe.dataset.stats import counts_in, stats_json
 from shmpipe.dataset.untrusted import file_problem
-from shmpipe.errors import ConfigError
+from shmpipe.errors import ConfigError, UsageError
 from shmpipe.stats.columns import Stats
 
 __all__ = ["CommittedEpisode", "DatasetWriter", "check_names", "remove_unfinished"]
@@ -52,15 +54,17 @@ class CommittedEpisode:
     stats: dict[str, Stats]
     data_path: str
     timings: dict[str, float]
+    videos: dict[str, Path]  # camera -> its video of the episode
 
 
 class DatasetWriter(contextlib.AbstractContextManager):
     """Appends episodes to the LeRobot v3.0 dataset at `root`; one writer per root at a time.
 
-    The caller puts an episode's videos in place (layout.video_path, file number = episode
-    index) and calls commit_episode with its rows and image histograms: it writes the data file
-    and the metadata, and makes the episode part of the dataset. A recorder can instead write
-    what does not depend on the videos while they are still being encoded: stage_episode,
+    The caller puts an episode's videos at layout.staged_video_path (file number = episode
+    index; layout.video_path works too, but readers see the file early) and calls
+    commit_episode with its rows and image histograms: it writes the data file and the
+    metadata, and makes the episode part of the dataset. A recorder can instead write what does
+    not depend on the videos while they are still being encoded: stage_episode (the data file),
     EpisodeCommit.write_meta, then commit_staged. discard_episode deletes an episode instead.
     Use `open`, not the constructor; `close` releases the dataset.
     """
@@ -116,12 +120,12 @@ class DatasetWriter(contextlib.AbstractContextManager):
             writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
             writer.created, writer._root_existed = found is None, root_existed
             if found is None:
-                writer._write_info(wanted)
+                write_info(root, wanted, writer._linked)
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
             if foreign:  # adopted once its scan succeeded, before our stats.json replaces
-                writer._write_info(writer._info)  # LeRobot's (verify accepts either then)
+                write_info(root, writer._info, writer._linked)  # LeRobot's (verify: either)
             if found is not None:
                 writer._restore_meta()
             return writer
@@ -194,17 +198,19 @@ class DatasetWriter(contextlib.AbstractContextManager):
         """Make the staged episode part of the dataset: its videos (now in place) and
         folders durable, then meta/info.json. Raises like commit_episode."""
         _check_next(self.next_episode_index, staged.episode_index)
-        staged.commit(self._publish_info)
+        if staged is not self._staged:
+            raise UsageError(f"commit_staged: episode {staged.episode_index}'s commit is not "
+                             "the one this writer staged last")  # fmt: skip
+        staged.publish()
         # Committed: only now does the writer's state move on.
         self._info, self._stats, self._stats_ahead = staged.info, staged.merged, False
         self._staged = None
-        self._tasks.committed = len(self._tasks.texts())
         self.next_episode_index = staged.episode_index + 1
         self.next_frame_index += staged.length
         timings = dict(staged.timings)
         timings["total"] = time.perf_counter() - (staged.started if started is None else started)
         return CommittedEpisode(staged.episode_index, staged.length, staged.tasks, staged.stats,
-                                str(staged.data_path), timings)  # fmt: skip
+                                str(staged.data_path), timings, staged.videos)  # fmt: skip
 
     def discard_episode(self, episode_index: int) -> None:
         """Delete the files of an episode that will not be committed (cancelled, or its commit
@@ -240,7 +246,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     def _drop_staged(self) -> None:
         """Forget an uncommitted staged episode, noting whether it wrote stats.json/state.npz."""
-        if self._staged is not None and self._staged.meta_begun:
+        if self._staged is not None and self._staged.renaming:
             self._stats_ahead = True
         self._staged = None
 
@@ -253,14 +259,6 @@ class DatasetWriter(contextlib.AbstractContextManager):
         save_state(self.root, info, self._stats.to_arrays())
         sync_folders([path], self.root, self._linked)
 
-    def _write_info(self, info: dict) -> None:
-        write_info(self.root, info, self._linked)
-
-    def _publish_info(self, written: Path) -> None:
-        """Rename the info.json a staged episode wrote into place: the commit point."""
-        path = self.root / layout.INFO_PATH
-        publish(written, path)
-        sync_folders([path], self.root, self._linked)
 
 
 def _check_next(expected: int, episode_index: int) -> None:

@@ -6,6 +6,7 @@ the stats worker polls), and each encoder's by the stats worker, which relays
 (workers/stats.py). A sleep also ends at a short timeout, so control messages are seen and a
 missed ring costs at most that. The count may run ahead of what is left to do; a woken
 worker always re-reads the ring and its messages, so an extra ring only costs one empty loop.
+Like a Segment, `close` lets go of it in this process and `unlink` (the creator's) removes it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ class Doorbell:
         flags = posix_ipc.O_CREX if create else 0
         self._sem = posix_ipc.Semaphore(name, flags, initial_value=0)
         self.name = name
-        self.owner = create
 
     @classmethod
     def create(cls, name: str) -> Doorbell:
@@ -47,6 +47,7 @@ class Doorbell:
             self._sem.close()
         except posix_ipc.ExistentialError:
             pass
-        if self.owner:
-            self.owner = False
-            unlink_quietly(posix_ipc.unlink_semaphore, self.name)
+
+    def unlink(self) -> None:
+        """Remove the name (the creator's call); processes that opened it keep it until close."""
+        unlink_quietly(posix_ipc.unlink_semaphore, self.name)

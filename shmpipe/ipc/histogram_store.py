@@ -102,3 +102,7 @@ class StatsStore:
     def close(self) -> None:
         self._words = None
         self._segment.close()
+
+    def unlink(self) -> None:
+        """Remove the block's name (the creator's call, beside close): see ipc.segment."""
+        self._segment.unlink()

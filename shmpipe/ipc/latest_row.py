@@ -76,3 +76,7 @@ class LatestRow:
         self._words.release()
         self._whole.release()
         self._segment.close()
+
+    def unlink(self) -> None:
+        """Remove the block's name (the creator's call, beside close): see ipc.segment."""
+        self._segment.unlink()

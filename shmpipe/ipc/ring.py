@@ -1,4 +1,4 @@
-"""Shared-memory frame ring: one per camera, one writer (the control process), two readers.
+"""Shared-memory frame ring: one per camera, one writer (the control process), its readers.
 
 A slot holds one raw HxWxC frame (uint8 RGB, or uint16 depth: the itemsize is in the ring's
 header) and a header: its sequence number, take and frame index.
@@ -10,10 +10,11 @@ The writer may fill slot `seq % capacity` only once every reader has released `s
 so a slot is never overwritten while a reader may hold it: a read is neither torn nor stale.
 A `RingPeeker` (the preview) is no reader: it holds nothing, and checks its copies instead.
 A take numbers every episode ever opened (a cancelled episode's index is reused, its take never
-is), so readers key their work on the take. Each reader also keeps a heartbeat (bumped every
-loop) and a sleep flag: a reader's doorbell is rung only when that reader sleeps (the writer
-rings an idle stats reader, which relays to a sleeping encoder: workers/stats.py), and the control
-process calls a reader stalled when it has work but its heartbeat stands still.
+is), so readers key their work on the take. Apart from the frames, the header (ipc.ring_header)
+keeps each reader's health (a heartbeat the watchdog reads) and sleep flag (its doorbell is rung
+only while it sleeps: the writer rings an idle stats reader, which relays to a sleeping encoder,
+workers/stats.py), each in a section of its own. A ring is made for READERS (the encoder and
+the stats worker) unless told otherwise.
 Counters are aligned 8-byte words on separate cache lines; x86-64 keeps stores in order (TSO).
 """
 
@@ -23,26 +24,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from shmpipe.ipc import ring_header as hdr
+from shmpipe.ipc.ring_header import HEADER_BYTES, W_HIGH_WATER, W_WRITE_SEQ
 from shmpipe.ipc.segment import Segment
 
 ENCODER_READER = 0
 STATS_READER = 1
 READERS = (ENCODER_READER, STATS_READER)
 
-_MAGIC = 0x73686D7069706532  # "shmpipe2"
-_HEADER_BYTES = 4096
-_LINE = 8  # words per 64-byte cache line
-_W_MAGIC, _W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS, _W_SLOT_BYTES, _W_ITEMSIZE = range(7)
-_W_WRITE_SEQ = _LINE
-_W_HIGH_WATER = _LINE + 1
-# per reader, one cache line: released, progress (frames read), asleep, heartbeat, flushing
-_RELEASED, _PROGRESS, _ASLEEP, _HEARTBEAT, _FLUSHING = range(5)
 _H_SEQ, _H_TAKE, _H_FRAME_INDEX = range(3)  # words of a slot header
 _SLOT_WORDS = 4  # (one spare: headers stay 32-byte aligned)
-
-
-def _w(reader: int, field: int) -> int:
-    return (2 + reader) * _LINE + field
 
 
 def _align(n: int, to: int) -> int:
@@ -55,7 +46,7 @@ def ring_bytes(capacity: int, shape: tuple[int, int, int], itemsize: int = 1) ->
 
 
 def _data_offset(capacity: int) -> int:
-    return _align(_HEADER_BYTES + capacity * _SLOT_WORDS * 8, 4096)
+    return _align(HEADER_BYTES + capacity * _SLOT_WORDS * 8, 4096)
 
 
 class _RingMemory:
@@ -67,15 +58,18 @@ class _RingMemory:
         self.name = segment.name
         whole = memoryview(segment.buffer)
         self._views = [whole]
-        self._ctrl = self._cast(whole[:_HEADER_BYTES], "q")
-        if self._ctrl[_W_MAGIC] != _MAGIC:
+        self._ctrl = self._cast(whole[:HEADER_BYTES], "q")
+        if self._ctrl[hdr.W_MAGIC] != hdr.MAGIC:
             raise RuntimeError(f"shared memory {segment.name} is not a shmpipe frame ring")
-        self.capacity = int(self._ctrl[_W_CAPACITY])
-        self.shape = tuple(int(self._ctrl[w]) for w in (_W_HEIGHT, _W_WIDTH, _W_CHANNELS))
-        headers = whole[_HEADER_BYTES : _HEADER_BYTES + self.capacity * _SLOT_WORDS * 8]
+        self.capacity = int(self._ctrl[hdr.W_CAPACITY])
+        self.shape = tuple(int(self._ctrl[w]) for w in (hdr.W_HEIGHT, hdr.W_WIDTH, hdr.W_CHANNELS))
+        self.readers = int(self._ctrl[hdr.W_READERS])
+        self._released = self._ctrl[hdr.released_words(self.readers)]  # min(): oldest held
+        self._views.append(self._released)
+        headers = whole[HEADER_BYTES : HEADER_BYTES + self.capacity * _SLOT_WORDS * 8]
         self._words = self._cast(headers, "q")
         h, w, c = self.shape
-        self.dtype = np.dtype(f"u{int(self._ctrl[_W_ITEMSIZE])}")
+        self.dtype = np.dtype(f"u{int(self._ctrl[hdr.W_ITEMSIZE])}")
         size = self.dtype.itemsize
         self.frame_bytes = h * w * c * size
         self._frames = np.ndarray(
@@ -83,7 +77,7 @@ class _RingMemory:
             self.dtype,
             segment.buffer,
             _data_offset(self.capacity),
-            strides=(int(self._ctrl[_W_SLOT_BYTES]), w * c * size, c * size, size),
+            strides=(int(self._ctrl[hdr.W_SLOT_BYTES]), w * c * size, c * size, size),
         )
 
     def _cast(self, view: memoryview, fmt: str) -> memoryview:
@@ -93,41 +87,40 @@ class _RingMemory:
 
     @property
     def write_seq(self) -> int:
-        return self._ctrl[_W_WRITE_SEQ]
+        return self._ctrl[W_WRITE_SEQ]
 
     def released(self, reader: int) -> int:
-        return self._ctrl[_w(reader, _RELEASED)]
+        return self._ctrl[hdr.released(reader)]
 
     def progress(self, reader: int) -> int:
         """Frames `reader` has read (it may still hold some of them)."""
-        return max(self._ctrl[_w(reader, _PROGRESS)], self._ctrl[_w(reader, _RELEASED)])
+        return max(self._ctrl[hdr.progress(reader)], self._ctrl[hdr.released(reader)])
 
     def heartbeat(self, reader: int) -> tuple[int, bool]:
-        """(heartbeat count, flushing) of `reader`: see the module docstring."""
-        return self._ctrl[_w(reader, _HEARTBEAT)], bool(self._ctrl[_w(reader, _FLUSHING)])
+        """(heartbeat count, flushing) of `reader` (ring_header's health section)."""
+        return self._ctrl[hdr.heartbeat(reader)], bool(self._ctrl[hdr.flushing(reader)])
 
     def sleeping(self, reader: int) -> bool:
         """True while `reader` says it sleeps (or is about to) and nobody has rung it yet."""
-        return bool(self._ctrl[_w(reader, _ASLEEP)])
+        return bool(self._ctrl[hdr.asleep(reader)])
 
     def wake_needed(self, reader: int) -> bool:
         """True (once) if `reader` went to sleep: the caller must then ring its doorbell.
         Called after publishing (a reader sets its flag, then looks for frames, then sleeps),
         so a sleeper that missed the frame is always seen; should the two sides still race,
         the reader's sleep ends at its timeout."""
-        if not self._ctrl[_w(reader, _ASLEEP)]:
+        word = hdr.asleep(reader)
+        if not self._ctrl[word]:
             return False
-        self._ctrl[_w(reader, _ASLEEP)] = 0
+        self._ctrl[word] = 0
         return True
 
     def slots_used(self) -> int:
         """Frames published that some reader has not released yet."""
-        ctrl = self._ctrl
-        oldest = min(ctrl[_w(ENCODER_READER, _RELEASED)], ctrl[_w(STATS_READER, _RELEASED)])
-        return ctrl[_W_WRITE_SEQ] - oldest
+        return self._ctrl[W_WRITE_SEQ] - min(self._released)
 
     def close(self) -> None:
-        self._ctrl = self._words = self._frames = None
+        self._ctrl = self._words = self._frames = self._released = None
         for view in reversed(self._views):
             view.release()
         self._views = []
@@ -139,58 +132,66 @@ class RingWriter(_RingMemory):
 
     @classmethod
     def create(cls, name: str, capacity: int, shape: tuple[int, int, int],
-               dtype: np.dtype | type = np.uint8) -> RingWriter:  # fmt: skip
+               dtype: np.dtype | type = np.uint8,
+               readers: int = len(READERS)) -> RingWriter:  # fmt: skip
         """Make the segment (its memory reserved, so a full /dev/shm fails here, not later);
-        slots hold unsigned `dtype` (uint8 RGB, uint16 depth)."""
+        slots hold unsigned `dtype` (uint8 RGB, uint16 depth), each frame for `readers`."""
         if capacity < 2:
             raise ValueError(f"a ring needs at least 2 slots, got {capacity}")
+        hdr.check_readers(readers)
         itemsize = np.dtype(dtype).itemsize
         segment = Segment.create(name, ring_bytes(capacity, shape, itemsize))
         try:
-            ctrl = np.ndarray((_HEADER_BYTES // 8,), np.int64, segment.buffer, 0)
-            ctrl[[_W_CAPACITY, _W_HEIGHT, _W_WIDTH, _W_CHANNELS]] = (capacity, *shape)
-            ctrl[_W_SLOT_BYTES] = _align(int(np.prod(shape)) * itemsize, 64)
-            ctrl[_W_ITEMSIZE] = itemsize
-            headers = np.ndarray((capacity, _SLOT_WORDS), np.int64, segment.buffer, _HEADER_BYTES)
+            ctrl = np.ndarray((HEADER_BYTES // 8,), np.int64, segment.buffer, 0)
+            ctrl[[hdr.W_CAPACITY, hdr.W_HEIGHT, hdr.W_WIDTH, hdr.W_CHANNELS]] = (capacity, *shape)
+            ctrl[hdr.W_SLOT_BYTES] = _align(int(np.prod(shape)) * itemsize, 64)
+            ctrl[hdr.W_ITEMSIZE] = itemsize
+            ctrl[hdr.W_READERS] = readers
+            headers = np.ndarray((capacity, _SLOT_WORDS), np.int64, segment.buffer, HEADER_BYTES)
             headers[:, _H_SEQ] = -1
-            ctrl[_W_MAGIC] = _MAGIC
+            ctrl[hdr.W_MAGIC] = hdr.MAGIC
             del ctrl, headers
             ring = cls(segment)
             # Touch every page now: a first write to a tmpfs page costs ~0.8 ms per 480x640
             # frame, which would otherwise land in add_frame during the first pass.
             ring._frames[...] = 0
         except BaseException:
+            segment.unlink()
             segment.close()
             raise
         return ring
+
+    def unlink(self) -> None:
+        """Remove the ring's name (the creator's call, beside close): see ipc.segment."""
+        self._segment.unlink()
 
     def claim(self) -> np.ndarray | None:
         """The next free slot's frame memory (HxWxC, contiguous) to fill, or None if all are
         held. Claiming changes nothing shared: a claimed slot that is never published is free."""
         if self.slots_used() >= self.capacity:
             return None
-        return self._frames[self._ctrl[_W_WRITE_SEQ] % self.capacity]
+        return self._frames[self._ctrl[W_WRITE_SEQ] % self.capacity]
 
     def publish(self, take: int, frame_index: int) -> None:
         """Hand the claimed slot, now filled, to every reader."""
         ctrl = self._ctrl
-        seq = ctrl[_W_WRITE_SEQ]
+        seq = ctrl[W_WRITE_SEQ]
         base = (seq % self.capacity) * _SLOT_WORDS
         self._words[base + _H_TAKE] = take
         self._words[base + _H_FRAME_INDEX] = frame_index
         self._words[base + _H_SEQ] = seq  # the slot's own seq last: it vouches for the rest
-        ctrl[_W_WRITE_SEQ] = seq + 1
-        used = seq + 1 - min(ctrl[_w(0, _RELEASED)], ctrl[_w(1, _RELEASED)])
-        if used > ctrl[_W_HIGH_WATER]:
-            ctrl[_W_HIGH_WATER] = used
+        ctrl[W_WRITE_SEQ] = seq + 1
+        used = seq + 1 - min(self._released)
+        if used > ctrl[W_HIGH_WATER]:
+            ctrl[W_HIGH_WATER] = used
 
     @property
     def high_water(self) -> int:
         """Most slots ever in use at once (reset with `reset_high_water`)."""
-        return self._ctrl[_W_HIGH_WATER]
+        return self._ctrl[W_HIGH_WATER]
 
     def reset_high_water(self) -> None:
-        self._ctrl[_W_HIGH_WATER] = self.slots_used()
+        self._ctrl[W_HIGH_WATER] = self.slots_used()
 
 
 class Slot:
@@ -208,18 +209,25 @@ class RingReader(_RingMemory):
 
     def __init__(self, segment: Segment, reader: int) -> None:
         super().__init__(segment)
+        if not 0 <= reader < self.readers:
+            name, readers = segment.name, self.readers
+            self.close()
+            raise ValueError(f"ring {name} has readers 0..{readers - 1}, not {reader}")
         self.reader = reader
+        self._w_released, self._w_progress = hdr.released(reader), hdr.progress(reader)
+        self._w_heartbeat, self._w_flushing = hdr.heartbeat(reader), hdr.flushing(reader)
+        self._w_asleep = hdr.asleep(reader)
 
     @classmethod
     def attach(cls, name: str, reader: int) -> RingReader:
         return cls(Segment.attach(name), reader)
 
     def unread(self, seq: int) -> bool:
-        return seq < self._ctrl[_W_WRITE_SEQ]
+        return seq < self._ctrl[W_WRITE_SEQ]
 
     def read(self, seq: int) -> Slot:
         """Published frame `seq`, read in place; this reader must not have released it."""
-        if seq >= self._ctrl[_W_WRITE_SEQ]:
+        if seq >= self._ctrl[W_WRITE_SEQ]:
             raise RuntimeError(f"ring {self.name}: frame {seq} is not published yet")
         index = seq % self.capacity
         base = index * _SLOT_WORDS
@@ -236,23 +244,23 @@ class RingReader(_RingMemory):
         )
 
     def set_progress(self, frames_read: int) -> None:
-        self._ctrl[_w(self.reader, _PROGRESS)] = frames_read
+        self._ctrl[self._w_progress] = frames_read
 
     def release_through(self, seq_end: int) -> None:
         """This reader is done with every frame < seq_end."""
-        if seq_end > self._ctrl[_W_WRITE_SEQ]:
+        if seq_end > self._ctrl[W_WRITE_SEQ]:
             raise RuntimeError(f"ring {self.name}: cannot release past the published frames")
-        if seq_end > self._ctrl[_w(self.reader, _RELEASED)]:
-            self._ctrl[_w(self.reader, _RELEASED)] = seq_end
+        if seq_end > self._ctrl[self._w_released]:
+            self._ctrl[self._w_released] = seq_end
 
     def beat(self, flushing: bool = False) -> None:
         """Say this reader is alive; `flushing` marks a long codec call the owner should wait
         for (it is not a stall)."""
-        self._ctrl[_w(self.reader, _FLUSHING)] = int(flushing)
-        self._ctrl[_w(self.reader, _HEARTBEAT)] += 1
+        self._ctrl[self._w_flushing] = int(flushing)
+        self._ctrl[self._w_heartbeat] += 1
 
     def set_asleep(self, asleep: bool) -> None:
-        self._ctrl[_w(self.reader, _ASLEEP)] = int(asleep)
+        self._ctrl[self._w_asleep] = int(asleep)
 
 
 class RingPeeker(_RingMemory):
@@ -268,12 +276,12 @@ class RingPeeker(_RingMemory):
     def copy_newest(self, after: int, copy: Callable[[np.ndarray], np.ndarray]) -> Slot | None:
         """`copy(frame in place)` of the newest frame if its seq is >= `after`, as a Slot
         holding the copy; None if there is none, or the writer may have refilled it meanwhile."""
-        seq = self._ctrl[_W_WRITE_SEQ] - 1
+        seq = self._ctrl[W_WRITE_SEQ] - 1
         base = (seq % self.capacity) * _SLOT_WORDS
         if seq < max(after, 0) or self._words[base + _H_SEQ] != seq:
             return None
         take, frame_index = self._words[base + _H_TAKE], self._words[base + _H_FRAME_INDEX]
         out = copy(self._frames[seq % self.capacity])
-        if self._ctrl[_W_WRITE_SEQ] - seq >= self.capacity or self._words[base + _H_SEQ] != seq:
+        if self._ctrl[W_WRITE_SEQ] - seq >= self.capacity or self._words[base + _H_SEQ] != seq:
             return None  # torn: the slot may have been claimed and written during the copy
         return Slot(seq, take, frame_index, out)

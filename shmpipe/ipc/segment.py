@@ -1,10 +1,12 @@
 """A named POSIX shared-memory segment mapped into this process, its memory reserved up front.
 
-The creator unlinks it on close; attachers only unmap. Unlike CPython's
-`multiprocessing.shared_memory`, nothing registers the segment with a resource tracker, so an
-attaching worker that exits never unlinks a segment its owner still uses (gh-82300). Touching a
-page of /dev/shm beyond its size limit is SIGBUS, not an exception, so `create` reserves every
-page with posix_fallocate first: a full /dev/shm then fails here, as a Python exception.
+As in CPython's `multiprocessing.shared_memory`, `close` only unmaps it from this process and
+`unlink` removes its name (the memory goes when the last process unmaps it): every process
+closes, the creator alone unlinks, once. Unlike there, nothing registers the segment with a
+resource tracker, so an attaching worker that exits never unlinks a segment its owner still uses
+(gh-82300). Touching a page of /dev/shm beyond its size limit is SIGBUS, not an exception, so
+`create` reserves every page with posix_fallocate first: a full /dev/shm then fails here, as a
+Python exception.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ def _suggest(needed: int) -> str:
 class Segment:
     """`buffer` is the mapping; keep numpy views of it only as long as the segment is open."""
 
+    buffer: mmap.mmap | None = None  # so close() runs from any half-built state
+
     def __init__(self, name: str, size: int, create: bool) -> None:
         flags = posix_ipc.O_CREX if create else 0
         shm = posix_ipc.SharedMemory(name, flags, size=size if create else 0)
@@ -100,7 +104,6 @@ class Segment:
         finally:
             shm.close_fd()
         self.name = name
-        self.owner = create
 
     @classmethod
     def create(cls, name: str, size: int) -> Segment:
@@ -111,14 +114,18 @@ class Segment:
         return cls(name, 0, create=False)
 
     def close(self) -> None:
-        """Unmap (views still alive keep the mapping until collected) and, if owner, unlink."""
+        """Unmap from this process (views still alive keep the mapping until collected)."""
+        if self.buffer is None:
+            return
         try:
             self.buffer.close()
         except BufferError:
             pass  # a numpy view still exports it; the mapping goes when that view is collected
-        if self.owner:
-            self.owner = False
-            unlink_quietly(posix_ipc.unlink_shared_memory, self.name)
+
+    def unlink(self) -> None:
+        """Remove the name (the creator's call): nobody can attach any more, and the memory is
+        freed once every process has closed it. Removing a name already gone is no error."""
+        unlink_quietly(posix_ipc.unlink_shared_memory, self.name)
 
 
 def _reserve(fd: int, size: int, name: str) -> None:

@@ -8,7 +8,7 @@ the encoders: their sync and meta/info.json, the commit point (DatasetWriter.com
 
 from __future__ import annotations
 
-from shmpipe.dataset.episode_commit import EpisodeCommit
+from shmpipe.dataset.episode_commit import CommitState, EpisodeCommit
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import CommittedEpisode, DatasetWriter
 from shmpipe.recorder.session import Session
@@ -31,9 +31,9 @@ class EarlyCommit:
         self._session.drain_all()
         if self._staged is None:
             self._staged = self._dataset.stage_episode(self._episode, self._rows)
-        elif self._staged.info is None and STATS_WORKER in done:
+        elif self._staged.state is CommitState.DATA_STAGED and STATS_WORKER in done:
             self._staged.write_meta(self._session.histograms())
-        elif not self._synced and self._staged.info is not None:
+        elif not self._synced and self._staged.state is CommitState.META_STAGED:
             self._staged.sync_early()
             self._synced = True
 
@@ -41,6 +41,6 @@ class EarlyCommit:
         """After every worker's EpisodeDone: the steps not taken yet, then the commit."""
         if self._staged is None:
             self._staged = self._dataset.stage_episode(self._episode, self._rows)
-        if self._staged.info is None:
+        if self._staged.state is CommitState.DATA_STAGED:
             self._staged.write_meta(self._session.histograms())
         return self._dataset.commit_staged(self._staged)

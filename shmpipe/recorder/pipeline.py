@@ -35,7 +35,7 @@ from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session, episode_result
 from shmpipe.recorder.sizing import plan_start
 from shmpipe.recorder.supervisor import CANCEL_WAIT_S
-from shmpipe.video import priority
+from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
 log = logging.getLogger("shmpipe")
@@ -276,7 +276,7 @@ def _make_ready(pipe: Pipeline) -> None:
     if pipe.overflow != "backlog":
         pipe._session.make_room(pipe.overflow == "error")
     if not pipe._open:
-        video = functools.partial(layout.video_path, pipe.root)
+        video = functools.partial(layout.staged_video_path, pipe.root)
         pipe._take = pipe._session.open_episode(video, pipe._dataset.next_episode_index)
         pipe._open = True
     pipe._rows.ensure_room()

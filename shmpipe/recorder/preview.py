@@ -18,8 +18,8 @@ from typing import Literal
 
 import numpy as np
 
+from shmpipe import messages
 from shmpipe.errors import ConfigError
-from shmpipe.ipc import messages
 from shmpipe.ipc.latest_row import LatestRow
 from shmpipe.recorder.results import PreviewStatus
 from shmpipe.recorder.worker_handle import PREVIEW_WORKER, WorkerHandle, stop_workers
@@ -96,6 +96,7 @@ class PreviewWorker:
                  name_of: Callable[[str], str], backend: str) -> None:  # fmt: skip
         self.row = LatestRow.create(name_of("row"), features) if features else None
         if self.row is not None:
+            stack.callback(self.row.unlink)  # the creator removes the name, after closing
             stack.callback(self.row.close)
         self.spec = messages.PreviewSpec(
             list(rings), list(rings.values()), self.row.name if self.row else "",

@@ -17,14 +17,15 @@ from pathlib import Path
 import numpy as np
 import posix_ipc
 
+from shmpipe import depth
 from shmpipe.dataset.writer import CommittedEpisode
 from shmpipe.errors import FrameError, RingFullError, WorkerError
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
-from shmpipe.ipc.messages import EncoderSpec, Owner, StartEpisode, StatsSpec, VideoSettings
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
+from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
@@ -38,7 +39,9 @@ from shmpipe.recorder.results import (
 from shmpipe.recorder.sizing import histogram_shapes
 from shmpipe.recorder.supervisor import Supervisor
 from shmpipe.recorder.worker_handle import STATS_WORKER, WorkerRole, encoder_for
-from shmpipe.video import codecs, depth, priority
+from shmpipe.system import priority
+from shmpipe.video import codecs
+from shmpipe.video.settings import VideoSettings
 
 log = logging.getLogger("shmpipe")
 
@@ -78,8 +81,8 @@ class Session:
         names.sweep_dead_owners()
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
-        self.stats_bell = self._push(stack, Doorbell.create(self._ipc("bellstats")))
-        self.store = self._push(
+        self.stats_bell = self._own(stack, Doorbell.create(self._ipc("bellstats")))
+        self.store = self._own(
             stack, StatsStore.create(self._ipc("stats"), len(cameras), histogram_shapes(cameras))
         )
         budget = BacklogBudget(backlog_bytes)
@@ -89,8 +92,8 @@ class Session:
             ring = RingWriter.create(
                 self._ipc(f"ring{i}"), ring_slots, shape, depth.dtype_of(shape)
             )
-            self._push(stack, ring)
-            bell = self._push(stack, Doorbell.create(self._ipc(f"bell{i}")))
+            self._own(stack, ring)
+            bell = self._own(stack, Doorbell.create(self._ipc(f"bell{i}")))
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
             self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
@@ -109,6 +112,13 @@ class Session:
     def _push(stack: ExitStack, thing):
         stack.callback(thing.close)
         return thing
+
+    @staticmethod
+    def _own(stack: ExitStack, thing):
+        """A shared object this process made: at exit it is closed, then its name is removed
+        (unlink: the creator's call, once; ipc.segment)."""
+        stack.callback(thing.unlink)
+        return Session._push(stack, thing)
 
     def _start_workers(self, videos: dict[str, VideoSettings]) -> None:
         for name, feed in self.feeds.items():
@@ -247,7 +257,7 @@ def episode_result(session: Session, committed: CommittedEpisode, done: dict, wa
     return EpisodeResult(
         episode_index=committed.episode_index,
         num_frames=n,
-        videos={name: VideoSpan(d.path, 0.0, n / fps) for name, d in done.items()},
+        videos={name: VideoSpan(str(committed.videos[name]), 0.0, n / fps) for name in done},
         data=committed.data_path,
         stats=committed.stats,
         timings=timings,

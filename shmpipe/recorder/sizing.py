@@ -11,15 +11,16 @@ import logging
 
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.errors import ConfigError
 from shmpipe.ipc.histogram_store import StatsStore
-from shmpipe.ipc.messages import VideoSettings
 from shmpipe.ipc.ring import ring_bytes
 from shmpipe.ipc.segment import check_shm_usable, shm_free_bytes, shm_shortage_error
 from shmpipe.recorder import memory_budget, preview, settings
 from shmpipe.stats.images import histogram_shape
-from shmpipe.video import codecs, depth, probe
+from shmpipe.video import codecs, probe
 from shmpipe.video.encoder_config import VideoEncoderConfig
+from shmpipe.video.settings import VideoSettings
 
 log = logging.getLogger("shmpipe")
 SHM_SHARE = 0.9  # of free /dev/shm that default rings may take

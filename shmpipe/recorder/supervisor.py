@@ -17,8 +17,8 @@ from collections.abc import Callable
 import msgspec
 from multiprocess.connection import wait
 
+from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages
 from shmpipe.recorder.take_failures import TakeFailures, failure_error
 from shmpipe.recorder.watchdog import Watchdog
 from shmpipe.recorder.worker_handle import WorkerHandle, WorkerRole, await_ready, stop_workers

@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import logging
 
+from shmpipe import messages
 from shmpipe.errors import DatasetError, ShmpipeError, WorkerError
-from shmpipe.ipc import messages
 from shmpipe.recorder.worker_handle import WorkerRole
 
 log = logging.getLogger("shmpipe")

@@ -1,4 +1,5 @@
-"""One worker, as a process (`python -m workers.<kind> <fd>`) or a thread, and its channel.
+"""One worker, as a process (`python -m shmpipe_workers.<kind> <fd>`, see worker_package) or a
+thread, and its channel.
 
 Workers are named by a typed `WorkerRole`, never by a string a camera name could collide with.
 
@@ -10,28 +11,23 @@ in `inbox` until the supervisor asks for them.
 
 from __future__ import annotations
 
-import importlib
 import os
 import select
 import socket
 import subprocess
-import sys
 import threading
 import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import msgspec
 from multiprocess.connection import Connection, wait
 
+from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages
-from shmpipe.recorder import limits, reaper
-
-_ROOT = str(Path(importlib.import_module("workers").__file__).resolve().parent.parent)
+from shmpipe.recorder import limits, reaper, worker_package
 
 
 @dataclass(frozen=True)
@@ -66,10 +62,9 @@ class WorkerHandle:
         self.thread: threading.Thread | None = None
         if backend == "process":
             env = dict(os.environ)
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [_ROOT, env.get("PYTHONPATH")]))
             env.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner per episode
             self.process = subprocess.Popen(
-                [sys.executable, "-m", f"workers.{role.kind}", str(theirs.fileno())],
+                worker_package.command(role.kind, theirs.fileno()),
                 pass_fds=[theirs.fileno()],
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -166,21 +161,17 @@ def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:
 
 
 def worker_loop_class(kind: str) -> type:
-    """The loop a thread worker of `kind` runs (what `python -m workers.<kind>` runs)."""
-    from workers.encoder import EncoderLoop
-    from workers.preview import PreviewLoop
-    from workers.stats import StatsLoop
-
-    return {"encoder": EncoderLoop, "stats": StatsLoop, "preview": PreviewLoop}[kind]
+    """The loop a thread worker of `kind` runs (what its worker process runs)."""
+    loops = {"encoder": "EncoderLoop", "stats": "StatsLoop", "preview": "PreviewLoop"}
+    return getattr(worker_package.module(kind), loops[kind])
 
 
 def _run_thread(make_loop, conn: Connection, spec) -> None:
-    from workers.base import OwnerGone
-
+    owner_gone = worker_package.module("base").OwnerGone
     try:
         prio = spec.video.priority if isinstance(spec, messages.EncoderSpec) else spec.priority
         make_loop(conn, spec).run(prio)
-    except OwnerGone:
+    except owner_gone:
         pass
     except Exception:
         traceback.print_exc()  # as a worker process would; the supervisor restarts it

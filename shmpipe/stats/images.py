@@ -4,7 +4,7 @@ Images: each frame is downsampled (LeRobot's rule) and its per-channel value cou
 (channels, 256) histogram, so the recorder never keeps pixels around. Because pixel values are
 integers 0..255, the histogram holds everything needed to recover min, max, mean, std and numpy's
 linear quantiles exactly. A depth camera's frames (uint16 mm) are counted as their 12-bit codes
-(shmpipe.video.depth) in a (1, 4096) histogram; its stats are of the millimetres the codes stand
+(shmpipe.depth) in a (1, 4096) histogram; its stats are of the millimetres the codes stand
 for,
 unscaled (LeRobot keeps depth stats in the feature's depth_unit).
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.stats.quantiles import QUANTILES, linear_quantiles
-from shmpipe.video import depth
 
 STAT_KEYS = ("min", "max", "mean", "std", "count", *QUANTILES)
 

@@ -71,7 +71,7 @@ class EncoderChoice:
 
 
 class CameraVideos(dict):
-    """Each camera's VideoSettings (shmpipe.ipc.messages), and the EncoderChoice behind them."""
+    """Each camera's VideoSettings (shmpipe.video.settings), and the EncoderChoice behind them."""
 
     def __init__(self, videos: dict, choice: EncoderChoice) -> None:
         super().__init__(videos)

@@ -21,9 +21,11 @@ from pathlib import Path
 import av
 import numpy as np
 
-from shmpipe.ipc.messages import VideoSettings
-from shmpipe.video import depth, priority
+from shmpipe import depth
+from shmpipe.system import priority
 from shmpipe.video.packets import frame_packets, mux_copy
+from shmpipe.video.segments import joining_path, remove_segments, segment_path, segment_paths
+from shmpipe.video.settings import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
@@ -62,22 +64,6 @@ def retryable(exc: BaseException) -> bool:
     return getattr(exc, "errno", None) not in DISK_ERRNOS
 
 
-def segment_paths(path: Path) -> list[tuple[int, Path]]:
-    """The (first frame, path) of every segment of `path` on disk, in frame order."""
-    found = []
-    for p in path.parent.glob(path.name + ".partial.*"):
-        try:
-            found.append((int(p.name.rsplit(".", 1)[1]), p))
-        except ValueError:
-            continue
-    return sorted(found)
-
-
-def remove_segments(path: Path) -> None:
-    for _, p in segment_paths(path):
-        p.unlink(missing_ok=True)
-
-
 class EpisodeVideoWriter:
     def __init__(self, path: str | Path, video: VideoSettings, first_frame: int = 0) -> None:
         """Start a segment whose first frame is `first_frame` of the episode (0 unless a
@@ -86,7 +72,7 @@ class EpisodeVideoWriter:
         process) or only the new ones and the calling thread ("thread", a worker thread)."""
         self.path = Path(path)
         self.first_frame = first_frame
-        self.segment_path = self.path.with_name(f"{self.path.name}.partial.{first_frame:06d}")
+        self.segment_path = segment_path(self.path, first_frame)
         self.next_frame = first_frame
         self.durable_frames = first_frame  # frames < this are in flushed fragments on disk
         self.muxed_frames = first_frame  # frames < this have been handed to the muxer
@@ -105,7 +91,7 @@ class EpisodeVideoWriter:
 
     def encode(self, frame_hwc: np.ndarray, frame_index: int) -> None:
         """Encode one frame at pts `frame_index` (time base 1/fps); an RGB frame is not copied
-        before encode(), a depth frame is quantized (shmpipe.video.depth)."""
+        before encode(), a depth frame is quantized (shmpipe.depth)."""
         if frame_index != self.next_frame:
             raise RuntimeError(
                 f"{self.path.name}: got frame {frame_index}, expected {self.next_frame}; "
@@ -222,7 +208,7 @@ def join_segments(
     """Remux segments into one MP4 at `path`: from each segment the frames before the next
     segment's first frame (a killed writer's last fragment may repeat them). Raises if a frame
     is missing: a gap must never be hidden by shifting later frames."""
-    partial = path.with_name(path.name + ".joining")
+    partial = joining_path(path)
     bounds = [first for first, _ in segments[1:]] + [num_frames]
     expected = 0
     try:

@@ -17,10 +17,11 @@ import threading
 import av
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.errors import ConfigError
-from shmpipe.ipc.messages import VideoSettings
-from shmpipe.video import depth, priority
+from shmpipe.system import priority
 from shmpipe.video.episode_writer import CRASH_SAFE_MP4, add_video_stream, input_frame
+from shmpipe.video.settings import VideoSettings
 
 log = logging.getLogger("shmpipe")
 MAX_PROBE_FRAMES = 400

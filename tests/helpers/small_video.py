@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from shmpipe.ipc.messages import VideoSettings
 from shmpipe.video import codecs
+from shmpipe.video.settings import VideoSettings
 from tests.helpers.frames import value_of
 from tests.helpers.media import decode_video
 

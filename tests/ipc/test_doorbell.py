@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 
+import posix_ipc
 import pytest
 
 from shmpipe.ipc.doorbell import Doorbell
@@ -16,6 +17,7 @@ def bell(shm_name):
     b = Doorbell.create(shm_name("bell0"))
     yield b
     b.close()
+    b.unlink()
 
 
 def test_an_unrung_bell_waits_out_its_timeout(bell):
@@ -73,3 +75,18 @@ def test_closing_twice_and_closing_an_attached_bell_keep_the_owners(bell):
     other.close()
     bell.ring()
     assert bell.wait(0), "an attacher's close must not unlink the owner's bell"
+
+
+def test_closing_the_creators_bell_leaves_its_name_until_it_unlinks(shm_name):
+    bell = Doorbell.create(shm_name("bell1"))
+    bell.close()
+    other = Doorbell.attach(bell.name)  # close let go of it here; the name stays
+    other.ring()
+    assert other.wait(0)
+    bell.unlink()
+    bell.unlink()  # a name already gone is no error
+    with pytest.raises(posix_ipc.ExistentialError):
+        Doorbell.attach(bell.name)
+    other.ring()
+    assert other.wait(0), "an unlinked bell still works for those that opened it"
+    other.close()

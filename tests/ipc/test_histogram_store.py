@@ -24,6 +24,7 @@ def store(shm_name):
     s = StatsStore.create(shm_name("stats"), 2)
     yield s
     s.close()
+    s.unlink()
 
 
 def histogram(seed: int, shape=RGB_HISTOGRAM) -> np.ndarray:
@@ -97,6 +98,7 @@ def test_rgb_and_depth_cameras_keep_their_own_histogram_shapes(shm_name):
         assert not store.tally(0).histogram.any()
     finally:
         store.close()
+        store.unlink()
 
 
 # Commits, in a tight loop, one frame of ones per bin: a whole tally has histogram == frames
@@ -146,6 +148,7 @@ def test_a_committer_killed_mid_commit_leaves_a_whole_tally(shm_name):
             store.commit(0, 2, 0, np.zeros(RGB_HISTOGRAM, np.int64))  # the next run starts afresh
     finally:
         store.close()
+        store.unlink()
 
 
 def test_a_tally_read_beside_a_committing_process_is_never_half_a_commit(shm_name):
@@ -161,3 +164,4 @@ def test_a_tally_read_beside_a_committing_process_is_never_half_a_commit(shm_nam
     finally:
         stop_process(child)
         store.close()
+        store.unlink()

@@ -18,6 +18,7 @@ def rows(shm_name):
     yield writer, reader
     reader.close()
     writer.close()
+    writer.unlink()
 
 
 def row_of(k: int) -> dict:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import posix_ipc
 import pytest
 
 from shmpipe.ipc import names
@@ -32,8 +33,9 @@ class Group:
         return [e for e in names.list_objects() if e.removeprefix("sem.").startswith(prefix)]
 
     def close(self) -> None:
-        self.segment.close()
-        self.bell.close()
+        for thing in (self.segment, self.bell):
+            thing.close()
+            thing.unlink()
         if self.lock is not None:
             self.lock.release()
 
@@ -135,12 +137,17 @@ def test_sweep_dead_owners_keeps_live_groups_and_removes_lockless_ones(groups):
     assert len(live.entries()) == 3
 
 
-def test_unlink_quietly_ignores_a_name_already_gone():
-    import posix_ipc
-
-    name = names.object_name(os.getpid(), names.new_token(), "gone")
-    names.unlink_quietly(posix_ipc.unlink_shared_memory, name)
-    names.unlink_quietly(posix_ipc.unlink_semaphore, name)
+def test_unlink_quietly_removes_a_name_and_ignores_one_already_gone(shm_name):
+    segment, semaphore = shm_name("seg"), shm_name("sem")
+    posix_ipc.SharedMemory(segment, posix_ipc.O_CREX, size=4096).close_fd()
+    posix_ipc.Semaphore(semaphore, posix_ipc.O_CREX).close()
+    for _ in range(2):  # the second time both are gone: no error
+        names.unlink_quietly(posix_ipc.unlink_shared_memory, segment)
+        names.unlink_quietly(posix_ipc.unlink_semaphore, semaphore)
+    with pytest.raises(posix_ipc.ExistentialError):
+        posix_ipc.SharedMemory(segment)
+    with pytest.raises(posix_ipc.ExistentialError):
+        posix_ipc.Semaphore(semaphore)
 
 
 def test_pid_alive_is_false_for_a_zombie_and_true_for_us():

@@ -26,7 +26,8 @@ def pattern(seq: int, shape=SHAPE, dtype=np.uint8) -> np.ndarray:
 
 
 class Rig:
-    """A writer and both readers of one ring, closed readers first (the writer unlinks)."""
+    """A writer and both readers of one ring, closed readers first, then the writer, which
+    unlinks it (its creator)."""
 
     def __init__(self, name: str, capacity: int, shape=SHAPE, dtype=np.uint8) -> None:
         self.writer = RingWriter.create(name, capacity, shape, dtype)
@@ -46,6 +47,7 @@ class Rig:
         self.encoder.close()
         self.stats.close()
         self.writer.close()
+        self.writer.unlink()
 
 
 @pytest.fixture

@@ -58,8 +58,10 @@ class FeedRig:
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
-        self.feed.close()
-        self.stats_bell.close()
+        self.feed.close()  # closes its ring and bell; the rig made them, so it unlinks them
+        for thing in (self.feed.ring, self.bell, self.stats_bell):
+            thing.close()
+            thing.unlink()
 
 
 @pytest.fixture

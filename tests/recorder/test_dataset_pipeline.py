@@ -176,11 +176,12 @@ def test_an_encoder_failing_in_its_flush_discards_what_was_written_meanwhile(
     from shmpipe.video.episode_writer import EpisodeVideoWriter
 
     def fail_once_the_episode_row_is_written(writer) -> tuple[float, int]:
-        row = layout.episodes_path(tmp_path, 1)
+        row = layout.staged(layout.episodes_path(tmp_path, 1))
         deadline = time.monotonic() + 10
         while not row.exists() and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert layout.data_path(tmp_path, 1).exists(), "the data file was not written early"
+        data = layout.staged(layout.data_path(tmp_path, 1))
+        assert data.exists(), "the data file was not written (staged) early"
         raise RuntimeError("injected failure while flushing")
 
     with Pipeline(tmp_path, fps=FPS, cameras=CAMS, features=FEATS, backend="thread") as pipe:

@@ -11,8 +11,9 @@ from contextlib import ExitStack
 import msgspec
 import pytest
 
+from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.ipc import messages, names
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
@@ -32,7 +33,8 @@ class Workers:
         owner = messages.Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(owner.pid, owner.token).release)
 
-        def made(thing):
+        def made(thing):  # ours: closed, then unlinked
+            stack.callback(thing.unlink)
             stack.callback(thing.close)
             return thing
 

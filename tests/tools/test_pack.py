@@ -203,3 +203,32 @@ def test_crash_at_any_step_of_pack_leaves_a_dataset_that_opens_and_verifies(
         report = verify_dataset(root)
         assert report.ok, f"crash after {crash_after} steps: {report.text()}"
         assert_same_contents(expected, contents(root))
+
+
+def test_a_reader_sees_no_row_twice_at_any_step_of_the_swap(root, monkeypatch):
+    """A pack killed mid-swap leaves files as they stand at that step until the next open: at
+    no step does a reader globbing data/*/*.parquet find a row twice (old files go before the
+    packed ones are renamed in, the highest file number first)."""
+    real_replace, real_unlink = os.replace, os.unlink
+    twice: list[str] = []
+
+    def rows_seen_twice(what: str) -> None:
+        indices = [i for p in root.glob("data/*/*.parquet")
+                   for i in pq.read_table(p, columns=["index"]).column(0).to_pylist()]  # fmt: skip
+        if len(indices) != len(set(indices)):
+            twice.append(f"after {what}: {len(indices) - len(set(indices))} rows twice")
+
+    def replace(source, final):
+        real_replace(source, final)
+        rows_seen_twice(f"renaming {Path(final).relative_to(root)}")
+
+    def unlink(path, *args, **kwargs):
+        real_unlink(path, *args, **kwargs)
+        rows_seen_twice(f"deleting {Path(path).relative_to(root)}")
+
+    monkeypatch.setattr(os, "replace", replace)
+    monkeypatch.setattr(os, "unlink", unlink)
+    pack(root, *limits(root))
+    monkeypatch.undo()
+    assert len(list(root.glob("data/*/*.parquet"))) < EPISODES  # it did pack
+    assert twice == []

@@ -11,8 +11,7 @@ import av
 import numpy as np
 import pytest
 
-from shmpipe import FrameError, Pipeline
-from shmpipe.video import depth
+from shmpipe import FrameError, Pipeline, depth
 from tests.helpers.frames import smooth_frame
 from tests.helpers.media import decode_video, psnr
 

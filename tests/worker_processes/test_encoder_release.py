@@ -10,7 +10,8 @@ from contextlib import ExitStack
 import pytest
 from multiprocess import Pipe
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader, RingWriter
 from shmpipe.video import probe
@@ -34,8 +35,10 @@ def encoder_on_ring(stack: ExitStack, capacity: int, video_path) -> tuple[Encode
     stack.callback(names.OwnerLock(owner.pid, owner.token).release)
     ring = RingWriter.create(names.object_name(owner.pid, owner.token, "ring0"), capacity,
                              (SIZE, SIZE, 3))  # fmt: skip
+    stack.callback(ring.unlink)
     stack.callback(ring.close)
     bell = Doorbell.create(names.object_name(owner.pid, owner.token, "bell0"))
+    stack.callback(bell.unlink)
     stack.callback(bell.close)
     ours, theirs = Pipe()
     stack.callback(ours.close)

@@ -14,7 +14,8 @@ import time
 import numpy as np
 import pytest
 
-from shmpipe.ipc import messages, names
+from shmpipe import messages
+from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingReader, RingWriter
@@ -58,6 +59,7 @@ class Relay:
         self.stats.close(crashed=False)
         for thing in (self.store, self.stats_bell, self.bell, self.ring):
             thing.close()
+            thing.unlink()
         self.lock.release()
 
 

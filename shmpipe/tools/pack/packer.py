@@ -15,9 +15,10 @@ Crash safety, in this order (the journal is meta/shmpipe/pack.json):
    (data, videos, then meta/episodes). A crash here leaves the old layout whole; the next
    open (remove_unfinished) or pack deletes the `.packing` files.
 2. journal "swapping", plus the old files to delete: the commit point.
-3. rename data, videos, then meta/episodes into place (new meta/episodes last); delete the old
-   meta/episodes files, then the old data and video files; delete the journal. A crash in
-   here is rolled forward by the next open or pack (shmpipe.dataset.pack_journal.finish_pack).
+3. delete the old files that no new one replaces, then rename data, videos, then meta/episodes
+   into place (new meta/episodes last, each kind's highest file number first: a globbing
+   reader never finds a row twice); delete the journal. A crash in here is rolled forward by
+   the next open or pack (shmpipe.dataset.pack_journal.finish_pack).
 info.json, stats.json, tasks.parquet and the image histograms are not touched.
 
 Memory stays bounded as the dataset grows: the plan holds a few numbers per episode (where its
@@ -43,7 +44,7 @@ from shmpipe.dataset import info as info_json
 from shmpipe.dataset import layout
 from shmpipe.dataset.cleanup import remove_unfinished
 from shmpipe.dataset.files import take_lock
-from shmpipe.dataset.pack_journal import PACK_JOURNAL, PACKING, finish_pack, write_journal
+from shmpipe.dataset.pack_journal import PACK_JOURNAL, finish_pack, write_journal
 from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, read_episodes, video_prefix
 from shmpipe.errors import ConfigError, UsageError
 from shmpipe.tools.pack.files import concatenate_episodes, concatenate_parquet, remux_videos
@@ -56,7 +57,6 @@ DEFAULT_DATA_FILE_SIZE_IN_MB = info_json.DATA_FILES_SIZE_IN_MB
 DEFAULT_VIDEO_FILE_SIZE_IN_MB = info_json.VIDEO_FILES_SIZE_IN_MB
 MB = 1024**2
 VIDEO_KEYS = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
-PACKED_FOLDERS = ("data", "videos", "meta/episodes")
 
 
 class NotPackableError(ConfigError):
@@ -224,12 +224,13 @@ def _swap_in(root: Path, kinds: dict[str, _Kind], episodes: pa.Table, cameras: l
     """Write the new files under temporary names, commit the journal, rename them into place
     and delete the old files (see the module's docstring for the order)."""
     meta = kinds["meta/episodes"]  # every meta/episodes file is rewritten: its rows change
-    renames = [
+    renames = [  # highest file number first (shmpipe.dataset.pack_journal says why)
         (name, g, k.template(g))
         for name, k in kinds.items()
-        for g in (range(len(k.groups)) if name == "meta/episodes" else k.changed())
+        for g in reversed(range(len(k.groups)) if name == "meta/episodes" else k.changed())
     ]
-    temporary = {(name, g): final.with_name(final.name + PACKING) for name, g, final in renames}
+    temporary = {(name, g): final.with_name(final.name + layout.PACKING)
+                 for name, g, final in renames}  # fmt: skip
     journal = {
         "state": "writing",
         "renames": [[_rel(root, temporary[n, g]), _rel(root, f)] for n, g, f in renames],
@@ -292,7 +293,7 @@ def _rel(root: Path, path: Path) -> str:
 def _files(root: Path) -> tuple[int, int]:
     """How many files pack manages, and their bytes."""
     count = size = 0
-    for folder in PACKED_FOLDERS:
+    for folder in layout.PACKED_FOLDERS:
         for path in (root / folder).rglob("*"):
             if path.is_file():
                 count, size = count + 1, size + path.stat().st_size

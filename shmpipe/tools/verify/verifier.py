@@ -18,7 +18,7 @@ import pyarrow as pa
 from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.adopt import ADOPTED_KEY
 from shmpipe.dataset.info import is_camera
-from shmpipe.dataset.reader import EPISODES_GLOB, episodes_files
+from shmpipe.dataset.reader import episodes_files, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, parquet_rows, read_json
 from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
@@ -31,7 +31,7 @@ from shmpipe.tools.verify.report import Problem as Problem
 from shmpipe.tools.verify.report import VerifyReport as VerifyReport
 
 INFO, STATS, TASKS = layout.INFO_PATH, layout.STATS_PATH, layout.TASKS_PATH
-EPISODES_DIR = "meta/episodes"
+EPISODES_DIR = layout.EPISODES_DIR
 NOT_NUMERIC = ("video", "image", "string")
 LIVE_RETRIES_S = (0.1, 0.3, 0.6)  # waits before checking a dataset being recorded again
 
@@ -99,7 +99,7 @@ class _Check:
 
     def _read_episodes(self) -> EpisodeIndex:
         if not episodes_files(self.root) and self.info.get("total_episodes") != 0:
-            self.problem(f"no {EPISODES_GLOB}", file=EPISODES_DIR)
+            self.problem(f"no {layout.EPISODES_GLOB}", file=EPISODES_DIR)
         index = read_index(self.root, self.cameras, self.merge, self.problem)
         numbers = index.columns.get("episode_index")
         if numbers is not None and not np.array_equal(numbers, np.arange(len(index))):
@@ -189,7 +189,7 @@ class _Check:
         for i in range(len(self.episodes)):
             e = self.episodes.row(i)
             for camera in self.cameras:
-                key = f"videos/{camera}/"
+                key = video_prefix(camera)
                 absent = [k for k in ("chunk_index", "file_index") if e[key + k] == ABSENT]
                 if absent:
                     episode = e["episode_index"]
@@ -216,7 +216,7 @@ class _Check:
         """The problems of the episodes (index into self.episodes, camera) this file holds."""
         unexplained = video.error is not None  # a read error not yet reported
         for i, camera in episodes:
-            e, key = self.episodes.row(i), f"videos/{camera}/"
+            e, key = self.episodes.row(i), video_prefix(camera)
             ep = e["episode_index"]
             start, end = e[key + "from_timestamp"], e[key + "to_timestamp"]
             found = verify_video.episode_problems(video.times, start, end, e["length"], self.fps)

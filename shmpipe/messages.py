@@ -1,4 +1,5 @@
-"""Control messages between the control process and its workers.
+"""The protocol between the recorder (control process) and its workers: both sides import this
+module and nothing else of each other (the socket between them carries only these messages).
 
 Every message is a msgspec Struct tagged by its class name, so a worker decides what it got with
 `match`. Frames never travel here: a message only says where an episode starts and ends.
@@ -8,19 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
-
-class VideoSettings(msgspec.Struct, frozen=True):
-    """Everything an encoder needs to open one camera's video (see shmpipe.video.episode_writer)."""
-
-    fps: int
-    width: int
-    height: int
-    vcodec: str
-    pix_fmt: str
-    codec_options: dict[str, str]
-    priority: str | int = 10  # shmpipe.video.priority.EncoderPriority for the codec's threads
-    scope: str = "process"  # whose threads to move: the whole "process" or only the "thread"
-    input_format: str = "rgb24"  # what a ring slot holds: "rgb24", or "gray12le" for depth (mm)
+from shmpipe.video.settings import VideoSettings
 
 
 class Owner(msgspec.Struct, frozen=True):

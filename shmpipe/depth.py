@@ -4,8 +4,10 @@ LeRobot (datasets/depth_utils.py, configs/video.py DepthEncoderConfig) quantizes
 codes in log space, `rint((log(d + shift) - log(min + shift)) / (log(max + shift) -
 log(min + shift)) * 4095)` clipped to 0..4095 (all in mm, float32), and encodes the codes as
 gray12le with lossless HEVC (x265 `lossless=1`). A uint16 input has 65536 values, so both ways
-are tables: `quantize` is one lookup per pixel, `DEQUANTIZED_MM[code]` what LeRobot's loader
+are tables: `quantize` is one lookup per pixel, `dequantize(codes)` what LeRobot's loader
 returns in millimetres. Frames stay millimetres in the ring; the workers quantize.
+Pure numpy and a layer of its own: the encoder (video), the histograms (stats) and info.json
+(dataset) all code depth alike, and none of them imports another for it.
 """
 
 from __future__ import annotations
