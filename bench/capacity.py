@@ -3,11 +3,14 @@
     python -m bench.capacity --out bench/out/capacity     # 480x640 and 720x1280, 3 repeats
     python -m bench.capacity --sizes 480x640 --repeats 1 --seconds 4 --out /tmp/cap   # quick
 
-For N = 1, 2, ... streams, each system (shmpipe process and thread backends, the raw PyAV
-encoder, LeRobot 0.4.4's streaming encoder if its Python is given and imports it) records N
-camera-like streams paced at --fps for --seconds, each run in a fresh process, the systems
-interleaved run by run. A system is done at the first N where most of its runs' backlog grew.
-Writes DIR/capacity.json (every run) and DIR/capacity.md (the table).
+Each system (shmpipe process and thread backends, the raw PyAV encoder, LeRobot 0.4.4's
+streaming encoder if its Python is given and imports it) records N camera-like streams paced at
+--fps for --seconds, each run in a fresh process, the systems interleaved run by run. Each
+system's ceiling is searched for, not capped: N doubles (1, 2, 4, 8, ...) until most of its runs'
+backlog grew, then N is bisected between the most kept up and the fewest that grew
+(bench.capacity_search). --non-root runs every child under `setpriv --bounding-set=-sys_nice`
+(as a user without CAP_SYS_NICE: SVT-AV1 cannot make its threads real-time). Writes
+DIR/capacity.json (every run) and DIR/capacity.md (the table: medians and run-to-run spread).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import capacity_report
+from bench import capacity_report, capacity_search
 
 SYSTEMS = ("process", "thread", "raw", "lerobot")
 REPO = Path(__file__).resolve().parent.parent
@@ -41,7 +44,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=8.0, help="paced seconds per run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per (size, system, N)")
-    parser.add_argument("--max-streams", type=int, default=6)
+    parser.add_argument("--max-streams", type=int, default=64, help="a safety stop, not a cap")
+    parser.add_argument(
+        "--non-root",
+        action="store_true",
+        help="children without CAP_SYS_NICE (setpriv --bounding-set=-sys_nice)",
+    )
     parser.add_argument(
         "--clip-frames",
         type=int,
@@ -110,6 +118,8 @@ def run_one(system: str, size: tuple[int, int], streams: int, args) -> dict:
            str(args.seconds), "--clip-frames", str(args.clip_frames), "--seed", str(args.seed),
            f"--svtav1-params={args.svtav1_params}", "--out", str(args.out),
            "--result", str(result)]  # fmt: skip
+    if args.non_root:
+        cmd = ["setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--", *cmd]
     env = dict(os.environ, SVT_LOG="1", PYTHONPATH=str(REPO))
     with open(args.out / f"{system}.log", "a") as log:
         proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -130,15 +140,14 @@ def lerobot_importable(python: str) -> str | None:
 
 
 def measure_size(size: tuple[int, int], systems: list[str], args, runs: list) -> dict:
-    """Raise N until each system's backlog grows; its capacity figures."""
-    active, by_streams = list(systems), {s: {} for s in systems}
-    for streams in range(1, args.max_streams + 1):
-        if not active:
-            break
-        clip_paths(args.out, size, streams, args)
-        verdicts = {s: [] for s in active}
+    """Search each system's ceiling (capacity_search); its capacity figures."""
+    searches = {s: capacity_search.CeilingSearch(args.max_streams) for s in systems}
+    by_streams: dict[str, dict[int, dict]] = {s: {} for s in systems}
+    while pending := {s: n for s, search in searches.items() if (n := search.next()) is not None}:
+        clip_paths(args.out, size, max(pending.values()), args)
+        verdicts = {s: [] for s in pending}
         for repeat in range(args.repeats):
-            for system in active:
+            for system, streams in pending.items():
                 trace = run_one(system, size, streams, args)
                 record = {"size": list(size), "system": system, "streams": streams,
                           "repeat": repeat, "loadavg": os.getloadavg()[0]}  # fmt: skip
@@ -151,15 +160,16 @@ def measure_size(size: tuple[int, int], systems: list[str], args, runs: list) ->
                 print(f"[capacity] {size[0]}x{size[1]} {system} N={streams} #{repeat}: "
                       f"carried {verdict['streams_carried']:.2f}, growth "
                       f"{verdict['growth_fps']:+.1f} frames/s", flush=True)  # fmt: skip
-        for system in list(active):
+        for system, streams in pending.items():
             if not verdicts[system]:
-                active.remove(system)
+                searches[system].fail()
                 continue
             by_streams[system][streams] = capacity_report.verdict(verdicts[system])
-            if by_streams[system][streams]["grows"]:
-                active.remove(system)
-    return {s: capacity_report.capacity(v) if v else {"error": "no run finished"}
-            for s, v in by_streams.items()}  # fmt: skip
+            searches[system].record(streams, by_streams[system][streams]["grows"])
+    summary = {s: capacity_report.capacity(v) if v else {"error": "no run finished"}
+               for s, v in by_streams.items()}  # fmt: skip
+    capacity_report.add_common_cpu(summary, by_streams)
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,7 +48,29 @@ def verdict(verdicts: list[dict]) -> dict:
             for k in cpu_keys
         },
         "n": len(verdicts),
+        "carried_range": [
+            min(v["streams_carried"] for v in verdicts),
+            max(v["streams_carried"] for v in verdicts),
+        ],  # fmt: skip
+        "encoder_cpu_range": _range([v["cpu_ms_per_frame"].get("encoders") for v in verdicts]),
     }
+
+
+def _range(values: list) -> list[float] | None:
+    values = [v for v in values if v is not None]
+    return [min(values), max(values)] if values else None
+
+
+def add_common_cpu(summary: dict, by_streams: dict[str, dict[int, dict]]) -> None:
+    """CPU per frame falls as a machine gets busier (an encoder with slack sleeps and wakes for
+    every frame), so systems are compared at one stream count: the most that every system ran.
+    Adds `common_streams` and `common_cpu_ms_per_frame` to each system's capacity."""
+    counts = [set(v) for v in by_streams.values() if v]
+    common = max(set.intersection(*counts), default=None) if counts else None
+    for system, cap in summary.items():
+        if common is not None and "error" not in cap:
+            cap["common_streams"] = common
+            cap["common_cpu_ms_per_frame"] = by_streams[system][common]["cpu_ms_per_frame"]
 
 
 def capacity(by_streams: dict[int, dict]) -> dict:
@@ -59,9 +81,11 @@ def capacity(by_streams: dict[int, dict]) -> dict:
     best = max(kept, default=0)
     fractional = by_streams[grew[0]]["streams_carried"] if grew else float(best)
     cpu_at = best if best else (grew[0] if grew else None)
+    spread_at = grew[0] if grew else best
     return {
         "streams": best,
         "fractional": max(float(best), fractional),
+        "carried_range": by_streams[spread_at].get("carried_range") if spread_at else None,
         "cpu_ms_per_frame": by_streams[cpu_at]["cpu_ms_per_frame"] if cpu_at else {},
         "cpu_at_streams": cpu_at,
         "limited": not grew,  # never grew: the true capacity may be higher (--max-streams)
@@ -72,14 +96,15 @@ def markdown(summary: dict, fps: int) -> str:
     """The capacity table: per size and system, streams kept up, fractional, CPU per frame."""
     lines = [
         f"| size | system | streams kept up at {fps} fps | fractional streams | vs raw "
-        "| encoder CPU ms/frame | stats ms/frame (share) | control ms/frame |",
-        "|---|---|---|---|---|---|---|---|",
+        "| encoder CPU ms/frame | stats ms/frame (share) | control ms/frame "
+        "| fractional, run-to-run (min-max) | encoder CPU ms/frame at the common N |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for size, systems in summary.items():
         raw = systems.get("raw", {}).get("fractional")
         for name, cap in systems.items():
             if "error" in cap:
-                lines.append(f"| {size} | {name} | {cap['error']} | | | | | |")
+                lines.append(f"| {size} | {name} | {cap['error']} | | | | | | | |")
                 continue
             cpu = cap["cpu_ms_per_frame"]
             enc, stats, control = (cpu.get(k) for k in ("encoders", "stats", "control"))
@@ -90,9 +115,21 @@ def markdown(summary: dict, fps: int) -> str:
             kept = f"{cap['streams']}{'+' if cap['limited'] else ''}"
             lines.append(
                 f"| {size} | {name} | {kept} | {cap['fractional']:.2f} | {ratio} "
-                f"| {_ms(enc)} | {share or '-'} | {_ms(control)} |"
+                f"| {_ms(enc)} | {share or '-'} | {_ms(control)} | {_spread(cap)} "
+                f"| {_common(cap)} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _spread(cap: dict) -> str:
+    low_high = cap.get("carried_range")
+    return "-" if not low_high else f"{low_high[0]:.2f}-{low_high[1]:.2f}"
+
+
+def _common(cap: dict) -> str:
+    if "common_streams" not in cap:
+        return "-"
+    return f"{_ms(cap['common_cpu_ms_per_frame'].get('encoders'))} (N={cap['common_streams']})"
 
 
 def _ms(value: float | None) -> str:

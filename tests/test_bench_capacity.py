@@ -8,6 +8,7 @@ the look-ahead setting shmpipe adopted encodes LeRobot's options to the same byt
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -70,3 +71,84 @@ def test_flush_settings_table_compares_with_lerobots_options(tmp_path):
     assert rows["lookahead=0"]["held"] <= rows["lerobot"]["held"]
     assert rows["lerobot"]["psnr_db"] > 20
     assert "| lookahead=0 |" in (tmp_path / "flush.md").read_text()
+
+
+def test_the_ceiling_search_doubles_until_behind_then_bisects():
+    from bench.capacity_search import CeilingSearch
+
+    ceiling = 11  # a machine that keeps up with 11 streams and not 12
+    search, tried = CeilingSearch(max_streams=64), []
+    while (n := search.next()) is not None:
+        tried.append(n)
+        search.record(n, grew=n > ceiling)
+    assert tried == [1, 2, 4, 8, 16, 12, 10, 11]
+    assert (search.kept, search.grew) == (11, 12)
+    capped = CeilingSearch(max_streams=6)
+    while (n := capped.next()) is not None:
+        capped.record(n, grew=False)
+    assert (capped.kept, capped.grew) == (6, None)  # never fell behind: reported as "6+"
+
+
+def test_spread_and_cpu_at_a_common_stream_count_reach_the_table():
+    def verdicts(n, carried, cpu):
+        runs = [{"grows": c < n, "growth_fps": 0.0, "streams_carried": c,
+                 "cpu_ms_per_frame": {"encoders": e}}
+                for c, e in zip(carried, cpu, strict=True)]  # fmt: skip
+        return capacity_report.verdict(runs)
+
+    process = {1: verdicts(1, [1, 1, 1], [14.0, 13.0, 15.0]),
+               2: verdicts(2, [1.7, 1.8, 1.9], [12.0, 12.0, 12.0])}  # fmt: skip
+    raw = {1: verdicts(1, [1, 1, 1], [12.0, 11.0, 13.0])}
+    summary = {"process": capacity_report.capacity(process), "raw": capacity_report.capacity(raw)}
+    capacity_report.add_common_cpu(summary, {"process": process, "raw": raw})
+    assert summary["process"]["carried_range"] == [1.7, 1.9]
+    assert summary["process"]["common_streams"] == 1
+    assert summary["process"]["common_cpu_ms_per_frame"]["encoders"] == 14.0
+    table = capacity_report.markdown({"64x64": summary}, FPS)
+    assert "| 1.70-1.90 | 14.00 (N=1) |" in table and "| 12.00 (N=1) |" in table
+
+
+def test_non_root_children_run_without_cap_sys_nice(tmp_path, monkeypatch):
+    import subprocess
+
+    from bench import capacity
+
+    seen = {}
+
+    def fake_run(cmd, **kwargs):
+        seen["cmd"] = cmd
+        return subprocess.CompletedProcess(cmd, 1)
+
+    monkeypatch.setattr(capacity.subprocess, "run", fake_run)
+    args = capacity.parse_args(["--non-root", "--out", str(tmp_path)])
+    assert "error" in capacity.run_one("raw", (64, 64), 1, args)
+    assert seen["cmd"][:2] == ["setpriv", "--bounding-set=-sys_nice"]
+    check = ["setpriv", "--bounding-set=-sys_nice", "--inh-caps=-sys_nice", "--", "python3", "-c",
+             "import os; os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))"]  # fmt: skip
+    if os.geteuid() == 0:  # as root the flag takes the right away: the child cannot go real-time
+        assert subprocess.run(check, capture_output=True).returncode != 0
+
+
+def test_the_bench_runs_end_to_end_and_searches_past_its_first_counts(tmp_path):
+    from bench import capacity
+
+    args = "--systems raw --sizes 32x32 --repeats 1 --seconds 1 --clip-frames 4 --max-streams 2"
+    assert capacity.main([*args.split(), "--out", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "capacity.json").read_text())
+    assert [r["streams"] for r in report["runs"]] == [1, 2]  # 32x32 keeps up: doubled to the stop
+    assert report["summary"]["32x32"]["raw"]["streams"] == 2
+    assert "| 32x32 | raw | 2+ |" in (tmp_path / "capacity.md").read_text()
+
+
+def test_encoder_cpu_bench_compares_the_writer_with_raw_at_the_same_bytes(capsys):
+    from bench import encoder_cpu
+
+    assert encoder_cpu.main("--streams 2 --size 32x32 --frames 4 --repeats 1".split()) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()[2:]]
+    cores = len(os.sched_getaffinity(0))
+    assert [r[0].strip("| ") for r in rows] == [
+        "raw (shmpipe's lp)", "writer (shmpipe's lp)", "raw lp=1",
+        f"raw lp={cores} (all cores)"]  # fmt: skip
+    assert all(float(r[1].split()[0]) > 0 for r in rows)
+    raw_bytes = {int(r[2].strip(" |")) for r in rows if r[0].startswith("| raw")}
+    assert len(raw_bytes) == 1  # SVT-AV1's lp changes no byte

@@ -56,9 +56,11 @@ def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: Episod
 
 
 def check_videos(root: Path, cameras: Mapping[str, tuple[int, ...]], episode_index: int) -> None:
-    """Every camera's video of `episode_index` is in place."""
+    """Every camera's video of `episode_index` is in place (under its staged name, or already
+    published by a caller of commit_episode)."""
     videos = [layout.video_path(root, camera, episode_index) for camera in cameras]
-    absent = [str(p.relative_to(root)) for p in videos if not p.is_file()]
+    absent = [str(p.relative_to(root)) for p in videos
+              if not (p.is_file() or layout.staged(p).is_file())]  # fmt: skip
     if absent:
         raise ConfigError(f"commit_episode: files not in place: {absent}")
 

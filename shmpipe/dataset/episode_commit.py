@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from shmpipe.dataset import layout
+from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.checks import check_histograms, check_videos
 from shmpipe.dataset.files import rename_together, sync_durably, sync_folders, write_unpublished
 from shmpipe.dataset.info import stage_info, with_episode
@@ -48,10 +48,10 @@ class CommitState(enum.Enum):
 
 class EpisodeCommit:
     """The files of one episode, staged step by step and published at once. Made by
-    DatasetWriter.begin_commit; the writer's commit_staged publishes it and moves the dataset
-    on. `timings` (seconds): "data", "stats", "meta" (every metadata file and sync, publishing
-    included) and "commit" (of "meta", the part that waits for the videos: their sync and the
-    renames)."""
+    DatasetWriter.begin_commit (or stage_episode, which also takes the first step); the
+    writer's commit_staged publishes it and moves the dataset on. `timings` (seconds): "data",
+    "stats", "meta" (every metadata file and sync, publishing included) and "commit" (of
+    "meta", the part that waits for the videos: their sync and the renames)."""
 
     def __init__(self, root: Path, info: dict, cameras: Mapping[str, tuple[int, int, int]],
                  stats: DatasetStats, tasks: TaskList, rows: EpisodeRows, episode_index: int,
@@ -62,6 +62,7 @@ class EpisodeCommit:
         self._info, self._stats, self._tasks, self._linked = info, stats, tasks, linked
         self._texts = tasks.texts()
         self._columns = rows.columns(info["fps"], episode_index, first_frame)
+        self._capture_columns = capture_times.columns_of(info)
         self._features = rows.features
         self.tasks = [self._texts[i] for i in dict.fromkeys(self._columns["task_index"].tolist())]
         self.data_path = layout.data_path(root, episode_index)
@@ -96,11 +97,11 @@ class EpisodeCommit:
                     staged.unlink(missing_ok=True)
             raise
 
-    def write_data(self, capture_columns: list[str]) -> None:
+    def write_data(self) -> None:
         """The data file, staged and synced."""
         with self._step("write_data", CommitState.NEW, CommitState.DATA_STAGED):
             started = time.perf_counter()
-            table = rows_table(self._columns, self._features, capture_columns)
+            table = rows_table(self._columns, self._features, self._capture_columns)
             self._stage(self.data_path, lambda f: pq.write_table(table, f))
             self.timings["data"] = time.perf_counter() - started
 

@@ -35,12 +35,16 @@ STATE_PATH = SHMPIPE_DIR + "/state.npz"  # what resuming needs (shmpipe.dataset.
 SPILL_DIR = SHMPIPE_DIR + "/spill"  # raw frames of a backlog past its memory allowance
 SPILL_GLOB = "*.raw"
 PACK_JOURNAL = SHMPIPE_DIR + "/pack.json"  # shmpipe.dataset.pack_journal
+MERGE_DIR = SHMPIPE_DIR + "/merge"  # a merge's marks in its own folder (shmpipe.tools.merge)
 # Folders of numbered episode files (chunk-XXX/file-YYY.*), besides one per camera in videos/.
 EPISODE_FOLDERS = (DATA_DIR, EPISODES_DIR, HISTOGRAMS_DIR)
 PACKED_FOLDERS = (DATA_DIR, VIDEOS_DIR, EPISODES_DIR)  # what pack rewrites
 CHUNK_GLOB = "chunk-*"
 DATA_GLOB = DATA_DIR + "/chunk-*/file-*.parquet"
 EPISODES_GLOB = EPISODES_DIR + "/chunk-*/file-*.parquet"
+# What LeRobot's loader globs: every file matching is read as part of the dataset.
+READERS_DATA_GLOB = DATA_DIR + "/*/*.parquet"
+READERS_VIDEO_GLOB = VIDEOS_DIR + "/{video_key}/*/*.mp4"
 STAGED = ".partial"  # a whole file, synced, waiting to be renamed into place
 PACKING = ".packing"  # pack's new files until the swap renames them into place
 

@@ -52,14 +52,14 @@ def episodes_row(
     for name in [*(n for n in stats if n not in cameras), *cameras]:
         for key in STAT_KEYS:
             value = stats[name][key]
-            cols[f"stats/{name}/{key}"] = (_stat_type(value), value.tolist())
+            cols[f"stats/{name}/{key}"] = (stat_type(value), value.tolist())
     cols["meta/episodes/chunk_index"] = (pa.int64(), chunk)
     cols["meta/episodes/file_index"] = (pa.int64(), file)
     arrays = [pa.array([value], type) for type, value in cols.values()]
     return pa.Table.from_arrays(arrays, names=list(cols))
 
 
-def _stat_type(value: np.ndarray) -> pa.DataType:
+def stat_type(value: np.ndarray) -> pa.DataType:
     """LeRobot's column type for a stat: nested lists as deep as the array, int64 or double."""
     type_ = pa.int64() if np.issubdtype(value.dtype, np.integer) else pa.float64()
     for _ in range(value.ndim):

@@ -20,7 +20,7 @@ import numpy as np
 from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically
-from shmpipe.dataset.reader import read_episodes
+from shmpipe.dataset.reader import read_episodes, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, require_file
 from shmpipe.stats.images import accumulate_histograms, downsample
 
@@ -36,22 +36,41 @@ def write_from_videos(
     """Count and save the histograms of the `missing` episodes (of 0..episodes-1) from their
     videos, found through meta/episodes. shapes: camera -> histogram shape ((3, 256) RGB,
     (1, 4096) depth). DamagedDatasetError naming the file if a video lacks an episode's frames."""
-    columns = []
-    for camera in shapes:
-        prefix = f"videos/{camera}/"
-        columns += [prefix + k for k in ("chunk_index", "file_index", "from_timestamp",
-                                         "to_timestamp")]  # fmt: skip
-    table = read_episodes(root, episodes, ["length", *columns])
-    wanted = set(missing)
-    spans = {camera: _SpanReader(root, camera, shape) for camera, shape in shapes.items()}
-    try:
-        for row in _rows(table, wanted):
-            histograms = {camera: reader.histogram(row) for camera, reader in spans.items()}
+    table = read_episodes(root, episodes, ["length", *video_columns(shapes)])
+    with DecodedHistograms(root, shapes) as decoded:
+        for row in _rows(table, set(missing)):
+            histograms = decoded.of(row)
             path = layout.histograms_path(root, row["episode_index"])
             write_atomically(path, lambda f, h=histograms: np.savez(f, **h))
-    finally:
-        for reader in spans.values():
+
+
+def video_columns(cameras) -> list[str]:
+    """The meta/episodes columns that say where each camera's frames of an episode are."""
+    keys = ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
+    return [video_prefix(camera) + key for camera in cameras for key in keys]
+
+
+class DecodedHistograms:
+    """Each camera's histograms of episodes given in episode order, from the decoded videos:
+    one decoder per camera, each video file decoded once front to back."""
+
+    def __init__(self, root: Path, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        self.spans = {camera: _SpanReader(root, camera, shape) for camera, shape in shapes.items()}
+
+    def of(self, row: Mapping) -> dict[str, np.ndarray]:
+        """camera -> histogram of the episode of a meta/episodes row (with `episode_index`,
+        `length` and video_columns)."""
+        return {camera: reader.histogram(row) for camera, reader in self.spans.items()}
+
+    def close(self) -> None:
+        for reader in self.spans.values():
             reader.close()
+
+    def __enter__(self) -> DecodedHistograms:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _rows(table, wanted: set[int]) -> Iterator[dict]:

@@ -177,20 +177,24 @@ class DatasetWriter(contextlib.AbstractContextManager):
         staged.write_meta(image_histograms)
         return self.commit_staged(staged, started=t0)
 
-    def stage_episode(self, episode_index: int, rows: EpisodeRows) -> EpisodeCommit:
-        """Begin committing episode `episode_index` before its videos are in place: check the
-        rows and write the data file. The caller then calls write_meta with the histograms,
-        and commit_staged once the videos are in place; `rows` must not change meanwhile.
+    def begin_commit(self, episode_index: int, rows: EpisodeRows) -> EpisodeCommit:
+        """The commit of episode `episode_index`, checked and not begun (CommitState.NEW): the
+        caller takes its steps (write_data, write_meta, sync_early) while the videos are being
+        encoded, then commit_staged once they are in place; `rows` must not change meanwhile.
         Until commit_staged returns the episode is not part of the dataset (discard_episode
         removes what was written)."""
         _check_next(self.next_episode_index, episode_index)
         check_rows(self.features, len(self._tasks.texts()), rows, self.capture_cameras)
         self._drop_staged()
-        staged = EpisodeCommit(self.root, self._info, self.cameras, self._stats, self._tasks,
-                               rows, episode_index, self.next_frame_index,
-                               self._linked)  # fmt: skip
-        self._staged = staged
-        staged.write_data(capture_times.columns_of(self._info))
+        self._staged = EpisodeCommit(self.root, self._info, self.cameras, self._stats,
+                                     self._tasks, rows, episode_index, self.next_frame_index,
+                                     self._linked)  # fmt: skip
+        return self._staged
+
+    def stage_episode(self, episode_index: int, rows: EpisodeRows) -> EpisodeCommit:
+        """begin_commit, then its first step: the data file written (staged)."""
+        staged = self.begin_commit(episode_index, rows)
+        staged.write_data()
         return staged
 
     def commit_staged(self, staged: EpisodeCommit, started: float | None = None

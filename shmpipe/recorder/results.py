@@ -7,6 +7,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from shmpipe.video.capacity import Capacity
+
 
 class VideoSpan(NamedTuple):
     """Where a camera's episode is: the frames of `path` with from_timestamp <= t <
@@ -97,3 +99,10 @@ class PipelineStatus:
     encoder: str = ""  # the vcodec start() opened ("auto" resolved)
     encoder_notes: list[str] = field(default_factory=list)  # "auto": why each earlier one was not
     preview: PreviewStatus | None = None  # Pipeline(preview=...): its worker, not waited for
+    capacity: Capacity | None = None  # start()'s estimate: what the cameras need of the cores
+
+    @property
+    def headroom(self) -> float | None:
+        """Share of the cores left beyond what the encoders need (start()'s estimate; < 0:
+        more than the machine has), or None if unknown."""
+        return None if self.capacity is None else self.capacity.headroom

@@ -159,7 +159,8 @@ class Session:
         choice = self.encoder_choice
         preview = self.preview.status() if self.preview is not None else None
         return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
-                              choice.encoder, list(choice.notes), preview)  # fmt: skip
+                              choice.encoder, list(choice.notes), preview,
+                              getattr(self.videos, "capacity", None))  # fmt: skip
 
     def _camera_status(self, name: str) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]

@@ -18,7 +18,7 @@ from shmpipe.ipc.ring import ring_bytes
 from shmpipe.ipc.segment import check_shm_usable, shm_free_bytes, shm_shortage_error
 from shmpipe.recorder import memory_budget, preview, settings
 from shmpipe.stats.images import histogram_shape
-from shmpipe.video import codecs, probe
+from shmpipe.video import capacity, codecs, probe
 from shmpipe.video.encoder_config import VideoEncoderConfig
 from shmpipe.video.settings import VideoSettings
 
@@ -63,7 +63,20 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
         log.info("vcodec 'auto' chose %s; skipped: %s", choice.encoder,
                  "; ".join(choice.notes) or "none")  # fmt: skip
     chosen = per_camera(choice.encoder) | depths
-    return codecs.CameraVideos({name: chosen[name] for name in cameras}, choice)
+    videos = {name: chosen[name] for name in cameras}
+    return codecs.CameraVideos(videos, choice, check_capacity(videos, fps))
+
+
+def check_capacity(videos: dict[str, VideoSettings], fps: int) -> capacity.Capacity:
+    """What the cameras need of this machine's cores, from the probe's CPU per frame; a warning
+    before the first frame if they do not fit with a margin (shmpipe.video.capacity)."""
+    costs = {name: (v.height, v.width, probe.cpu_per_frame(v)) for name, v in videos.items()}
+    need = capacity.estimate(costs, fps)
+    if not need.fits:
+        log.warning("%d cameras at %d fps may not keep up: %s (at most %.0f %% leaves room for "
+                    "the rest); frames would wait in the backlog and finish_episode() for them",
+                    len(videos), fps, need.describe(), 100 * capacity.MARGIN)  # fmt: skip
+    return need
 
 
 def plan_start(pipe) -> tuple[dict[str, VideoSettings], VideoEncoderConfig, int, int]:

@@ -89,3 +89,10 @@ def run_command(args: argparse.Namespace, prog: str) -> int:
     except ShmpipeError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+
+
+def refused(prog: str, error: Exception, problems: type[Exception]) -> int:
+    """Print why a command refused or failed; EXIT_PROBLEMS for a `problems` error (the data
+    has problems), else EXIT_BAD_ARGUMENTS (the arguments or settings cannot be used)."""
+    print(f"{prog}: {error}", file=sys.stderr)
+    return EXIT_PROBLEMS if isinstance(error, problems) else EXIT_BAD_ARGUMENTS

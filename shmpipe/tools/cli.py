@@ -33,8 +33,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from shmpipe.tools import demo
     from shmpipe.tools.arguments import Parser, run_command
+    from shmpipe.tools.merge.command import add_merge
     from shmpipe.tools.pack.command import add_pack
     from shmpipe.tools.record.command import add_record
+    from shmpipe.tools.stats.command import add_stats
     from shmpipe.tools.verify.command import add_verify
 
     parser = Parser(prog="shmpipe", description="Record and check LeRobot v3.0 datasets.")
@@ -42,6 +44,8 @@ def _main(argv: Sequence[str] | None) -> int:
     add_record(commands)
     add_verify(commands)
     add_pack(commands)
+    add_merge(commands)
+    add_stats(commands)
     demo.add_demo(commands)
     for entry in entry_points(group=COMMANDS_GROUP):
         entry.load()(commands)

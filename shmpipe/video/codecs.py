@@ -71,11 +71,13 @@ class EncoderChoice:
 
 
 class CameraVideos(dict):
-    """Each camera's VideoSettings (shmpipe.video.settings), and the EncoderChoice behind them."""
+    """Each camera's VideoSettings (shmpipe.video.settings), the EncoderChoice behind them, and
+    what they need of this machine (shmpipe.video.capacity.Capacity, once start() measured)."""
 
-    def __init__(self, videos: dict, choice: EncoderChoice) -> None:
+    def __init__(self, videos: dict, choice: EncoderChoice, capacity=None) -> None:
         super().__init__(videos)
         self.choice = choice
+        self.capacity = capacity
 
 
 def canonical(vcodec: str) -> str:

@@ -1,9 +1,10 @@
 """Open the encoder once at start(), with the real size and options, before anything is recorded.
 
-Two things are learnt: whether the codec accepts the settings at all (SVT-AV1 refuses a 2x2 or
-1x64 frame only when it opens, which would otherwise be at the end of a whole episode), and how
-many frames it holds back before its first packet. An encoder keeps every frame in the ring until
-the fragment holding it is on disk, so a ring must hold that many frames plus a keyframe interval.
+Three things are learnt: whether the codec accepts the settings at all (SVT-AV1 refuses a 2x2 or
+1x64 frame only when it opens, which would otherwise be at the end of a whole episode), how
+many frames it holds back before its first packet (an encoder keeps every frame in the ring until
+the fragment holding it is on disk, so a ring must hold that many frames plus a keyframe
+interval), and what one frame of camera-like content costs in CPU (shmpipe.video.capacity).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from shmpipe import depth
 from shmpipe.errors import ConfigError
 from shmpipe.system import priority
+from shmpipe.video import capacity
 from shmpipe.video.episode_writer import CRASH_SAFE_MP4, add_video_stream, input_frame
 from shmpipe.video.settings import VideoSettings
 
@@ -59,13 +61,22 @@ def unusable_reason(video: VideoSettings) -> str | None:
 
 def frames_held_back(video: VideoSettings) -> int:
     """Most frames the codec holds at once: fed but not yet out (cached per settings)."""
+    return _probe_of(video)[0]
+
+
+def cpu_per_frame(video: VideoSettings) -> float:
+    """CPU seconds the codec spent per camera-like frame (all its threads; cached per settings)."""
+    return _probe_of(video)[1]
+
+
+def _probe_of(video: VideoSettings) -> tuple[int, float]:
     key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority,
            video.input_format)  # fmt: skip
     return _probe(key, tuple(sorted(video.codec_options.items())))
 
 
 @functools.lru_cache(maxsize=64)
-def _probe(key: tuple, options: tuple) -> int:
+def _probe(key: tuple, options: tuple) -> tuple[int, float]:
     """libsvtav1 has been seen (~1 start in 50, beside busy processes) to refuse one frame with
     EINVAL and then encode the same settings fine: an encode failure is tried once more."""
     try:
@@ -77,7 +88,7 @@ def _probe(key: tuple, options: tuple) -> int:
         return _probe_once(key, options)
 
 
-def _probe_once(key: tuple, options: tuple) -> int:
+def _probe_once(key: tuple, options: tuple) -> tuple[int, float]:
     fps, width, height, vcodec, pix_fmt, prio, input_format = key
     if vcodec == "libsvtav1" and fps > SVT_MAX_FPS:  # it says only "Invalid argument"
         raise EncoderUnusable(
@@ -112,6 +123,8 @@ def _probe_once(key: tuple, options: tuple) -> int:
                     last = i + STEADY_FRAMES  # packets may come in bursts: watch a while
                 if i == last:
                     break
+            cost = _time_camera_like(container, stream, i + 1, held, video,
+                                     new | {threading.get_native_id()})  # fmt: skip
             container.mux(stream.encode(None))
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise EncoderUnusable(
@@ -122,7 +135,28 @@ def _probe_once(key: tuple, options: tuple) -> int:
         ) from None
     finally:
         os.sched_setscheduler(0, *caller)
-    return held
+    return held, cost
+
+
+def _time_camera_like(container, stream, first: int, held: int, video: VideoSettings,
+                      threads: set[int]) -> float:  # fmt: skip
+    """CPU seconds per frame of camera-like content, in steady state: from the first such
+    frame's packet to TIMED_FRAMES packets later (the codec is then busy with those frames
+    only, and none of its start-up or flush is counted)."""
+    rgb = video.input_format != depth.PIX_FMT
+    clock, out, start = capacity.CodecClock(threads), 0, None
+    for i in range(first, first + 2 * (held + 2) + capacity.TIMED_FRAMES):
+        frame = input_frame(capacity.camera_like(video.height, video.width, i, rgb),
+                            video.input_format)  # fmt: skip
+        frame.pts = i
+        packets = stream.encode(frame)
+        out += sum(1 for p in packets if p.pts is not None and p.pts >= first)  # mux rescales
+        container.mux(packets)
+        if start is None and out:
+            start = (clock.seconds(), out)
+        elif start is not None and out - start[1] >= capacity.TIMED_FRAMES:
+            return (clock.seconds() - start[0]) / (out - start[1])
+    return clock.seconds() / max(1, i + 1 - first)  # a codec that never got going: all of it
 
 
 def open_codec(video: VideoSettings) -> None:

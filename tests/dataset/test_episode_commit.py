@@ -95,7 +95,7 @@ def test_each_step_runs_only_from_the_state_the_last_one_left(tmp_path):
             staged.publish()
         with pytest.raises(UsageError, match="write_data needs the state 'new', the commit is "
                            "'data staged'"):  # fmt: skip
-            staged.write_data([])
+            staged.write_data()
         staged.write_meta(histograms)
         assert staged.state is CommitState.META_STAGED
         with pytest.raises(UsageError, match="write_meta needs the state 'data staged'"):
@@ -105,8 +105,7 @@ def test_each_step_runs_only_from_the_state_the_last_one_left(tmp_path):
         for step, expected in STAGED_STEPS:
             with pytest.raises(UsageError, match=f"needs the state '{expected.value}', the "
                                "commit is 'published'"):  # fmt: skip
-                getattr(staged, step)(*([histograms] if step == "write_meta" else
-                                        [[]] if step == "write_data" else []))  # fmt: skip
+                getattr(staged, step)(*([histograms] if step == "write_meta" else []))
         with pytest.raises(UsageError, match="sync_early needs the data staged"):
             staged.sync_early()
     assert read_json(tmp_path / "ds/meta/info.json")["total_episodes"] == 2
@@ -188,3 +187,16 @@ def test_a_failed_step_leaves_the_commit_failed_and_removes_what_it_staged(tmp_p
         w.discard_episode(1)
         assert not [p for p in root.rglob("*") if layout.is_temporary(p.name)]
         assert w.commit_episode(1, *record_episode(w, 4, ["a"], 2, commit=False)).length == 4
+
+
+def test_commit_episode_publishes_videos_left_at_their_staged_names(tmp_path):
+    root = tmp_path / "ds"
+    with open_writer(root) as w:
+        record_episode(w, 5, ["a"], 0)
+        rows, histograms = record_episode(w, 7, ["a"], 1, commit=False)
+        for name in CAMERAS:
+            layout.video_path(root, name, 1).rename(layout.staged_video_path(root, name, 1))
+        assert w.commit_episode(1, rows, histograms).videos == {
+            n: layout.video_path(root, n, 1) for n in CAMERAS}  # fmt: skip
+    assert all(layout.video_path(root, n, 1).is_file() for n in CAMERAS)
+    assert not [p for p in root.rglob("*") if layout.is_temporary(p.name)]

@@ -260,3 +260,17 @@ def test_counts_are_singular_or_plural_as_english_has_them():
     assert one.text().splitlines()[-1] == "FAILED: 1 problem"
     two = VerifyReport(Path("ds"), episodes=2, frames=60, cameras=2, video_frames=120)
     assert two.text().splitlines()[-1] == "OK: 2 episodes, 60 frames, 2 cameras"
+
+
+def test_files_no_episode_lists_but_a_reader_globs_are_reported(recorded, copy_of):
+    """An uncommitted episode's data or video left visible (as before issue 25's staging, after
+    a SIGKILL): LeRobot's loader would read them, so verify names each."""
+    root = copy_of(recorded)
+    data, video = "data/chunk-000/file-009.parquet", f"videos/{WRIST}/chunk-000/file-009.mp4"
+    shutil.copy(root / "data/chunk-000/file-000.parquet", root / data)
+    shutil.copy(root / f"videos/{WRIST}/chunk-000/file-000.mp4", root / video)
+    (root / (data + ".partial")).write_bytes(b"staged: no reader globs it")
+    report = verify_dataset(root)
+    assert where(report) == {(None, None, data), (None, None, video)}
+    assert all("no episode in meta/episodes lists it" in p.message for p in report.problems)
+    assert_fails_with_exit_2(root)

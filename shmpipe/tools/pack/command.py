@@ -32,9 +32,11 @@ def add_pack(commands: argparse._SubParsersAction) -> None:
 def _run_pack(args: argparse.Namespace) -> int:
     from shmpipe.errors import ConfigError
     from shmpipe.tools.pack.packer import NotPackableError, pack
+    from shmpipe.tools.progress import ProgressBar
 
     try:
-        report = pack(args.root, args.data_mb, args.video_mb)
+        with ProgressBar() as progress:
+            report = pack(args.root, args.data_mb, args.video_mb, progress)
     except NotPackableError as error:
         print(f"shmpipe pack: {error}", file=sys.stderr)
         return EXIT_PROBLEMS

@@ -15,6 +15,7 @@ import av
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from shmpipe.dataset import layout
 from shmpipe.video.packets import frame_packets, mux_copy
 
 EPISODES_PER_ROW_GROUP = 100
@@ -94,3 +95,14 @@ def concatenate_episodes(sources: list[Path], located: pa.Table, dest: Path) -> 
     finally:
         if writer is not None:
             writer.close()
+
+
+
+def managed_files(root: Path) -> tuple[int, int]:
+    """How many files pack manages (data, videos, meta/episodes), and their bytes."""
+    count = size = 0
+    for folder in layout.PACKED_FOLDERS:
+        for path in (root / folder).rglob("*"):
+            if path.is_file():
+                count, size = count + 1, size + path.stat().st_size
+    return count, size

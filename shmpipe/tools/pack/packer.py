@@ -47,7 +47,8 @@ from shmpipe.dataset.files import take_lock
 from shmpipe.dataset.pack_journal import PACK_JOURNAL, finish_pack, write_journal
 from shmpipe.dataset.reader import DATA_PREFIX, EPISODES_PREFIX, read_episodes, video_prefix
 from shmpipe.errors import ConfigError, UsageError
-from shmpipe.tools.pack.files import concatenate_episodes, concatenate_parquet, remux_videos
+from shmpipe.tools.pack import files
+from shmpipe.tools.progress import NO_PROGRESS, ProgressBar
 from shmpipe.tools.verify.reading import blocking_problems, read_info
 from shmpipe.tools.verify.verifier import check_dataset
 
@@ -111,6 +112,7 @@ def pack(
     root: str | os.PathLike,
     data_files_size_in_mb: float | None = None,
     video_files_size_in_mb: float | None = None,
+    progress: ProgressBar = NO_PROGRESS,
 ) -> PackReport:
     """Merge the dataset's files into LeRobot's size-bounded files (limits default to
     info.json's, else LeRobot's 100 MB data / 200 MB video). Rows and video packets are copied
@@ -137,16 +139,16 @@ def pack(
             _limit(video_files_size_in_mb, info, "video_files_size_in_mb"),
         )
         remove_unfinished(root, info["total_episodes"], opening=True)  # also ends a past pack
-        problems = [p.line() for p in check_dataset(root).problems]
+        problems = [p.line() for p in check_dataset(root, progress=progress).problems]
         if problems:
             raise NotPackableError(root, problems)
-        before = _files(root)
+        before = files.managed_files(root)
         cameras = info_json.camera_names(info)
         episodes = read_episodes(root, info["total_episodes"], _location_columns(cameras))
         kinds = _plan(root, episodes, cameras, *limits)
         if any(kind.changed() for kind in kinds.values()):
-            _swap_in(root, kinds, episodes, cameras)
-        after = _files(root)
+            _swap_in(root, kinds, episodes, cameras, progress)
+        after = files.managed_files(root)
     return PackReport(root, len(episodes), before[0], after[0], before[1], after[1],
                       time.perf_counter() - started)  # fmt: skip
 
@@ -220,7 +222,8 @@ def _size(path: Path, parquet: bool) -> int:
     )
 
 
-def _swap_in(root: Path, kinds: dict[str, _Kind], episodes: pa.Table, cameras: list[str]) -> None:
+def _swap_in(root: Path, kinds: dict[str, _Kind], episodes: pa.Table, cameras: list[str],
+             progress: ProgressBar) -> None:  # fmt: skip
     """Write the new files under temporary names, commit the journal, rename them into place
     and delete the old files (see the module's docstring for the order)."""
     meta = kinds["meta/episodes"]  # every meta/episodes file is rewritten: its rows change
@@ -237,26 +240,30 @@ def _swap_in(root: Path, kinds: dict[str, _Kind], episodes: pa.Table, cameras: l
         "remove": [],
     }
     write_journal(root, journal)
+    advance = progress.phase("writing packed files", len(renames))
     for g in kinds["data"].changed():
         paths = [kinds["data"].template(s) for s in kinds["data"].groups[g]]
-        concatenate_parquet(paths, temporary["data", g])
+        files.concatenate_parquet(paths, temporary["data", g])
+        advance(1)
     table = episodes
     for camera in cameras:
         k = kinds[camera]
         starts: dict[int, Fraction] = {s: Fraction(0) for s in k.source_of.tolist()}
         for g in k.changed():
             sources = k.groups[g]
-            found = remux_videos([k.template(s) for s in sources], temporary[camera, g])
+            found = files.remux_videos([k.template(s) for s in sources], temporary[camera, g])
             starts.update(zip(sources, found, strict=True))
+            advance(1)
         offset = np.array([float(starts[s]) for s in k.source_of.tolist()])
         table = _moved(table, video_prefix(camera), k.group_of(), offset)
     table = _moved(
         _moved(table, DATA_PREFIX, kinds["data"].group_of()), EPISODES_PREFIX, meta.group_of()
     )
     for g, sources in enumerate(meta.groups):
-        concatenate_episodes(
+        files.concatenate_episodes(
             [meta.template(s) for s in sources], table, temporary["meta/episodes", g]
         )
+        advance(1)
     finals = {_rel(root, f) for _, _, f in renames}
     old = [
         _rel(root, k.template(s))
@@ -288,13 +295,3 @@ def _moved(table: pa.Table, prefix: str, numbers: np.ndarray, offset=None) -> pa
 
 def _rel(root: Path, path: Path) -> str:
     return path.relative_to(root).as_posix()
-
-
-def _files(root: Path) -> tuple[int, int]:
-    """How many files pack manages, and their bytes."""
-    count = size = 0
-    for folder in layout.PACKED_FOLDERS:
-        for path in (root / folder).rglob("*"):
-            if path.is_file():
-                count, size = count + 1, size + path.stat().st_size
-    return count, size

@@ -196,6 +196,8 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
                         capture_times=True, feature_names=names or None,
                         preview=preview_from(args))  # fmt: skip
         stack.enter_context(pipe)
+        if (need := pipe.status().capacity) is not None:
+            print(f"encoders: {need.describe()}", flush=True)
     except (SourceError, ValueError) as error:  # a source that does not open (checked before
         return _bad_arguments(str(error))  # recording), a bad spec, a setting refused
     except (RuntimeError, OSError) as error:

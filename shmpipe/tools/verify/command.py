@@ -40,10 +40,12 @@ def add_verify(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    from shmpipe.tools.progress import ProgressBar
     from shmpipe.tools.verify.verifier import NotADatasetError, Problem, verify_dataset
 
     try:
-        report = verify_dataset(args.root, decode=args.decode)
+        with ProgressBar(False if args.json else None) as progress:
+            report = verify_dataset(args.root, decode=args.decode, progress=progress)
     except NotADatasetError as error:
         print(f"shmpipe verify: {error}", file=sys.stderr)
         return EXIT_BAD_ARGUMENTS

@@ -20,6 +20,7 @@ from shmpipe.dataset.adopt import ADOPTED_KEY
 from shmpipe.dataset.info import is_camera
 from shmpipe.dataset.reader import episodes_files, video_prefix
 from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, parquet_rows, read_json
+from shmpipe.tools.progress import NO_PROGRESS, ProgressBar
 from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
 from shmpipe.tools.verify import stats as verify_stats
@@ -36,14 +37,15 @@ NOT_NUMERIC = ("video", "image", "string")
 LIVE_RETRIES_S = (0.1, 0.3, 0.6)  # waits before checking a dataset being recorded again
 
 
-def verify_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
+def verify_dataset(root: str | Path, decode: bool = False,
+                   progress: ProgressBar = NO_PROGRESS) -> VerifyReport:  # fmt: skip
     """Check the LeRobot v3.0 dataset at `root`; raises NotADatasetError if it is none.
 
     `decode=True` decodes every video frame rather than counting packets (slower). A dataset
     a recorder holds is checked again while it is mid-commit; if it never holds still, the one
     problem reported says that it is being recorded."""
     started = time.perf_counter()
-    report = check_dataset(root, decode)
+    report = check_dataset(root, decode, progress)
     for wait in LIVE_RETRIES_S:
         if report.ok or reading.live_problem(report.root, 1, "") is None:
             break
@@ -56,16 +58,17 @@ def verify_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
     return report
 
 
-def check_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
+def check_dataset(root: str | Path, decode: bool = False,
+                  progress: ProgressBar = NO_PROGRESS) -> VerifyReport:  # fmt: skip
     """One pass of verify_dataset over the files as they are now (what pack runs, holding the
-    writer lock itself)."""
+    writer lock itself); progress: a bar of episodes' rows, then one of video files."""
     started = time.perf_counter()
     root = Path(root)
     info = reading.read_info(root)
     blocking = reading.blocking_problems(root, info)
     if blocking:
         return VerifyReport(root, problems=[Problem(m, file=f) for f, m in blocking])
-    check = _Check(root, info)
+    check = _Check(root, info, progress)
     if len(check.episodes) or check.info.get("total_episodes") != 0:  # else: created, nothing saved
         check.totals()
         check.rows()
@@ -79,8 +82,8 @@ def check_dataset(root: str | Path, decode: bool = False) -> VerifyReport:
 class _Check:
     """One verification run: the dataset's metadata, the data files read so far, the report."""
 
-    def __init__(self, root: Path, info: dict) -> None:
-        self.root = root
+    def __init__(self, root: Path, info: dict, progress: ProgressBar) -> None:
+        self.root, self.progress = root, progress
         self.info = info
         self.fps = float(self.info["fps"])
         features = self.info["features"]
@@ -105,6 +108,14 @@ class _Check:
         if numbers is not None and not np.array_equal(numbers, np.arange(len(index))):
             self.problem(f"episode indices are not 0..{len(index) - 1}", file=EPISODES_DIR)
         return index
+
+    def _unlisted(self, glob: str, listed: dict) -> None:
+        """Files a reader globbing `glob` reads that no episode of meta/episodes lists (an
+        uncommitted episode's, left visible)."""
+        for path in sorted(self.root.glob(glob)):
+            if self._name(path) not in listed:
+                self.problem(f"no episode in meta/episodes lists it, yet a reader globbing "
+                             f"{glob} reads it", file=self._name(path))  # fmt: skip
 
     def _name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
@@ -131,10 +142,12 @@ class _Check:
         problems_before = len(self.report.problems)
         self.row_stats = verify_stats.RowStats(self._claimed_stats())
         next_index = 0
+        advance = self.progress.phase("checking rows", len(self.episodes))
         self.listed: dict[str, list[int]] = {}  # data file -> its episodes
         for i in range(len(self.episodes)):
             e = self.episodes.row(i)
             self.listed.setdefault(self._data_file(e), []).append(e["episode_index"])
+        self._unlisted(layout.READERS_DATA_GLOB, self.listed)
         for i in range(len(self.episodes)):
             e = self.episodes.row(i)
             ep, length = e["episode_index"], e["length"]
@@ -152,6 +165,7 @@ class _Check:
             if table is not None:
                 for message in verify_rows.episode_problems(table, ep, length, start, self.fps):
                     self.problem(message, ep, file=file)
+            advance(1)
         self.rows_whole = len(self.report.problems) == problems_before
 
     def _data_file(self, episode: dict) -> str:
@@ -201,6 +215,8 @@ class _Check:
                     file_index=e[key + "file_index"],
                 )
                 wanted.setdefault(file, []).append((i, camera))
+        for camera in self.cameras:
+            self._unlisted(layout.READERS_VIDEO_GLOB.format(video_key=camera), wanted)
         problems = {f: file_problem(self.root / f) for f in wanted}
         present = sorted(f for f, problem in problems.items() if problem is None)
         for file, problem in problems.items():
@@ -208,9 +224,11 @@ class _Check:
                 self.problem("video file missing" if problem == "missing" else problem,
                              self.episodes.row(i)["episode_index"], camera, file)  # fmt: skip
         read = verify_video.read_each([self.root / f for f in present], decode)
+        advance = self.progress.phase("checking videos", len(present))
         for file, video in zip(present, read, strict=True):
             self.report.video_frames += len(video.times)
             self._video_problems(file, video, wanted[file])
+            advance(1)
 
     def _video_problems(self, file: str, video, episodes: list[tuple[int, str]]) -> None:
         """The problems of the episodes (index into self.episodes, camera) this file holds."""
