@@ -118,6 +118,8 @@ def limit_error(exc: BaseException) -> ShmpipeError | None:
         return None
     if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
         code = errno.EAGAIN
+    elif isinstance(exc, MemoryError):  # numpy's, or Python's: address space, as a rule
+        code = errno.ENOMEM
     hint = short_limits(code)
     if not hint:
         return None

@@ -128,4 +128,5 @@ def test_a_wall_clock_step_shows_in_no_capture_time_nor_summary(tmp_path):
     times = capture_times.read_episode(next((root / "data").rglob("*.parquet")), [camera])[camera]
     steps = np.diff(np.asarray(times))
     assert steps.min() > 0 and steps.max() < 0.5, f"steps from {steps.min()} to {steps.max()}"
-    assert main(["verify", "--timing", str(root)]) == EXIT_OK
+    # a loaded machine may capture a little under 30 fps: only the step is the point here
+    assert main(["verify", "--timing", "--timing-tolerance", "0.5", str(root)]) == EXIT_OK
