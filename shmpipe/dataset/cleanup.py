@@ -10,6 +10,7 @@ folder) before anything is deleted.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from shmpipe.dataset import layout
@@ -58,6 +59,15 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
                     leftovers.append(path)
     for path in leftovers:
         path.unlink(missing_ok=True)
+
+
+def remove_shmpipe_dir(root: Path) -> None:
+    """Delete meta/shmpipe (the lock, a scan's histograms and state) that an open which failed
+    made in a dataset another writer made: such a dataset is left as it was. Only a real folder
+    is removed, never what a symlink there leads to."""
+    folder = root / layout.SHMPIPE_DIR
+    if folder.is_dir() and not folder.is_symlink():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _require_inside(root: Path, folders: list[Path]) -> None:

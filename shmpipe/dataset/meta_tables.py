@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.files import write_atomically, write_unpublished
-from shmpipe.dataset.untrusted import read_parquet
+from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet
 from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import Stats
 from shmpipe.stats.images import STAT_KEYS
@@ -107,6 +107,31 @@ def tasks_table(texts: list[str]) -> pa.Table:
     return pa.table([pa.array(range(len(texts)), pa.int64()), pa.array(texts)], schema=schema)
 
 
+def task_texts(table: pa.Table, path: Path) -> list[str]:
+    """The task texts of a tasks.parquet, read by meaning: the pandas index that holds them is
+    `__index_level_0__` (pandas' name for an unnamed index: LeRobot 0.4) or `task` (0.5 and
+    later name it), whichever the pandas metadata names; without that metadata, the one text
+    column. DamagedDatasetError naming the file and field if there is no such column."""
+    if "task_index" not in table.column_names or not pa.types.is_integer(
+        table.schema.field("task_index").type
+    ):
+        raise DamagedDatasetError(f"{path}: no integer column task_index")
+    try:
+        index_columns = (table.schema.pandas_metadata or {}).get("index_columns") or []
+    except (ValueError, AttributeError):  # metadata that is no JSON object: go by the columns
+        index_columns = []
+    named = [c for c in index_columns if isinstance(c, str) and c in table.column_names]
+    texts = [n for n in named or table.column_names
+             if pa.types.is_string(table.schema.field(n).type)
+             or pa.types.is_large_string(table.schema.field(n).type)]  # fmt: skip
+    if len(texts) != 1:
+        raise DamagedDatasetError(
+            f"{path}: expected one text column (the task, the pandas index), found "
+            f"{table.column_names}"
+        )
+    return table.column(texts[0]).to_pylist()
+
+
 class TaskList:
     """The dataset's tasks in index order: the committed ones, then those first seen since
     (by the open episode). `save` writes meta/tasks.parquet only if what it holds changes."""
@@ -121,9 +146,10 @@ class TaskList:
         """Read tasks.parquet and keep its first `committed` tasks (info.json's total_tasks);
         tasks after those were saved for an episode that was never committed."""
         if self.path.exists():
-            table = read_parquet(self.path, layout.TASKS_PATH, TASK_COLUMNS)
-            self._on_disk = table.column("__index_level_0__").to_pylist()
-            if table.column("task_index").to_pylist() != list(range(len(self._on_disk))):
+            table = read_parquet(self.path, layout.TASKS_PATH)
+            self._on_disk = task_texts(table, self.path)
+            indices = table.column("task_index").to_pylist()
+            if indices != list(range(len(self._on_disk))):
                 raise ConfigError(f"{self.path}: task_index is not 0..{len(self._on_disk) - 1}")
         if len(self._on_disk) < committed:
             raise ConfigError(

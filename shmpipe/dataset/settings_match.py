@@ -14,6 +14,7 @@ from shmpipe.dataset.info import CODEBASE_VERSION, is_camera, read_info
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.errors import ConfigError
 
+DEPTH_KEY, LEGACY_DEPTH_KEY = "is_depth_map", "video.is_depth_map"  # see camera_info
 _FOLLOWS_FROM_SHAPE_AND_FPS = ("video.height", "video.width", "video.channels", "video.fps")
 
 
@@ -46,14 +47,26 @@ def differences(
         keys = ["dtype", "shape"] + (["names"] if kind == "camera" or check_feature_names else [])
         for key in keys:
             compare(f"{kind} {name!r} {key}", want[key], got.get(key))
-        for key, value in want.get("info", {}).items():
+        want_info, got_info = camera_info(want), camera_info(got)
+        for key, value in want_info.items():
             if key not in _FOLLOWS_FROM_SHAPE_AND_FPS:
-                compare(f"{kind} {name!r} {key}", value, _object(got.get("info")).get(key))
+                compare(f"{kind} {name!r} {key}", value, got_info.get(key))
     want_video = wanted["shmpipe"]["video_encoder"]
     found_video = _object(block.get("video_encoder", want_video))  # LeRobot's: its info blocks
     for key in dict.fromkeys([*want_video, *found_video]):
         compare(f"video encoder {key}", want_video.get(key), found_video.get(key))
     return out
+
+
+def camera_info(entry: dict) -> dict:
+    """A feature's `info` by meaning: LeRobot 0.4 (and shmpipe) write `video.is_depth_map`,
+    LeRobot 0.5 and later `is_depth_map` (and migrate the old key when they rewrite it); both
+    read as `is_depth_map`."""
+    info = dict(_object(entry.get("info")))
+    if LEGACY_DEPTH_KEY in info:
+        legacy = info.pop(LEGACY_DEPTH_KEY)
+        info.setdefault(DEPTH_KEY, legacy)
+    return info
 
 
 def _object(value: object) -> dict:

@@ -21,7 +21,7 @@ import numpy as np
 
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
-from shmpipe.dataset.cleanup import remove_new_dataset, remove_unfinished
+from shmpipe.dataset.cleanup import remove_new_dataset, remove_shmpipe_dir, remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit
 from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
@@ -113,6 +113,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
         root_existed = root.exists()
+        ours_before = (root / layout.SHMPIPE_DIR).exists()
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
@@ -131,6 +132,8 @@ class DatasetWriter(contextlib.AbstractContextManager):
             return writer
         except BaseException:
             lock.close()
+            if not ours_before:  # a dataset that could not be adopted is left as it was
+                remove_shmpipe_dir(root)
             raise
 
     def _reload(self) -> None:

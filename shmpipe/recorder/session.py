@@ -56,7 +56,8 @@ class Session:
             self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
             raise shm_creation_error(exc) from exc
-        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s)
+        self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s,
+                                     self._unreleased)  # fmt: skip
         stack.callback(self.supervisor.close)  # the watchdog stops before the rings go
         self.videos = videos
         self._start_workers(videos)
@@ -136,6 +137,14 @@ class Session:
         if role == STATS_WORKER:
             return sum(f.ring.heartbeat(STATS_READER)[0] for f in self.feeds.values()), False
         return self.feeds[role.camera].ring.heartbeat(ENCODER_READER)
+
+    def _unreleased(self, role: WorkerRole) -> int:
+        """Frames the worker read but did not release: its replacement reads them again."""
+        if role == STATS_WORKER:
+            rings = [f.ring for f in self.feeds.values()]
+            return sum(r.progress(STATS_READER) - r.released(STATS_READER) for r in rings)
+        ring = self.feeds[role.camera].ring
+        return ring.progress(ENCODER_READER) - ring.released(ENCODER_READER)
 
     def wake_all(self) -> None:
         for feed in self.feeds.values():

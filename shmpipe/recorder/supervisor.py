@@ -11,6 +11,7 @@ a stall fails the episode instead of hanging the caller. A watchdog thread
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -31,7 +32,11 @@ CANCEL_WAIT_S = 0.5  # for workers to confirm a cancel (they answer within one f
 STOP_TIMEOUT_S = 0.1  # at close no take is open: a worker holds nothing of value, and one
 # still busy (draining a cancelled take's codec) is killed rather than waited for
 
+log = logging.getLogger("shmpipe")
 Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
+# role -> frames its replacement reads again: read by the old worker but not yet released
+# (an encoder's: not yet in a fragment on disk)
+Unreleased = Callable[[WorkerRole], int]
 # Called while replies are awaited, with those in so far (role -> reply): the recorder feeds
 # backlogged frames into the rings and writes what is final of the episode meanwhile.
 Between = Callable[[dict], None]
@@ -41,8 +46,8 @@ class Supervisor:
     """Workers by role, the take counter, and the take's replay."""
 
     def __init__(self, backend: str, heartbeat: Heartbeat, wake: Callable[[], None],
-                 stall_timeout_s: float) -> None:  # fmt: skip
-        self.backend = backend
+                 stall_timeout_s: float, unreleased: Unreleased = lambda _: 0) -> None:  # fmt: skip
+        self.backend, self._unreleased = backend, unreleased
         self.handles: dict[WorkerRole, WorkerHandle] = {}
         self.restarts: dict[WorkerRole, int] = {}
         self.take = 0
@@ -153,7 +158,7 @@ class Supervisor:
         try:
             self.handles[role].send(message)
         except OSError:
-            self._restart(role)
+            self._restart(role, "died (its channel closed)")
 
     def _replies(
         self, roles: set[WorkerRole], timeout: float
@@ -166,7 +171,7 @@ class Supervisor:
             try:
                 handle.collect()
             except (EOFError, OSError):
-                self._restart(handle.role)
+                self._restart(handle.role, "died (its channel closed)")
                 continue
             while handle.inbox:
                 out.append((handle.role, handle.inbox.popleft()))
@@ -186,11 +191,11 @@ class Supervisor:
             stalled = self.stalled_s(role)
             # ask the OS (a waitpid) only when the beat stands still or the channel ended
             if (force or stalled or ended or not handle.ready) and not handle.alive():
-                self._restart(role)
+                self._restart(role, "died")
             elif stalled > self._allowed_stall(handle):
                 if handle.process is None:
                     raise _stalled_thread(role, stalled)
-                self._restart(role)
+                self._restart(role, f"stalled: no heartbeat for {stalled:.1f} s")
 
     def _note_failures(self, handle: WorkerHandle) -> bool:
         """Read what the worker sent; a failure of the open take is noted at once. False if
@@ -222,9 +227,16 @@ class Supervisor:
         flushing = handle.beat is not None and handle.beat[1]
         return self._stall_timeout * (FLUSH_STALL_FACTOR if flushing else 1)
 
-    def _restart(self, role: WorkerRole) -> None:
+    def _restart(self, role: WorkerRole, why: str) -> None:
+        """Kill the worker and start another, which replays the open take; a WARNING says which,
+        why, and how many frames it reads again."""
         old = self.handles[role]
+        replayed = self._unreleased(role)
+        code = old.process.poll() if old.process is not None else None
         old.kill()
+        log.warning("%s (pid %s) %s%s; restarted, replaying %d frames from its ring",
+                    role, old.pid, why, f", exit code {code}" if code is not None else "",
+                    replayed)  # fmt: skip
         self.handles[role] = WorkerHandle(role, self._specs[role], self.backend)
         self._watch()
         self.restarts[role] = self.restarts.get(role, 0) + 1

@@ -1,10 +1,11 @@
 """Open the encoder once at start(), with the real size and options, before anything is recorded.
 
-Three things are learnt: whether the codec accepts the settings at all (SVT-AV1 refuses a 2x2 or
-1x64 frame only when it opens, which would otherwise be at the end of a whole episode), how
-many frames it holds back before its first packet (an encoder keeps every frame in the ring until
-the fragment holding it is on disk, so a ring must hold that many frames plus a keyframe
-interval), and what one frame of camera-like content costs in CPU (shmpipe.video.capacity).
+Three things are learnt: whether the codec accepts the settings at all (SVT-AV1 4.1, in PyAV 18's
+wheel, refuses a side under 4 pixels only when it opens, which would otherwise be at the end of a
+whole episode; 4.2, in PyAV 19's, pads and encodes it; neither opens beyond 16384x8704), how many
+frames it holds back before its first packet (an encoder keeps every frame in the ring until the
+fragment holding it is on disk, so a ring must hold that many frames plus a keyframe interval),
+and what one frame of camera-like content costs in CPU (shmpipe.video.capacity).
 """
 
 from __future__ import annotations

@@ -33,7 +33,11 @@ def lerobot_dataset_class():
 
 def test_lerobot_loads_a_dataset_with_capture_times(tmp_path, lerobot_dataset_class, monkeypatch):
     import torch
-    from lerobot.datasets.utils import dataset_to_policy_features
+
+    try:  # LeRobot 0.5 and later
+        from lerobot.utils.feature_utils import dataset_to_policy_features
+    except ImportError:  # LeRobot 0.4
+        from lerobot.datasets.utils import dataset_to_policy_features
 
     monkeypatch.setenv("SHMPIPE_BACKEND", "thread")
     root = tmp_path / "with-times"

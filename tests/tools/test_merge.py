@@ -16,6 +16,7 @@ import pytest
 from shmpipe import ConfigError
 from shmpipe.stats.quantiles import QUANTILES
 from shmpipe.tools.cli import main as cli
+from shmpipe.tools.fanout import Fanout
 from shmpipe.tools.merge import merge
 from shmpipe.tools.verify.verifier import verify_dataset
 from tests.helpers.media import decode_video
@@ -152,3 +153,33 @@ def test_existing_output_is_refused(sources, tmp_path):
     with pytest.raises(ConfigError, match="exists and is not empty"):
         merge(tmp_path / "out", sources)
     assert (tmp_path / "out" / "x").read_text() == "mine"
+
+
+class StopAfterOneSource(Fanout):
+    """Copies the first source, then stops as a Ctrl-C would."""
+
+    def map(self, fn, items, advance=None, weights=None):
+        if hasattr(fn, "plan") and len(items) > 1:  # the copying step
+            fn(items[0])
+            raise KeyboardInterrupt
+        return super().map(fn, items, advance, weights)
+
+
+def test_an_interrupted_merge_resumes_only_for_the_same_sources(sources, merged, tmp_path):
+    out, said = tmp_path / "out", []
+    with pytest.raises(KeyboardInterrupt):
+        merge(out, sources, StopAfterOneSource())
+    assert not out.exists() and (tmp_path / ".out.merging").is_dir()
+    report = merge(out, sources, announce=said.append)
+    assert report.resumed == 1 and "resuming an interrupted merge" in said[0], said
+    assert (out / "meta/stats.json").read_bytes() == (merged / "meta/stats.json").read_bytes()
+    changed = shutil.copytree(sources[0], tmp_path / "a2")
+    other = tmp_path / "other"
+    with pytest.raises(KeyboardInterrupt):
+        merge(other, [changed, *sources[1:]], StopAfterOneSource())
+    info = json.loads((changed / "meta/info.json").read_text())
+    (changed / "meta/info.json").write_text(json.dumps({**info, "robot_type": "changed"}))
+    said.clear()
+    report = merge(other, [changed, *sources[1:]], announce=said.append)
+    assert report.resumed == 0 and "removing" in said[0], said
+    assert verify_dataset(other).ok

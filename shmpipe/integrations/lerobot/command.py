@@ -41,6 +41,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 def run(lerobot_args: Sequence[str]) -> int:
     """Install the drop-in, then run LeRobot's lerobot-record with `lerobot_args`."""
+    from shmpipe.integrations.lerobot.compat04 import warm_headless_check
     from shmpipe.integrations.lerobot.swap import LeRobotMissing, install
 
     try:
@@ -50,6 +51,7 @@ def run(lerobot_args: Sequence[str]) -> int:
         return EXIT_BAD_ARGUMENTS
     print(f"shmpipe lerobot-record: LeRobot {handle.lerobot_version} ({handle.api} API): "
           "new datasets and --resume record through shmpipe", file=sys.stderr, flush=True)
+    warm_headless_check()
     saved_argv = sys.argv
     sys.argv = ["lerobot-record", *lerobot_args]
     try:

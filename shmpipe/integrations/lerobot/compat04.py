@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
+
+
+def warm_headless_check() -> None:
+    """LeRobot 0.4.x's record() first asks `is_headless()` (cached) in its `finally`; without a
+    display that prints pynput's ImportError with `traceback.print_exc()`, chained to whatever
+    exception is in flight, so a one-line refusal of shmpipe's became a full traceback. Asked
+    once before record() runs, the answer is cached and nothing is in flight. LeRobot 0.5+ has
+    no such call; nothing happens there."""
+    try:
+        control_utils = import_module("lerobot.utils.control_utils")
+    except ImportError:
+        return
+    check = getattr(control_utils, "is_headless", None)
+    if check is not None and hasattr(check, "cache_info"):  # 0.4's @cache'd function
+        check()
 
 
 class LeRobot04Attributes:

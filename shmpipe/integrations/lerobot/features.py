@@ -1,12 +1,12 @@
 """LeRobot's conventions, read for shmpipe.integrations.lerobot.recorder: its `features` dict (what
-`hw_to_dataset_features` produces) becomes Pipeline cameras and feature vectors, its encoder
-settings a VideoEncoderConfig, a frame's timestamp is checked, and RecorderMeta answers what
-LeRobot's LeRobotDatasetMetadata answers, from the meta/info.json that shmpipe writes.
+`hw_to_dataset_features` produces) becomes Pipeline cameras and feature vectors (its encoder
+settings: shmpipe.integrations.lerobot.encoders), a frame's timestamp is checked, and
+RecorderMeta answers what LeRobot's LeRobotDatasetMetadata answers, from the meta/info.json that
+shmpipe writes.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from collections.abc import Mapping
@@ -19,8 +19,6 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.info import read_info
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.errors import ConfigError, FrameError
-from shmpipe.video import codecs
-from shmpipe.video.encoder_config import VideoEncoderConfig
 
 SUPPORTED = (
     "'video' or 'image' cameras of shape (height, width, 3) or (3, height, width), "
@@ -107,27 +105,6 @@ def _dimension_names(name: str, names: object, size: int) -> list[str]:
                       f"strings, one per dimension")  # fmt: skip
 
 
-def encoder_config(vcodec: str | None, rgb_encoder: object | None) -> VideoEncoderConfig | None:
-    """A VideoEncoderConfig from LeRobot's `vcodec` (LeRobot 0.4's create argument) and/or its
-    `rgb_encoder` (an RGBEncoderConfig, read by attribute: vcodec, pix_fmt, g, crf, preset,
-    fast_decode, extra_options; None fields keep shmpipe's LeRobot defaults). None if neither."""
-    if vcodec is None and rgb_encoder is None:
-        return None
-    settings = {}
-    for field in [f for f in dataclasses.fields(VideoEncoderConfig) if f.init]:
-        value = getattr(rgb_encoder, field.name, None)
-        if value is not None:
-            settings[field.name] = dict(value) if field.name == "extra_options" else value
-    if "vcodec" in settings:
-        settings["vcodec"] = codecs.canonical(settings["vcodec"])
-    if vcodec is not None:
-        vcodec = codecs.canonical(vcodec)
-        if settings.setdefault("vcodec", vcodec) != vcodec:
-            raise ConfigError(f"vcodec={vcodec!r} but rgb_encoder.vcodec={settings['vcodec']!r}; "
-                              "give one of them")  # fmt: skip
-    return VideoEncoderConfig(**settings)
-
-
 def check_timestamp(timestamp: object, frame_index: int, fps: int, tolerance_s: float) -> None:
     """A caller's timestamp must be frame_index / fps (what the dataset stores) within
     tolerance_s; FrameError otherwise, as a different time would be lost."""
@@ -142,23 +119,6 @@ def check_timestamp(timestamp: object, frame_index: int, fps: int, tolerance_s: 
             f"(frame_index / fps); the dataset stores that time, so a different one would be "
             f"lost (tolerance_s={tolerance_s})"
         )
-
-
-def stored_encoder(info: Mapping) -> VideoEncoderConfig | None:
-    """The encoder settings a dataset was recorded with: a shmpipe dataset's, else those its
-    cameras' `info` blocks name (LeRobot's writer: codec and pixel format; LeRobot's defaults
-    for the rest, which it does not store). None if it has no camera."""
-    stored = (info.get("shmpipe") or {}).get("video_encoder")
-    if not isinstance(stored, Mapping):
-        videos = [f.get("info") or {} for f in info.get("features", {}).values()
-                  if isinstance(f, Mapping) and f.get("dtype") == "video"]  # fmt: skip
-        if not videos or "video.codec" not in videos[0]:
-            return None
-        pix_fmt = videos[0].get("video.pix_fmt") or VideoEncoderConfig.pix_fmt
-        return VideoEncoderConfig(vcodec=codecs.canonical(videos[0]["video.codec"]),
-                                  pix_fmt=pix_fmt)  # fmt: skip
-    known = {f.name for f in dataclasses.fields(VideoEncoderConfig) if f.init}
-    return VideoEncoderConfig(**{k: v for k, v in stored.items() if k in known})
 
 
 def default_root(repo_id: str) -> Path:

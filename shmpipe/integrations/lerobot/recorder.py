@@ -22,7 +22,8 @@ are encoded while the episode goes on, so save_episode only flushes what is left
   not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
   images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
   (frames are always encoded while recording, one process per camera sizing its threads),
-  video_backend, metadata_buffer_size, depth_encoder (depth is stored with LeRobot's defaults),
+  video_backend, metadata_buffer_size, depth_encoder (depth is stored with LeRobot's defaults;
+  other depth settings are refused: shmpipe.integrations.lerobot.encoders),
   data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
   defaults), revision, force_cache_sync, token (nothing is downloaded). Any other keyword
   goes to Pipeline (backend, ring_budget_bytes, ...). use_videos=False is refused.
@@ -48,17 +49,21 @@ from pathlib import Path
 
 import numpy as np
 
+from shmpipe import depth
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import read_info, shapes
 from shmpipe.errors import ConfigError, FrameError, UsageError
 from shmpipe.integrations.lerobot.compat04 import LeRobot04Attributes
+from shmpipe.integrations.lerobot.encoders import (
+    check_depth_encoder,
+    encoder_config,
+    resume_encoder,
+)
 from shmpipe.integrations.lerobot.features import (
     RecorderMeta,
     check_timestamp,
     default_root,
-    encoder_config,
     parse_features,
-    stored_encoder,
 )
 from shmpipe.integrations.lerobot.hub import HubUpload
 from shmpipe.recorder.pipeline import Pipeline
@@ -119,6 +124,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         if not use_videos:
             raise ConfigError("use_videos=False: LeRobotRecorder stores cameras only as video")
         recording = parse_features(features)
+        check_depth_encoder(options.get("depth_encoder"),
+                            any(depth.is_depth(s) for s in recording.cameras.values()))  # fmt: skip
         root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         if root.exists():
             raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
@@ -141,11 +148,11 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         **options,
     ) -> LeRobotRecorder:
         """Append episodes to the dataset at `root` (default $HF_LEROBOT_HOME/repo_id), one
-        shmpipe or LeRobot's writer made: indices continue. Encoder settings default to the ones
-        it was recorded with (LeRobot's: the codec and pixel format of its videos' info, LeRobot's
-        defaults for the rest); given ones must match them (ConfigError naming each
-        difference). The first resume of a dataset LeRobot wrote scans it once (its videos are
-        decoded for exact image stats)."""
+        shmpipe or LeRobot's writer made: indices continue. It appends with the encoder settings
+        the dataset was recorded with; a given field other than LeRobot's default must match
+        them (ConfigError naming each: shmpipe.integrations.lerobot.encoders). The first resume
+        of a dataset LeRobot wrote scans it once (its videos are decoded for exact image
+        stats)."""
         root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         info_path = root / layout.INFO_PATH
         if not info_path.is_file():
@@ -153,7 +160,9 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
                                     "downloads from the Hub)")  # fmt: skip
         info = read_info(info_path)  # LeRobot's own (no shmpipe block): adopted, one scan
         cameras, features = shapes(info)
-        encoder = encoder_config(vcodec, rgb_encoder) or stored_encoder(info)
+        check_depth_encoder(options.get("depth_encoder"),
+                            any(depth.is_depth(s) for s in cameras.values()))  # fmt: skip
+        encoder = resume_encoder(vcodec, rgb_encoder, info)
         pipeline = Pipeline(root, info["fps"], cameras, features, encoder=encoder,
                             **pipeline_options(options))  # fmt: skip
         return cls(pipeline.start(), repo_id, tolerance_s)

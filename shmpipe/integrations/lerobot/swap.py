@@ -13,6 +13,10 @@ LeRobot's real class is not touched, so its own classmethods, training and loadi
 process keep LeRobot's behaviour; any other attribute of the stand-in class is the real one's.
 `install()` returns an `Installed` handle: `undo()` (or leaving `with install():`) puts the
 original name back. The recorders the stand-in made are in `handle.recorders`.
+
+While installed, LeRobot's advice "Streaming encoding is disabled. If you have capable hardware,
+consider enabling it..." is dropped from its log (a filter on the root logger, which its
+`logging.info` uses): shmpipe encodes while recording whatever that flag says.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
+from shmpipe.integrations.lerobot.display import DisplayRedirect
 from shmpipe.integrations.lerobot.recorder import LeRobotRecorder
 
 __all__ = ["Installed", "LeRobotMissing", "install", "lerobot_api"]
@@ -57,6 +62,18 @@ def record_module() -> ModuleType:
         ) from error
 
 
+class EncodingAdviceFilter(logging.Filter):
+    """Drops LeRobot's advice to enable streaming encoding, which does not apply to shmpipe."""
+
+    ADVICE = "Streaming encoding is disabled"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.ADVICE)
+
+
+ADVICE_FILTER = EncodingAdviceFilter()
+
+
 class _ForwardToReal(type):
     """Class attributes the stand-in does not define are LeRobot's real class's."""
 
@@ -68,6 +85,7 @@ class _StandIn(metaclass=_ForwardToReal):
     _real: type = object
     _recorder: type[LeRobotRecorder] = LeRobotRecorder
     _made: list[LeRobotRecorder] = []
+    _display: DisplayRedirect | None = None
 
     def __new__(cls, repo_id: str, root=None, **options) -> LeRobotRecorder:  # type: ignore[misc]
         """0.4.x's --resume: `LeRobotDataset(repo_id, root=..., ...)` appends to `root`.
@@ -75,15 +93,21 @@ class _StandIn(metaclass=_ForwardToReal):
         return cls.resume(repo_id, root=root, **options)
 
     @classmethod
+    def _with_display(cls, options: dict) -> dict:
+        """`preview=` for the recorder if --display_data initialised the view (display.py)."""
+        preview = cls._display.preview if cls._display is not None else None
+        return {"preview": preview, **options} if preview is not None else options
+
+    @classmethod
     def create(cls, repo_id: str, fps: int, **options) -> LeRobotRecorder:
-        recorder = cls._recorder.create(repo_id, fps, **options)
+        recorder = cls._recorder.create(repo_id, fps, **cls._with_display(options))
         log.info("shmpipe: recording %s at %s", repo_id, recorder.root)
         cls._made.append(recorder)
         return recorder
 
     @classmethod
     def resume(cls, repo_id: str, root=None, **options) -> LeRobotRecorder:
-        recorder = cls._recorder.resume(repo_id, root=root, **options)
+        recorder = cls._recorder.resume(repo_id, root=root, **cls._with_display(options))
         log.info("shmpipe: resuming %s at %s (%d episodes there)", repo_id, recorder.root,
                  recorder.num_episodes)  # fmt: skip
         cls._made.append(recorder)
@@ -93,8 +117,11 @@ class _StandIn(metaclass=_ForwardToReal):
 class Installed(contextlib.AbstractContextManager):
     """What install() did: `undo()` restores LeRobot's own LeRobotDataset in the module."""
 
-    def __init__(self, module: ModuleType, original: type, stand_in: type) -> None:
+    def __init__(self, module: ModuleType, original: type, stand_in: type,
+                 display: DisplayRedirect) -> None:  # fmt: skip
         self.module, self.original, self.stand_in = module, original, stand_in
+        self.display = display
+        logging.getLogger().addFilter(ADVICE_FILTER)  # once, however often installed
         self.api, self.lerobot_version = lerobot_api(original), lerobot_version()
         self.recorders: list[LeRobotRecorder] = stand_in._made
 
@@ -106,6 +133,8 @@ class Installed(contextlib.AbstractContextManager):
         """Put LeRobot's class back (only if the name is still ours); idempotent."""
         if self.active:
             self.module.LeRobotDataset = self.original
+        self.display.undo()
+        logging.getLogger().removeFilter(ADVICE_FILTER)
 
     def __exit__(self, *exc_info) -> None:  # `with install():` undoes it at the end
         self.undo()
@@ -127,7 +156,8 @@ def install(recorder_class: type[LeRobotRecorder] = LeRobotRecorder) -> Installe
         "__module__": __name__, "__doc__": "shmpipe's stand-in for LeRobotDataset (swap.py)",
     })  # fmt: skip
     module.LeRobotDataset = stand_in
-    handle = Installed(module, original, stand_in)
+    stand_in._display = DisplayRedirect(module)
+    handle = Installed(module, original, stand_in, stand_in._display)
     log.info("shmpipe: lerobot-record records through shmpipe (lerobot %s, %s API)",
              handle.lerobot_version, handle.api)  # fmt: skip
     return handle

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from shmpipe.tools import fanout
 from shmpipe.tools.arguments import EXIT_OK, refused
 
 MERGE_DESCRIPTION = """\
@@ -27,6 +28,7 @@ def add_merge(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("sources", metavar="SRC", type=Path, nargs="+",
                         help="source datasets, or folders holding datasets")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    fanout.add_arguments(parser)
     parser.set_defaults(run=_run_merge)
 
 
@@ -39,7 +41,7 @@ def _run_merge(args: argparse.Namespace) -> int:
     sources = dataset_roots(args.sources)
     try:
         with ProgressBar(False if args.json else None) as progress:
-            report = merge(args.out, sources, progress=progress,
+            report = merge(args.out, sources, fanout.fanout_of(args), progress=progress,
                            announce=lambda line: print(line, file=sys.stderr))  # fmt: skip
     except ConfigError as error:  # NotMergeableError: a source has problems
         return refused("shmpipe merge", error, NotMergeableError)

@@ -30,7 +30,7 @@ from shmpipe.dataset import layout
 from shmpipe.dataset.exact_stats import empty_stats
 from shmpipe.dataset.files import sync_folders, write_atomically
 from shmpipe.dataset.meta_tables import tasks_table
-from shmpipe.dataset.state import info_text
+from shmpipe.dataset.state import digest, info_text
 from shmpipe.dataset.stats import stats_json
 from shmpipe.errors import ConfigError
 from shmpipe.tools.fanout import Fanout
@@ -119,8 +119,10 @@ def _source_problems(root: Path) -> str:
 
 
 def _prepare(staging: Path, roots: list[Path], announce) -> bool:
-    """The merge folder, new or left by an interrupted merge of the same sources (True)."""
-    marker = {"sources": [str(r.resolve()) for r in roots]}
+    """The merge folder, new or left by an interrupted merge of the same sources as they are
+    now (True): the same folders, and each info.json the same text (same episodes, frames)."""
+    marker = {"sources": [str(r.resolve()) for r in roots],
+              "info": [digest((r / layout.INFO_PATH).read_bytes()) for r in roots]}  # fmt: skip
     if staging.exists():
         try:
             found = json.loads((staging / MARKER).read_text())
@@ -136,7 +138,8 @@ def _prepare(staging: Path, roots: list[Path], announce) -> bool:
             for partial in staging.rglob("*" + layout.STAGED):
                 partial.unlink()
             return True
-        announce(f"removing {staging}, left by an interrupted merge of other sources")
+        announce(f"removing {staging}, left by an interrupted merge of other sources (or of "
+                 "these before they changed); merging again")  # fmt: skip
         shutil.rmtree(staging)
     text = json.dumps(marker).encode()
     write_atomically(staging / MARKER, lambda f: f.write(text))

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from shmpipe.tools.arguments import EXIT_OK, refused
+from shmpipe.tools import fanout
+from shmpipe.tools.arguments import EXIT_BAD_ARGUMENTS, EXIT_OK, EXIT_PROBLEMS
 
 STATS_DESCRIPTION = """\
 Recompute the stats of LeRobot v3.0 datasets (shmpipe's or LeRobot's) exactly: numpy over every
@@ -27,25 +29,31 @@ def add_stats(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="only report the differences; change nothing")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    fanout.add_arguments(parser)
     parser.set_defaults(run=_run_stats)
 
 
 def _run_stats(args: argparse.Namespace) -> int:
-    from shmpipe.errors import ConfigError
     from shmpipe.tools.progress import ProgressBar
     from shmpipe.tools.sets import dataset_roots
-    from shmpipe.tools.stats.recompute import NotWholeError, restat
+    from shmpipe.tools.stats.recompute import RestatEach
 
-    reports, code = [], EXIT_OK
-    for root in dataset_roots(args.roots):
-        try:
-            with ProgressBar(False if args.json else None) as progress:
-                reports.append(restat(root, write=not args.dry_run, progress=progress))
-        except ConfigError as error:  # NotWholeError: other problems than stats
-            code = max(code, refused("shmpipe stats", error, NotWholeError))
+    roots = dataset_roots(args.roots)
+    each, code = RestatEach(write=not args.dry_run), EXIT_OK
+    with ProgressBar(False if args.json else None) as progress:
+        runner = fanout.fanout_of(args)
+        if type(runner) is fanout.Fanout:  # in this process: a bar per dataset's episodes
+            each.progress = progress
+        results = runner.map(each, roots, progress.phase("datasets", len(roots)))
+    reports = []
+    for report, error, problems in results:
+        if report is None:
+            print(f"shmpipe stats: {error}", file=sys.stderr)
+            code = max(code, EXIT_PROBLEMS if problems else EXIT_BAD_ARGUMENTS)
             continue
+        reports.append(report)
         if not args.json:
-            print("\n".join(reports[-1].lines()))
+            print("\n".join(report.lines()))
     if args.json:
         print(json.dumps([{"root": str(r.root), "episodes": r.episodes, "written": r.written,
                            "differences": r.differences, "seconds": r.seconds}

@@ -95,6 +95,21 @@ def restat(root, write: bool = True, progress: ProgressBar = NO_PROGRESS) -> Sta
     return report
 
 
+@dataclass
+class RestatEach:
+    """restat of one dataset among many, picklable (for Ray): (report, "", False), or (None,
+    why, whether it is a dataset with other problems) if it was refused."""
+
+    write: bool = True
+    progress: ProgressBar = NO_PROGRESS  # only in this process
+
+    def __call__(self, root: Path) -> tuple[StatsReport | None, str, bool]:
+        try:
+            return restat(root, self.write, self.progress), "", False
+        except ConfigError as error:
+            return None, str(error), isinstance(error, NotWholeError)
+
+
 def _scan(root: Path, info: dict, features: Features, files: dict[Path, list[int]], write: bool,
           advance: Advance) -> dict:  # fmt: skip
     """The dataset's exact stats; with `write`, each meta/episodes file is written again
