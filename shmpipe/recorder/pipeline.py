@@ -27,7 +27,7 @@ from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
-from shmpipe.recorder import frame_input, settings
+from shmpipe.recorder import frame_input, limits, settings
 from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
@@ -75,7 +75,7 @@ class Pipeline:
         capture_times: bool = False,
         preview: PreviewConfig | None = None,
     ) -> None:
-        self.root, self.fps = Path(root), check_fps(fps)
+        self.root, self.fps = Path(root).absolute(), check_fps(fps)  # cwd may change
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
         self.overflow = settings.check_choice("overflow", overflow, OVERFLOW_POLICIES)
         self.backend = settings.check_choice("backend", backend or settings.backend_from_env(),
@@ -102,25 +102,31 @@ class Pipeline:
             state = "already started" if self._guard.state is STARTED else "closed"
             raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
         self._owner[0] = os.getpid()
-        videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
         try:
+            videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
             self._dataset = DatasetWriter.open(
                 self.root, self.fps, self.cameras, self.features, self.encoder.as_dict(),
                 robot_type=self.robot_type, feature_names=self.feature_names or None,
                 capture=self.capture_times)  # fmt: skip
-            self._stack.callback(self._dataset.close)
+            dataset, failed = self._dataset, [True]  # a failed start leaves no new dataset
+            self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras)
+            rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras, fps=self.fps)
             self._current = Take(1, self._dataset.next_episode_index, rows)
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
                 self.control_priority, self.preview, self.features)  # fmt: skip
-        except BaseException:
+            limits.prove_room()  # for an episode's threads and files, naming a short limit
+        except BaseException as exc:
             self._stack.close()
+            error = limits.limit_error(exc)
+            if error is not None:
+                raise error from exc
             raise
+        failed[0] = False
         self._feed_list = list(self._session.feeds.values())
         self._video_path = functools.partial(layout.staged_video_path, self.root)
         self._guard.started()

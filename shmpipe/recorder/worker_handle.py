@@ -28,7 +28,7 @@ from multiprocess.connection import Connection, wait
 
 from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.recorder import reaper, worker_package
+from shmpipe.recorder import limits, reaper, worker_package
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,25 @@ class WorkerHandle:
 
 
 def await_ready(handles: list[WorkerHandle], timeout: float) -> None:
-    """Wait until every worker attached to its shared memory (they start in parallel)."""
+    """Wait until every worker attached to its shared memory and took what an episode needs
+    (they start in parallel); a worker that could not is a WorkerError naming the limit."""
     deadline = time.monotonic() + timeout
     for handle in handles:
         while not handle.ready:
-            if not handle.alive() or time.monotonic() > deadline:
-                raise WorkerError(f"{handle.role} did not start")
-            wait([handle.conn], 0.1)
             try:
                 handle.collect()
+                gone = False
             except (EOFError, OSError):
-                raise WorkerError(f"{handle.role} did not start") from None
+                gone = True
+            for reply in handle.inbox:
+                if isinstance(reply, messages.WorkerFailed):
+                    raise WorkerError(f"{handle.role} cannot start: {reply.error}"
+                                      f"{limits.short_limits(reply.errno)}")  # fmt: skip
+            if handle.ready:
+                break
+            if gone or not handle.alive() or time.monotonic() > deadline:
+                raise WorkerError(f"{handle.role} did not start")
+            wait([handle.conn], 0.1)
 
 
 def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:

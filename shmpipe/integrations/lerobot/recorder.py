@@ -125,7 +125,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         recording = parse_features(features)
         check_depth_encoder(options.get("depth_encoder"),
                             any(depth.is_depth(s) for s in recording.cameras.values()))  # fmt: skip
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         if root.exists():
             raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
                                   "does), resume() appends to one")  # fmt: skip
@@ -152,7 +152,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         them (ConfigError naming each: shmpipe.integrations.lerobot.encoders). The first resume
         of a dataset LeRobot wrote scans it once (its videos are decoded for exact image
         stats)."""
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         info_path = root / layout.INFO_PATH
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
