@@ -38,10 +38,11 @@ def _parts(pipe) -> dict:
             pass
 
     def ring_publishes(frame: dict) -> None:
-        index = pipe._rows.num_frames
+        take = pipe._current
+        index = take.rows.num_frames
         for feed in feeds:
-            feed.ring.publish(pipe._take, index)
-        pipe._rows.num_frames = index + 1
+            feed.ring.publish(take.number, index)
+        take.rows.num_frames = index + 1
 
     return {
         "add_frame": lambda frame: pipe.add_frame(frame, TASK),

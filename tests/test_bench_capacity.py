@@ -135,9 +135,11 @@ def test_the_bench_runs_end_to_end_and_searches_past_its_first_counts(tmp_path):
     args = "--systems raw --sizes 32x32 --repeats 1 --seconds 1 --clip-frames 4 --max-streams 2"
     assert capacity.main([*args.split(), "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "capacity.json").read_text())
-    assert [r["streams"] for r in report["runs"]] == [1, 2]  # 32x32 keeps up: doubled to the stop
-    assert report["summary"]["32x32"]["raw"]["streams"] == 2
-    assert "| 32x32 | raw | 2+ |" in (tmp_path / "capacity.md").read_text()
+    tried = [r["streams"] for r in report["runs"]]
+    kept_one = not report["runs"][0]["verdict"]["grows"]  # a loaded machine may fall behind
+    assert tried == ([1, 2] if kept_one else [1])  # kept up: doubled, up to the stop
+    best = report["summary"]["32x32"]["raw"]["streams"]
+    assert f"| 32x32 | raw | {best}" in (tmp_path / "capacity.md").read_text()
 
 
 def test_encoder_cpu_bench_compares_the_writer_with_raw_at_the_same_bytes(capsys):

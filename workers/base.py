@@ -42,6 +42,13 @@ class WorkerLoop:
 
     def run(self, prio: priority.EncoderPriority) -> None:
         priority.apply({threading.get_native_id()}, prio)
+        try:
+            self.prove()
+        except Exception as exc:  # a limit too short for this worker: start() names it
+            code = getattr(exc, "errno", None) or 0
+            self.reply(messages.WorkerFailed(take=0, error=str(exc), errno=code))
+            self.close(crashed=False)
+            return
         self.reply(messages.Ready(pid=os.getpid()))
         stopping: BaseException | None = None
         try:
@@ -90,6 +97,9 @@ class WorkerLoop:
             self._conn.send_bytes(messages.encode(message))
         except OSError as exc:
             raise OwnerGone() from exc
+
+    def prove(self) -> None:
+        """Before Ready: take once what an episode will need (threads, memory), or raise."""
 
     def handle(self, message: messages.ToWorker) -> None:
         raise NotImplementedError

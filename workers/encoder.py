@@ -7,10 +7,14 @@ of us needs it), so if this worker is killed its successor finds every frame it 
 the file or still in the ring. Rings are sized for
 the frames the codec holds (shmpipe.video.probe); should the codec ever hold a whole ring anyway,
 the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
+Because of that, a failed encode (the codec refusing a frame or emitting one out of order) costs
+nothing: the worker encodes the take again from its last durable frame into a new segment, from
+the frames it still holds (at most MAX_REENCODES times per take; a full disk fails at once).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from pathlib import Path
 
@@ -19,10 +23,14 @@ from multiprocess.connection import Connection
 from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
-from shmpipe.video.episode_writer import EpisodeVideoWriter
+from shmpipe.video.episode_writer import EpisodeVideoWriter, retryable
+from shmpipe.video.probe import open_codec
 from shmpipe.video.segments import remove_segments
 
 from .base import WorkerLoop, main
+
+log = logging.getLogger("shmpipe")
+MAX_REENCODES = 3  # per take: the codec's misorder is rare (~1 in 30,000 frames under load)
 
 
 class EncoderLoop(WorkerLoop):
@@ -39,6 +47,10 @@ class EncoderLoop(WorkerLoop):
         self.take = -1
         self.next_seq = self.ring.released(ENCODER_READER)  # next frame to read
         self.held: deque[tuple[int, int, int]] = deque()  # (seq, take, frame index) unreleased
+        self.reencodes: dict[int, int] = {}  # take -> times encoded again after a failure
+
+    def prove(self) -> None:
+        open_codec(self.video)  # its threads and memory: a short limit fails start()
 
     def has_unread(self) -> bool:
         return self.ring.unread(self.next_seq)
@@ -83,12 +95,15 @@ class EncoderLoop(WorkerLoop):
                 self._drop_writer()
                 if not self._open(take, index):
                     continue
+            self._hold(slot.seq, take, index)
             try:
                 self.writer.encode(slot.frame, index)
-            except Exception as exc:  # disk full, codec error: the take fails, we go on
-                self._fail(take, f"encoding frame {index} into {self.writer.path}: {exc}", exc)
-            self._hold(slot.seq, take, index)
+                failed = None
+            except Exception as exc:  # codec error: encode again; disk full: the take fails
+                failed = exc
             del slot  # no view of the slot may outlive its release
+            if failed is not None:
+                self._recover(f"encoding frame {index} into {self.writer.path}", failed)
             self._release_on_disk()  # at once: a writer behind us needs every free slot now
             self.ring.beat()
 
@@ -137,12 +152,44 @@ class EncoderLoop(WorkerLoop):
         try:
             self.writer.close_durably()
         except Exception as exc:
-            self._fail(take, f"flushing {self.writer.path}: {exc}", exc)
+            self._recover(f"flushing {self.writer.path}", exc)
             return
         finally:
             self.ring.beat()
         self.writer = None
         self._open(take, first)
+
+    def _recover(self, doing: str, exc: BaseException) -> None:
+        """Encode the open take again from its last durable frame, into a new segment, from
+        the frames still held in the ring; fail the take if the disk refused, or if it keeps
+        failing."""
+        take = self.take
+        while True:
+            tries = self.reencodes.get(take, 0)
+            if not retryable(exc) or tries >= MAX_REENCODES:
+                self._fail(take, f"{doing}: {exc}", exc)
+                return
+            self.reencodes[take] = tries + 1
+            first = self.writer.durable_frames
+            log.warning("camera %r: %s: %s; encoding again from frame %d",
+                        self.camera, doing, exc, first)  # fmt: skip
+            self.writer.close_segment(drain=True)  # its frames before `first` are on disk
+            self.writer = None
+            if not self._open(take, first):
+                return
+            try:
+                self._encode_held(take, first)
+                return
+            except Exception as again:
+                doing, exc = f"encoding {self.writer.path} again", again
+
+    def _encode_held(self, take: int, first: int) -> None:
+        for seq, held_take, index in list(self.held):
+            if held_take == take and index >= first:
+                slot = self.ring.read(seq)
+                self.writer.encode(slot.frame, index)
+                del slot
+                self.ring.beat()
 
     def _open(self, take: int, first_frame: int) -> bool:
         try:
@@ -162,7 +209,7 @@ class EncoderLoop(WorkerLoop):
         try:
             seconds, size = writer.finish()
         except Exception as exc:
-            self._fail(take, f"finishing {writer.path}: {exc}", exc)
+            self._recover(f"finishing {writer.path}", exc)  # finished again in the next turn
             return
         finally:
             self.ring.beat()
@@ -196,6 +243,7 @@ class EncoderLoop(WorkerLoop):
     def _forget(self, take: int) -> None:
         self.paths.pop(take, None)
         self.targets.pop(take, None)
+        self.reencodes.pop(take, None)
 
     def close(self, crashed: bool) -> None:
         """A bug leaves the segment for the successor to continue; a shutdown or a dead owner

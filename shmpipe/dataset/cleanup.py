@@ -95,3 +95,17 @@ def _rolled_forward(path: Path) -> bool:
         return False
     path.rename(final)
     return True
+
+
+def remove_new_dataset(root: Path, keep_root: bool) -> None:
+    """Undo the creation of a dataset nothing was recorded into: its info.json and lock, and
+    then every folder left empty (the root too unless it existed before)."""
+    for name in (layout.INFO_PATH, layout.LOCK_PATH):
+        (root / name).unlink(missing_ok=True)
+    folders = sorted((p for p in root.rglob("*") if p.is_dir() and not p.is_symlink()),
+                     key=lambda p: len(p.parts), reverse=True)  # fmt: skip
+    for folder in folders + ([] if keep_root else [root]):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass  # not empty: not ours to remove

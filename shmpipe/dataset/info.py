@@ -35,9 +35,11 @@ def check_names(
     cameras: Mapping[str, Sequence[int]],
     features: Mapping[str, Sequence[int]],
     feature_names: Mapping[str, Sequence[str]] | None = None,
+    capture: bool = False,
 ) -> None:
     """Raise ConfigError, naming the camera or feature and what was expected, for a setting
-    the dataset could not hold. feature_names: feature -> one name per dimension."""
+    the dataset could not hold. feature_names: feature -> one name per dimension; `capture`:
+    the dataset stores capture times (their columns' names are then taken)."""
     for kind, entries in (("camera", cameras), ("feature", features)):
         for name in entries:
             _check_name(kind, name)
@@ -52,9 +54,14 @@ def check_names(
             raise ConfigError(
                 f"feature {name!r}: expected a vector shape (n,) with n >= 1, got {shape!r}"
             )
-    reserved = (set(cameras) | set(features)) & set(INDEX_COLUMNS)
+    reserved = (set(cameras) | set(features)) & {*INDEX_COLUMNS, "task"}
     if reserved:
-        raise ConfigError(f"names reserved for LeRobot's index columns: {sorted(reserved)}")
+        raise ConfigError(f"names reserved for LeRobot's own columns (its index columns, and "
+                          f"'task' that its loader adds to every item): {sorted(reserved)}")
+    taken = (set(cameras) | set(features)) & {capture_times.column(c) for c in cameras}
+    if capture and taken:
+        raise ConfigError(f"names reserved for the capture times (capture_times=True stores "
+                          f"camera X's as 'capture_time.X'): {sorted(taken)}; rename them")
     both = set(cameras) & set(features)
     if both:
         raise ConfigError(f"names used both as camera and feature: {sorted(both)}")

@@ -39,7 +39,7 @@ def saved_stats(
             return empty.from_arrays(arrays), False
         except (KeyError, ValueError) as error:
             why = f"{layout.STATE_PATH} does not fit info.json ({error})"
-    log.warning("%s: %s; rebuilding the stats state from the files of %d episodes",
+    log.warning("%s: %s; rebuilding it by reading the %d episodes info.json counts",
                 root, why, episodes)  # fmt: skip
     missing = missing_histograms(root, episodes)
     if missing:  # episodes another writer (LeRobot's) wrote

@@ -8,8 +8,10 @@ episode_index, index, task_index.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +20,30 @@ import pyarrow as pa
 from shmpipe.dataset.capture_times import column as capture_column
 from shmpipe.errors import UsageError
 
+log = logging.getLogger("shmpipe")
+
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+
+
+LEROBOT_TOLERANCE_S = 1e-4  # LeRobotDataset's default tolerance_s (a row's time vs its frame's)
+ROWS_SEARCHED = 1 << 16
+
+
+@functools.lru_cache(maxsize=16)
+def stamp_limit(fps: int) -> int | None:
+    """The first frame index whose float32 timestamp (what the format stores) is
+    LEROBOT_TOLERANCE_S or more from i / fps: past 2,048 s float32 steps by 2.4e-4 s (below,
+    it is within 6.1e-5 s). LeRobot's loaders (0.4.4, 0.6.1) still find such a row's frame,
+    since they compare its timestamp with the frame's time in float32 too (torch.tensor), but
+    a reader that compares at full precision with LeRobot's tolerance does not. None if no
+    such frame within a day (an fps that is a power of two stamps exactly)."""
+    for low in range(2048 * fps, 86400 * fps, ROWS_SEARCHED):
+        exact = np.arange(low, min(low + ROWS_SEARCHED, 86400 * fps)) / fps
+        off = np.abs(exact.astype(np.float32) - exact)
+        bad = np.flatnonzero(off >= LEROBOT_TOLERANCE_S)
+        if bad.size:
+            return low + int(bad[0])
+    return None
 
 
 class EpisodeRows:
@@ -30,7 +55,7 @@ class EpisodeRows:
     """
 
     def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024,
-                 capture: Sequence[str] = ()) -> None:  # fmt: skip
+                 capture: Sequence[str] = (), fps: int | None = None) -> None:  # fmt: skip
         self.features = {name: int(np.prod(shape)) for name, shape in features.items()}
         self.capture = list(capture)
         self._capacity = max(1, initial_capacity)
@@ -40,11 +65,29 @@ class EpisodeRows:
         self._times = np.empty((self._capacity, len(self.capture)), np.float64)
         self._task_index = np.empty(self._capacity, np.int64)
         self.num_frames = 0
+        self._fps, self._stamp_limit = fps, stamp_limit(fps) if fps else None
+        self._plan_look()  # _next_look: the row count at which ensure_room looks again
 
     def ensure_room(self) -> None:
-        """Make room for one more row (doubling the arrays when they are full)."""
-        if self.num_frames == self._capacity:
-            self.reserve(2 * self._capacity)
+        """Make room for one more row (doubling the arrays when they are full); say so once
+        when the episode reaches stamp_limit."""
+        if self.num_frames == self._next_look:
+            if self.num_frames == self._capacity:
+                self.reserve(2 * self._capacity)
+            if self.num_frames == self._stamp_limit:
+                log.warning(
+                    "the episode reaches %.0f s (%d frames at %d fps): from this row on, the "
+                    "format's float32 timestamps are %g s or more from i/fps (LeRobot's "
+                    "tolerance). LeRobot's own loader still matches them (it compares in "
+                    "float32); a reader that compares at full precision does not. Episodes "
+                    "under %d min avoid it", self.num_frames / self._fps, self.num_frames,
+                    self._fps, LEROBOT_TOLERANCE_S, self.num_frames // self._fps // 60)  # fmt: skip
+            self._plan_look()
+
+    def _plan_look(self) -> None:
+        limit = self._stamp_limit
+        ahead = limit is not None and self.num_frames < limit <= self._capacity
+        self._next_look = limit if ahead else self._capacity
 
     def reserve(self, rows: int) -> None:
         """Room for `rows` rows in all. If allocating fails, nothing has changed."""
@@ -78,6 +121,7 @@ class EpisodeRows:
 
     def clear(self) -> None:
         self.num_frames = 0
+        self._plan_look()
 
     def task_indices(self) -> np.ndarray:
         """The rows' task indices (a view; valid until the next append or clear)."""

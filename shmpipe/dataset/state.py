@@ -65,5 +65,6 @@ def load_state(root: Path) -> tuple[dict[str, np.ndarray] | None, str]:
         return None, f"{layout.STATE_PATH} has format {header.get('format')!r}"
     if header.get("info_digest") != on_disk:
         counted = header.get("total_episodes")
-        return None, f"{layout.STATE_PATH} is stale (it was saved with {counted} episodes)"
+        return None, (f"{layout.STATE_PATH} belongs to another info.json (saved with {counted} "
+                      "episodes: a commit or an adoption was interrupted)")
     return arrays, ""

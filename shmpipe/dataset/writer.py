@@ -21,7 +21,7 @@ import numpy as np
 
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
-from shmpipe.dataset.cleanup import remove_shmpipe_dir, remove_unfinished
+from shmpipe.dataset.cleanup import remove_new_dataset, remove_shmpipe_dir, remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit
 from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
@@ -83,6 +83,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._stats_ahead = False  # stats.json or state.npz count an episode not committed
         self._staged: EpisodeCommit | None = None  # the episode being committed, if any
         self._linked: set[Path] = set()  # folders known durable in their parents (files.py)
+        self.created, self._root_existed = False, True  # whether open() made the dataset
 
     @classmethod
     def open(
@@ -105,25 +106,29 @@ class DatasetWriter(contextlib.AbstractContextManager):
         change anything: it removes unfinished files (remove_unfinished) and reloads what exact
         stats need. A refused open changes nothing on disk.
         """
-        root = Path(root)
+        root = Path(root).absolute()  # resolved once: the caller may chdir later
         fps = check_fps(fps)
-        check_names(cameras, features, feature_names)
+        check_names(cameras, features, feature_names, capture)
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)
         matching_info(*checks)  # refuse before the lock, which is a file in root
+        root_existed = root.exists()
         ours_before = (root / layout.SHMPIPE_DIR).exists()
         lock = take_lock(root)
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
             foreign = found is not None and adopt.is_foreign(found)  # LeRobot's: one scan
             writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
+            writer.created, writer._root_existed = found is None, root_existed
             if found is None:
                 write_info(root, wanted, writer._linked)
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
                 writer._reload()
-            if foreign:  # adopted once its scan succeeded
-                write_info(root, writer._info, writer._linked)
+            if foreign:  # adopted once its scan succeeded, before our stats.json replaces
+                write_info(root, writer._info, writer._linked)  # LeRobot's (verify: either)
+            if found is not None:
+                writer._restore_meta()
             return writer
         except BaseException:
             lock.close()
@@ -133,8 +138,9 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     def _reload(self) -> None:
         """Read back tasks and the stats state of the committed episodes (meta/shmpipe/state.npz,
-        or one scan of the dataset if it is missing or stale, then saved), and put tasks.parquet
-        and stats.json back in step with info.json if a commit died between them."""
+        or one scan of the dataset if it is missing or stale), and note whether stats.json is
+        out of step with info.json (a commit died between them): _restore_meta then puts
+        tasks.parquet, stats.json and state.npz back."""
         self._tasks.load(self._info["total_tasks"])
         stats_path, rebuilt = self.root / layout.STATS_PATH, False
         if self.next_episode_index:
@@ -146,7 +152,6 @@ class DatasetWriter(contextlib.AbstractContextManager):
             counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
             text = stats_path.read_text() if file_problem(stats_path) is None else ""
             self._stats_ahead = rebuilt or counts_in(text) != counts
-        self._restore_meta()
 
     # -- recording -------------------------------------------------------------------------
     def task_index(self, task: str) -> int:
@@ -225,8 +230,12 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._tasks.forget_uncommitted()
         self._restore_meta()
 
-    def close(self) -> None:
-        """Let another writer open this dataset. Writes nothing."""
+    def close(self, discard_new: bool = False) -> None:
+        """Let another writer open this dataset. Writes nothing; `discard_new` removes it if
+        this open created it and nothing was recorded (a start() that failed after opening
+        must leave no dataset behind: the next start may have other settings)."""
+        if discard_new and self.created and self.next_episode_index == 0:
+            remove_new_dataset(self.root, keep_root=self._root_existed)
         self._lock.close()
 
     def __exit__(self, *exc_info) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import resource
 
 import posix_ipc
 
@@ -62,7 +63,14 @@ def check_shm_usable(objects: int) -> None:
 
 
 def shm_creation_error(exc: BaseException) -> SharedMemoryError:
-    """A failure to create a shared object, said with /dev/shm and what to do."""
+    """A failure to create a shared object, said with /dev/shm and what to do (or with
+    `ulimit -v`, when mapping it ran out of address space)."""
+    address_space, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if getattr(exc, "errno", None) == errno.ENOMEM and address_space != resource.RLIM_INFINITY:
+        return SharedMemoryError(
+            f"cannot map shared memory: {exc}; a limit is short: ulimit -v "
+            f"{address_space // 1024} (KiB) leaves no room for the rings"
+        )
     return SharedMemoryError(
         f"cannot create shared memory in {SHM_DIR}: {exc}. Check that {SHM_DIR} is a writable "
         f"tmpfs with free space and inodes (`df -h -i {SHM_DIR}`)"

@@ -87,11 +87,10 @@ class CameraFeed:
         self._spill_end = 0
         self.backlog: deque[_Waiting] = deque()
         self._spares: list[np.ndarray] = []
-        self.frames = 0  # frames of this episode committed (in the ring or waiting)
-        self.overflowed = 0  # frames of this episode that went through the backlog
+        # since start(), never reset: a take counts its own from what they were when it opened
+        self.backlogged = 0  # frames that went through the backlog
         self.spilled = 0  # of which on disk
         self._spilled_waiting = 0  # backlogged frames in the spill file now
-        self.behind_warned = False
         self._loan: tuple[np.ndarray, Staged] | None = None  # (buffer, where it is staged)
         self._shape, self._dtype = ring.shape, ring.dtype  # what source_of copies as is
 
@@ -170,7 +169,6 @@ class CameraFeed:
         """Make the staged frame visible: published in its slot, or queued in the backlog.
         Rings no doorbell: the caller wakes the readers once for all cameras
         (Session.wake_readers), after the whole frame is published."""
-        self.frames += 1
         if staged is IN_SLOT:
             self.ring.publish(take, frame_index)
             return
@@ -184,7 +182,7 @@ class CameraFeed:
             self.spilled += 1
             self._spilled_waiting += 1
             self.backlog.append(_Waiting(None, staged.offset, take, frame_index))
-        self.overflowed += 1
+        self.backlogged += 1
 
     def _spare(self) -> np.ndarray:
         """A backlog buffer: one a drained frame left (its pages already mapped), else new."""
@@ -215,8 +213,16 @@ class CameraFeed:
                 self._spill_end = 0  # the file's frames are all in the ring: reuse it
         return moved
 
+    def added(self) -> int:
+        """Frames committed since start(): in the ring, or waiting in the backlog."""
+        return self.ring.write_seq + len(self.backlog)
+
+    def encoded(self) -> int:
+        """Frames the encoder has read since start()."""
+        return self.ring.progress(ENCODER_READER)
+
     def clear(self) -> None:
-        """Forget the backlog (the episode was discarded), any loan and the episode's counters."""
+        """Forget the backlog (the episode was discarded) and any loan."""
         self._end_loan()
         self._budget.used -= self.backlog_bytes()
         for item in self.backlog:  # the next episode's backlog reuses their pages
@@ -225,8 +231,6 @@ class CameraFeed:
         self.backlog.clear()
         self._spill_end = self._spilled_waiting = 0
         self._spill_failed = False
-        self.frames = self.overflowed = self.spilled = 0
-        self.behind_warned = False
 
     def backlog_bytes(self) -> int:
         """Bytes of backlogged frames held in memory (the others wait in the spill file)."""
@@ -261,7 +265,7 @@ class CameraFeed:
             self._spill_path.unlink(missing_ok=True)
 
     def close(self) -> None:
+        """Drop the backlog and the spill file; the ring and doorbells belong to whoever made
+        them (shmpipe.recorder.session closes them after the feed)."""
         self.clear()
         self._close_spill()
-        self.ring.close()
-        self.bell.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 # signal's C module: signal.signal/getsignal wrap every call in enum conversions (~15 us each)
 import _signal
+import enum
 import os
 import threading
 from contextlib import contextmanager
@@ -22,17 +23,35 @@ _forks = [0]  # bumped in every forked child: a Pipeline belongs to the process 
 os.register_at_fork(after_in_child=lambda: _forks.__setitem__(0, _forks[0] + 1))
 
 
+class PipelineState(enum.Enum):
+    """A Pipeline's life: NEW -> STARTED -> CLOSED (an episode's is shmpipe.recorder.take's)."""
+
+    NEW = "new"
+    STARTED = "started"
+    CLOSED = "closed"
+
+
+NEW, STARTED, CLOSED = PipelineState.NEW, PipelineState.STARTED, PipelineState.CLOSED
+
+
 class CallGuard:
     """Refuses calls in the wrong state, from a forked child, or from two threads at once."""
 
     def __init__(self) -> None:
-        self.state = "new"  # new -> started -> closed
+        self.state = NEW
         self._mutex = threading.Lock()  # held only to test-and-set `_caller`
         self._caller: int | None = None  # the thread inside a call
         self._generation = _forks[0]
 
     def started(self) -> None:
-        self.state, self._generation = "started", _forks[0]
+        if self.state is not NEW:
+            raise UsageError(f"Pipeline.start(): goes from NEW to STARTED, but it is "
+                             f"{self.state.name}")  # fmt: skip
+        self.state, self._generation = STARTED, _forks[0]
+
+    def closed(self) -> None:
+        """Any state -> CLOSED (closing twice is harmless)."""
+        self.state = CLOSED
 
     def in_owner(self) -> bool:
         """False in a forked child of the process that started the pipeline."""
@@ -41,7 +60,7 @@ class CallGuard:
     def enter(self, what: str) -> None:
         """Begin a call (UsageError if refused); `leave()` ends it. add_frame pairs them in a
         try/finally: no generator or context-manager object on its hot path."""
-        if self.state != "started" or self._generation != _forks[0]:
+        if self.state is not STARTED or self._generation != _forks[0]:
             self._refuse(what)
         me = _get_ident()
         with self._mutex:
@@ -55,8 +74,8 @@ class CallGuard:
         self._caller = None
 
     def _refuse(self, what: str) -> None:
-        if self.state != "started":
-            hint = "call start() first" if self.state == "new" else "the pipeline is closed"
+        if self.state is not STARTED:
+            hint = "call start() first" if self.state is NEW else "the pipeline is closed"
             raise UsageError(f"Pipeline.{what}(): {hint}")
         raise UsageError(f"Pipeline.{what}(): this pipeline belongs to the process that "
                          "started it, not to a forked child; start a new one here")  # fmt: skip

@@ -47,9 +47,9 @@ def cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"),
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "" and (fs / "cgroup.controllers").exists():
-            found = _tightest(fs, path.lstrip("/"), "memory.max", "memory.current")
+            found = tightest_limit(fs, path.lstrip("/"), "memory.max", "memory.current")
         elif "memory" in controllers.split(","):
-            found = _tightest(fs / "memory", path.lstrip("/"), "memory.limit_in_bytes",
+            found = tightest_limit(fs / "memory", path.lstrip("/"), "memory.limit_in_bytes",
                               "memory.usage_in_bytes")  # fmt: skip
         else:
             continue
@@ -58,7 +58,7 @@ def cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"),
     return None
 
 
-def _tightest(base: Path, path: str, limit_file: str, usage_file: str) -> MemoryLimit | None:
+def tightest_limit(base: Path, path: str, limit_file: str, usage_file: str) -> MemoryLimit | None:
     best = None
     group = base / path
     while True:

@@ -1,8 +1,10 @@
 """The shared memory and workers of one started Pipeline, owned by one ExitStack.
 
 `Session` makes the owner lock, the rings with their feeds, the stats store and the workers (and,
-if asked, the preview worker), in that order, and the stack undoes them in reverse. Their sizes
-come from shmpipe.recorder.sizing.
+if asked, the preview worker), in that order, and the stack undoes them in reverse: each object
+is closed once, by the stack (a feed closes its spill file, not its ring or doorbells). Their
+sizes come from shmpipe.recorder.sizing. The session holds no episode state: the open take
+(shmpipe.recorder.take) is handed to each call that needs it.
 """
 
 from __future__ import annotations
@@ -18,26 +20,20 @@ import numpy as np
 import posix_ipc
 
 from shmpipe import depth
-from shmpipe.dataset.writer import CommittedEpisode
-from shmpipe.errors import FrameError, RingFullError, WorkerError
+from shmpipe.errors import FrameError, RingFullError
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
-from shmpipe.messages import EncoderSpec, Owner, StartEpisode, StatsSpec
+from shmpipe.messages import EncoderSpec, Owner, StatsSpec
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
-from shmpipe.recorder.results import (
-    CameraStatus,
-    EpisodeResult,
-    PipelineStatus,
-    StatsStatus,
-    VideoSpan,
-)
+from shmpipe.recorder.results import CameraStatus, PipelineStatus, StatsStatus
 from shmpipe.recorder.sizing import histogram_shapes
 from shmpipe.recorder.supervisor import Supervisor
+from shmpipe.recorder.take import LIVE, Take, VideoPath
 from shmpipe.recorder.worker_handle import STATS_WORKER, WorkerRole, encoder_for
 from shmpipe.system import priority
 from shmpipe.video import codecs
@@ -88,7 +84,6 @@ class Session:
         )
         budget = BacklogBudget(backlog_bytes)
         self.feeds: dict[str, CameraFeed] = {}
-        self._meters = {name: RateMeter() for name in cameras}
         for i, (name, shape) in enumerate(cameras.items()):
             ring = RingWriter.create(
                 self._ipc(f"ring{i}"), ring_slots, shape, depth.dtype_of(shape)
@@ -97,7 +92,7 @@ class Session:
             bell = self._own(stack, Doorbell.create(self._ipc(f"bell{i}")))
             spill = spill_dir / f"{self._owner.token}-{i}.raw"
             feed = CameraFeed(name, ring, bell, self.stats_bell, budget, spill)
-            self.feeds[name] = self._push(stack, feed)  # closing twice is harmless
+            self.feeds[name] = self._push(stack, feed)  # closed before its ring and doorbell
         self._rings = [feed.ring for feed in self.feeds.values()]
 
     @property
@@ -162,33 +157,34 @@ class Session:
         if asleep:
             self.stats_bell.ring()
 
-    def status(self, episode: int | None, episode_frames: int) -> PipelineStatus:
-        self.supervisor.supervise()
-        cameras = {name: self._camera_status(name) for name in self.feeds}
+    def status(self, take: Take) -> PipelineStatus:
+        """Live figures; the episode's are `take`'s (none while it is idle)."""
+        self.supervisor.supervise(take)
+        cameras = {name: self._camera_status(name, take) for name in self.feeds}
         choice = self.encoder_choice
         preview = self.preview.status() if self.preview is not None else None
-        return PipelineStatus(cameras, self._stats_status(), episode, episode_frames,
+        episode = take.episode if take.state in LIVE else None
+        return PipelineStatus(cameras, self._stats_status(take), episode, take.frames,
                               choice.encoder, list(choice.notes), preview,
                               getattr(self.videos, "capacity", None))  # fmt: skip
 
-    def _camera_status(self, name: str) -> CameraStatus:
+    def _camera_status(self, name: str, take: Take) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
-        written, encoded = feed.ring.write_seq, feed.ring.progress(ENCODER_READER)
-        added = written + len(feed.backlog)  # into the ring or waiting for it
-        rates = self._meters[name].rates(added, encoded)
+        written, encoded = feed.ring.write_seq, feed.encoded()
+        rates = take.meters.get(name, RateMeter()).rates(feed.added(), encoded)
         stalled_s = self.supervisor.stalled_s(encoder_for(name))
         return CameraStatus(
             worker.pid, worker.alive(), stalled_s, written, encoded,
             feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
-            feed.backlog_bytes(), feed.spilled, *rates,
-            self.supervisor.failures.message_of(encoder_for(name)),
+            feed.backlog_bytes(), take.spilled(feed), *rates,
+            take.message_of(encoder_for(name)),
         )  # fmt: skip
 
-    def _stats_status(self) -> StatsStatus:
+    def _stats_status(self, take: Take) -> StatsStatus:
         worker = self.supervisor.handles[STATS_WORKER]
         seen = sum(feed.ring.released(STATS_READER) for feed in self.feeds.values())
         stalled_s = self.supervisor.stalled_s(STATS_WORKER)
-        error = self.supervisor.failures.message_of(STATS_WORKER)
+        error = take.message_of(STATS_WORKER)
         return StatsStatus(worker.pid, worker.alive(), stalled_s, seen, error)
 
     def publish_row(self, row: Mapping[str, np.ndarray], take: int, frame_index: int) -> None:
@@ -201,23 +197,19 @@ class Session:
         the stats worker committed."""
         return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
 
-    def open_episode(self, video_path, episode: int) -> int:
-        """Tell the workers a new take begins (each encoder: where its video goes); its number."""
-        starts = {}
-        for name, feed in self.feeds.items():
+    def open_take(self, take: Take, video_path: VideoPath) -> None:
+        """Open the IDLE `take`: tell each encoder where its video goes."""
+        for feed in self.feeds.values():
             feed.ring.reset_high_water()
-            self._meters[name].restart(feed.ring.write_seq + len(feed.backlog),
-                                       feed.ring.progress(ENCODER_READER))  # fmt: skip
-            path = str(video_path(name, episode))
-            starts[encoder_for(name)] = StartEpisode(take=0, video_path=path)
-        return self.supervisor.open_take(starts)
+        for role, message in take.open(self.feeds.values(), video_path).items():
+            self.supervisor.send(role, message, take)
 
     def loan(self, camera: str) -> np.ndarray:
         if camera not in self.feeds:
             raise FrameError(f"loan: unknown camera {camera!r}; cameras: {list(self.feeds)}")
         return self.feeds[camera].loan()
 
-    def make_room(self, refuse: bool) -> None:
+    def make_room(self, refuse: bool, take: Take) -> None:
         """For overflow 'block' or 'error' (`refuse`): every ring must have a free slot."""
         for name, feed in self.feeds.items():
             while feed.ring.claim() is None:
@@ -226,53 +218,10 @@ class Session:
                         f"camera {name!r}: ring full ({feed.ring.capacity} slots); the encoder is "
                         "behind (overflow='error'); the frame was not added"
                     )
-                self.supervisor.supervise()
+                self.supervisor.supervise(take)
                 time.sleep(0.001)
-
-    def warn_if_behind(self) -> None:
-        """One warning per camera and episode, when its frames start to wait in the backlog."""
-        for name, feed in self.feeds.items():
-            if feed.backlog and not feed.behind_warned:
-                feed.behind_warned = True
-                log.warning("camera %r: the encoder is %d frames behind (its ring is full); frames "
-                            "wait in the backlog and finish_episode() will wait for them; see "
-                            "status()", name, feed.ring.capacity)  # fmt: skip
-
-    def check_frame_counts(self, rows: int, episode: int) -> None:
-        """Every camera holds one frame per row, or the workers would wait for frames that
-        cannot come: say so at once (the episode is then discarded)."""
-        counts = {name: feed.frames for name, feed in self.feeds.items()}
-        if any(count != rows for count in counts.values()):
-            raise WorkerError(
-                f"finish_episode(): episode {episode} has {rows} rows but camera frames "
-                f"{counts}; it cannot be saved whole and is discarded"
-            )
 
     def drain_all(self) -> None:
         for feed in self.feeds.values():
             if feed.backlog:
                 feed.drain()
-
-
-def episode_result(session: Session, committed: CommittedEpisode, done: dict, waited: float,
-                   started: float) -> EpisodeResult:  # fmt: skip
-    """What finish_episode returns; `done` has every encoder's EpisodeDone."""
-    n, fps = committed.length, next(iter(session.videos.values())).fps
-    done = {name: done[encoder_for(name)] for name in session.feeds}
-    steps = {k: committed.timings[k] for k in ("data", "stats", "meta", "commit")}
-    timings = {"video_flush": waited,
-               "encoder_flush": max(d.flush_seconds for d in done.values()), **steps}  # fmt: skip
-    timings["total"] = time.perf_counter() - started
-    timings["after_flush"] = timings["total"] - waited
-    return EpisodeResult(
-        episode_index=committed.episode_index,
-        num_frames=n,
-        videos={name: VideoSpan(str(committed.videos[name]), 0.0, n / fps) for name in done},
-        data=committed.data_path,
-        stats=committed.stats,
-        timings=timings,
-        ring_high_water={name: feed.ring.high_water for name, feed in session.feeds.items()},
-        overflow_count={name: feed.overflowed for name, feed in session.feeds.items()},
-        tasks=committed.tasks,
-        worker_restarts=session.supervisor.take_restarts,
-    )

@@ -19,6 +19,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +28,7 @@ from multiprocess.connection import Connection, wait
 
 from shmpipe import messages
 from shmpipe.errors import WorkerError
-from shmpipe.recorder import reaper, worker_package
+from shmpipe.recorder import limits, reaper, worker_package
 
 
 @dataclass(frozen=True)
@@ -52,11 +53,20 @@ def encoder_for(camera: str) -> WorkerRole:
     return WorkerRole("encoder", camera)
 
 
+Heartbeat = Callable[[WorkerRole], tuple[int, bool]]  # role -> (beat count, flushing)
+NOT_READY = (-1, False)  # the beat of a worker still starting: its clock starts when it is ready
+
+
+def _no_beat(role: WorkerRole) -> tuple[int, bool]:
+    return NOT_READY
+
+
 class WorkerHandle:
     """One running worker: its channel, its liveness, and the replies not yet consumed."""
 
-    def __init__(self, role: WorkerRole, spec: msgspec.Struct, backend: str) -> None:
-        self.role = role
+    def __init__(self, role: WorkerRole, spec: msgspec.Struct, backend: str,
+                 beat: Heartbeat = _no_beat) -> None:  # fmt: skip
+        self.role, self._beat = role, beat
         ours, theirs = socket.socketpair()
         self.process: subprocess.Popen | None = None
         self.thread: threading.Thread | None = None
@@ -84,12 +94,14 @@ class WorkerHandle:
         self.ready = False
         self.started = time.monotonic()
         self.inbox: deque[messages.FromWorker] = deque()
-        self.beat: tuple[int, bool] | None = None
-        self.beat_at = self.started
         if self.thread is not None:
             self.thread.start()
         else:
             self.send(spec)
+
+    def heartbeat(self) -> tuple[int, bool]:
+        """Its (beat count, flushing), read where the worker beats; NOT_READY while it starts."""
+        return self._beat(self.role) if self.ready else NOT_READY
 
     def alive(self) -> bool:
         if self.process is not None:
@@ -106,7 +118,6 @@ class WorkerHandle:
             reply = messages.decode_from_worker(self.conn.recv_bytes())
             if isinstance(reply, messages.Ready):
                 self.ready, self.pid = True, reply.pid
-                self.beat_at = time.monotonic()
             else:
                 self.inbox.append(reply)
 
@@ -119,17 +130,25 @@ class WorkerHandle:
 
 
 def await_ready(handles: list[WorkerHandle], timeout: float) -> None:
-    """Wait until every worker attached to its shared memory (they start in parallel)."""
+    """Wait until every worker attached to its shared memory and took what an episode needs
+    (they start in parallel); a worker that could not is a WorkerError naming the limit."""
     deadline = time.monotonic() + timeout
     for handle in handles:
         while not handle.ready:
-            if not handle.alive() or time.monotonic() > deadline:
-                raise WorkerError(f"{handle.role} did not start")
-            wait([handle.conn], 0.1)
             try:
                 handle.collect()
+                gone = False
             except (EOFError, OSError):
-                raise WorkerError(f"{handle.role} did not start") from None
+                gone = True
+            for reply in handle.inbox:
+                if isinstance(reply, messages.WorkerFailed):
+                    raise WorkerError(f"{handle.role} cannot start: {reply.error}"
+                                      f"{limits.short_limits(reply.errno)}")  # fmt: skip
+            if handle.ready:
+                break
+            if gone or not handle.alive() or time.monotonic() > deadline:
+                raise WorkerError(f"{handle.role} did not start")
+            wait([handle.conn], 0.1)
 
 
 def stop_workers(handles: list[WorkerHandle], timeout: float) -> None:

@@ -12,21 +12,33 @@ from shmpipe.integrations, which the tools do not import). A subparser whose def
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
-
-from shmpipe.tools import demo
-from shmpipe.tools.arguments import Parser, run_command
-from shmpipe.tools.merge.command import add_merge
-from shmpipe.tools.pack.command import add_pack
-from shmpipe.tools.record.command import add_record
-from shmpipe.tools.stats.command import add_stats
-from shmpipe.tools.verify.command import add_verify
 
 COMMANDS_GROUP = "shmpipe.commands"  # entry points: subcommands other packages add
+EXIT_INTERRUPTED = 130  # shmpipe.tools.arguments', not imported yet when Ctrl-C comes early
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Ctrl-C at any moment, even while the subcommands load (~0.6 s), exits 130 quietly."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("\nshmpipe: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from importlib.metadata import entry_points
+
+    from shmpipe.tools import demo
+    from shmpipe.tools.arguments import Parser, run_command
+    from shmpipe.tools.merge.command import add_merge
+    from shmpipe.tools.pack.command import add_pack
+    from shmpipe.tools.record.command import add_record
+    from shmpipe.tools.stats.command import add_stats
+    from shmpipe.tools.verify.command import add_verify
+
     parser = Parser(prog="shmpipe", description="Record and check LeRobot v3.0 datasets.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_record(commands)

@@ -11,6 +11,7 @@ video is either whole or absent.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
@@ -27,6 +28,7 @@ from shmpipe.video.segments import joining_path, remove_segments, segment_path, 
 from shmpipe.video.settings import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM})
 CRASH_SAFE_MP4 = {
     "movflags": "frag_keyframe+empty_moov+default_base_moof",
     "flush_packets": "1",
@@ -51,6 +53,17 @@ def input_frame(frame_hwc: np.ndarray, input_format: str) -> av.VideoFrame:
     return av.VideoFrame.from_numpy_buffer(frame_hwc, format=input_format)
 
 
+class EncoderOutputError(RuntimeError):
+    """The codec emitted a frame out of order (SVT-AV1 has been seen, beside busy processes,
+    to emit frame 380 before 355-379); caught before the muxer sees it, so that what is on
+    disk stays in order and the episode can be encoded again from its last durable frame."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """Whether encoding the same frames again may succeed: not when the disk refuses them."""
+    return getattr(exc, "errno", None) not in DISK_ERRNOS
+
+
 class EpisodeVideoWriter:
     def __init__(self, path: str | Path, video: VideoSettings, first_frame: int = 0) -> None:
         """Start a segment whose first frame is `first_frame` of the episode (0 unless a
@@ -62,6 +75,7 @@ class EpisodeVideoWriter:
         self.segment_path = segment_path(self.path, first_frame)
         self.next_frame = first_frame
         self.durable_frames = first_frame  # frames < this are in flushed fragments on disk
+        self.muxed_frames = first_frame  # frames < this have been handed to the muxer
         self._time_base = Fraction(1, video.fps)
         self._video = video
         self._codec_threads: set[int] = set()
@@ -104,15 +118,23 @@ class EpisodeVideoWriter:
         self.next_frame += 1
 
     def _mux(self, packets) -> None:
-        keyframes = [
-            round(p.pts * p.time_base / self._time_base)
-            for p in packets
-            if p.is_keyframe and p.pts is not None
-        ]
-        self._container.mux(packets)
-        if keyframes:
-            # a keyframe starts a new fragment: every frame before it has been written out
-            self.durable_frames = max(self.durable_frames, *keyframes)
+        """Mux packets that continue the episode's frames in order; one that does not raises
+        EncoderOutputError before anything of it reaches the file. A keyframe starts a new
+        fragment: every frame before it is then on disk."""
+        for packet in packets:
+            if packet.pts is None:
+                self._container.mux(packet)
+                continue
+            index = round(packet.pts * packet.time_base / self._time_base)
+            if index != self.muxed_frames:
+                raise EncoderOutputError(
+                    f"the encoder emitted frame {index} while frame {self.muxed_frames} was "
+                    f"next (frames {self.first_frame}..{self.next_frame} fed in order)"
+                )
+            self._container.mux(packet)
+            self.muxed_frames = index + 1
+            if packet.is_keyframe:
+                self.durable_frames = max(self.durable_frames, index)
 
     @property
     def frames(self) -> int:
@@ -124,7 +146,7 @@ class EpisodeVideoWriter:
 
         Returns (seconds, bytes)."""
         start = time.perf_counter()
-        self._mux(self._stream.encode(None))
+        self._flush()
         self._container.close()
         self.durable_frames = self.next_frame
         segments = segment_paths(self.path)
@@ -139,25 +161,40 @@ class EpisodeVideoWriter:
     def close_durably(self) -> None:
         """Flush the codec and close this segment, so every frame handed over is on disk; the
         episode goes on in a new segment (a new writer), and `finish` joins them."""
-        self._mux(self._stream.encode(None))
+        self._flush()
         self._container.close()
         self.durable_frames = self.next_frame
 
-    def close_segment(self) -> None:
-        """Close this segment as it is (no flush), for a successor writer to continue."""
+    def _flush(self) -> None:
+        self._mux(self._stream.encode(None))
+        if self.muxed_frames != self.next_frame:
+            raise EncoderOutputError(
+                f"the encoder emitted frames {self.first_frame}..{self.muxed_frames - 1} of "
+                f"{self.first_frame}..{self.next_frame - 1}"
+            )
+
+    def close_segment(self, drain: bool = False) -> None:
+        """Close this segment as it is, for a successor writer to continue; `drain` empties
+        the codec first, discarding what it emits (SVT-AV1 logs an error if closed without
+        end-of-stream)."""
+        if drain:
+            self._drain()
         try:
             self._container.close()
+        except Exception:
+            pass
+
+    def _drain(self) -> None:
+        try:
+            if self.next_frame > self.first_frame:
+                self._stream.encode(None)
         except Exception:
             pass
 
     def abort(self) -> None:
         """Stop without a file: drain the codec (SVT-AV1 logs an error if it is closed without
         end-of-stream), close whatever is open and delete every segment."""
-        try:
-            if self.next_frame > self.first_frame:
-                self._stream.encode(None)  # the packets are discarded with the file
-        except Exception:
-            pass
+        self._drain()  # the packets are discarded with the file
         try:
             self._container.close()
         except Exception:

@@ -29,6 +29,7 @@ from shmpipe.video.settings import VideoSettings
 log = logging.getLogger("shmpipe")
 MAX_PROBE_FRAMES = 400
 STEADY_FRAMES = 48
+SVT_MAX_FPS = 240  # SVT-AV1 refuses a higher frame rate when it opens
 
 
 def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
@@ -45,9 +46,9 @@ def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
 class EncoderUnusable(ConfigError):
     """The encoder cannot open, or cannot encode, with these settings; `reason` in a few words."""
 
-    def __init__(self, message: str, reason: str) -> None:
+    def __init__(self, message: str, reason: str, code: int | None = None) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason, self.errno = reason, code  # errno: ENOMEM may be a process limit
 
 
 def unusable_reason(video: VideoSettings) -> str | None:
@@ -90,6 +91,11 @@ def _probe(key: tuple, options: tuple) -> tuple[int, float]:
 
 def _probe_once(key: tuple, options: tuple) -> tuple[int, float]:
     fps, width, height, vcodec, pix_fmt, prio, input_format = key
+    if vcodec == "libsvtav1" and fps > SVT_MAX_FPS:  # it says only "Invalid argument"
+        raise EncoderUnusable(
+            f"fps {fps}: SVT-AV1 (libsvtav1) encodes at most {SVT_MAX_FPS} fps; record at "
+            f"{SVT_MAX_FPS} fps or less, or choose another vcodec (e.g. libx264)",
+            f"cannot open: fps above {SVT_MAX_FPS}")
     video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
                           input_format)  # fmt: skip
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner
@@ -126,6 +132,7 @@ def _probe_once(key: tuple, options: tuple) -> tuple[int, float]:
             f"encoder {vcodec!r} ({pix_fmt}, {width}x{height} at {fps} fps, options "
             f"{dict(options)}) {stage}: {exc}",
             f"{stage}: {getattr(exc, 'strerror', None) or exc}",
+            getattr(exc, "errno", None),
         ) from None
     finally:
         os.sched_setscheduler(0, *caller)
@@ -151,3 +158,10 @@ def _time_camera_like(container, stream, first: int, held: int, video: VideoSett
         elif start is not None and out - start[1] >= capacity.TIMED_FRAMES:
             return (clock.seconds() - start[0]) / (out - start[1])
     return clock.seconds() / max(1, i + 1 - first)  # a codec that never got going: all of it
+
+
+def open_codec(video: VideoSettings) -> None:
+    """Open the encoder once and close it: its threads and memory are then known to fit (a
+    worker does this before it says it is ready). Raises what opening raises."""
+    with av.open(io.BytesIO(), "w", format="mp4", options=CRASH_SAFE_MP4) as container:
+        add_video_stream(container, video).codec_context.open()

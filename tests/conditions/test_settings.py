@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from shmpipe import Pipeline
+from shmpipe import ConfigError, Pipeline
 from tests.helpers.episodes import assert_flat_episode, episode_files
 from tests.helpers.frames import flat_frame, value_of
 
@@ -132,3 +132,11 @@ def test_fps_must_be_a_true_integer_and_numpy_integers_count(tmp_path):
 def test_ring_slots_that_are_no_positive_integer_are_refused_at_construction(tmp_path, bad):
     with pytest.raises(ValueError, match="ring_slots"):
         Pipeline(tmp_path, fps=FPS, cameras={"front": SMALL}, ring_slots=bad)
+
+
+def test_fps_above_what_svt_av1_encodes_is_refused_saying_so(tmp_path):
+    pipe = Pipeline(tmp_path / "ds", fps=300, cameras={"front": (32, 32, 3)})
+    with pytest.raises(ConfigError, match=r"fps 300: SVT-AV1 \(libsvtav1\) encodes at most 240"):
+        pipe.start()
+    pipe.close()
+    assert not (tmp_path / "ds").exists()

@@ -24,7 +24,7 @@ BAD_SETTINGS = {  # (cameras, features, feature_names) -> what the error must sa
     "gray camera": ({"cam": (4, 4)}, {}, None, "camera 'cam': expected shape (height, width, 3)"),
     "zero height": ({"cam": (0, 4, 3)}, {}, None, "height, width >= 1"),
     "RGBA": ({"cam": (4, 4, 4)}, {}, None, "camera 'cam'"),
-    "reserved": ({}, {"index": (1,)}, None, "reserved for LeRobot's index columns: ['index']"),
+    "reserved": ({}, {"index": (1,)}, None, "adds to every item): ['index']"),
     "both": ({"x": (4, 4, 3)}, {"x": (2,)}, None, "both as camera and feature: ['x']"),
     "names count": ({}, {"state": (3,)}, {"state": ["a", "b"]}, "['state']: 2 names for 3"),
     "names of nothing": ({}, {"state": (1,)}, {"arm": ["a"]}, "'arm' is not a feature"),

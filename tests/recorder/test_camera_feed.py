@@ -58,7 +58,7 @@ class FeedRig:
     def close(self) -> None:
         for reader in self.readers:
             reader.close()
-        self.feed.close()  # closes its ring and bell; the rig made them, so it unlinks them
+        self.feed.close()  # its spill file; the rig made the ring and doorbells: it ends them
         for thing in (self.feed.ring, self.bell, self.stats_bell):
             thing.close()
             thing.unlink()
@@ -81,7 +81,7 @@ def test_stage_goes_to_slots_then_memory_then_the_spill_file(rig):
     assert [p.offset for p in places[SLOTS + 2 :]] == [0, FRAME_BYTES]
     assert rig.budget.used == 2 * FRAME_BYTES
     assert rig.feed.backlog_bytes() == 2 * FRAME_BYTES, "spilled frames hold no memory"
-    assert (rig.feed.frames, rig.feed.overflowed, rig.feed.spilled) == (8, 4, 2)
+    assert (rig.feed.added(), rig.feed.backlogged, rig.feed.spilled) == (8, 4, 2)
     assert rig.spill_path.stat().st_size == 2 * FRAME_BYTES
 
 
@@ -132,7 +132,8 @@ def test_clear_forgets_the_backlog_and_gives_back_its_budget(rig):
     rig.feed.clear()
     assert not rig.feed.backlog
     assert rig.budget.used == 0 and rig.feed.backlog_bytes() == 0
-    assert (rig.feed.frames, rig.feed.overflowed, rig.feed.spilled) == (0, 0, 0)
+    # the backlog's frames are no longer added; the counters since start keep counting
+    assert (rig.feed.added(), rig.feed.backlogged, rig.feed.spilled) == (SLOTS, 3, 1)
     # the budget is there again: the next overflowing frame waits in memory, not on disk
     assert isinstance(rig.add(FRAMES[0], 0, take=2), InMemory)
 
@@ -249,3 +250,19 @@ def test_a_cleared_backlog_leaves_its_buffers_to_the_next_episode(tmp_path):
         assert all(any(b is a for a in first) for b in again), "a backlogged frame got new memory"
     finally:
         rig.close()
+
+
+def test_closing_a_feed_leaves_its_ring_and_doorbell_to_their_owner(tmp_path):
+    rig = FeedRig(tmp_path / "front.raw")
+    try:
+        rig.add(FRAMES[0], 0)
+        rig.feed.close()
+        assert rig.feed.ring.write_seq == 1, "the feed closed a ring it does not own"
+        rig.bell.ring()
+        assert rig.bell.wait(0), "the feed closed a doorbell it does not own"
+    finally:
+        for reader in rig.readers:
+            reader.close()
+        for thing in (rig.feed.ring, rig.bell, rig.stats_bell):
+            thing.close()
+            thing.unlink()

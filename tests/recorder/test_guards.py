@@ -30,7 +30,7 @@ def test_calls_before_start_and_after_close_are_refused():
     guard.started()
     with guard.call("add_frame"):
         pass
-    guard.state = "closed"
+    guard.closed()
     with pytest.raises(UsageError, match=r"Pipeline.loan\(\): the pipeline is closed"):
         with guard.call("loan"):
             pass

@@ -91,3 +91,38 @@ def test_close_stops_the_thread_at_once():
     assert time.monotonic() - t0 < 1.0
     assert not [t for t in threading.enumerate() if t.name == "shmpipe-watchdog"]
     dog.close()  # twice is harmless
+
+
+class Flushing(Beats):
+    """Beats whose `flushing` flag is set for the workers in `flushing`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushing: set[str] = set()
+
+    def __call__(self, worker: str) -> tuple[int, bool]:
+        return super().__call__(worker)[0], worker in self.flushing
+
+
+def test_stalled_and_overdue_are_judged_from_one_table_of_beats():
+    """The supervisor asks the watchdog (stalled_s for status(), overdue to replace a worker):
+    a beating worker is neither; one standing still is stalled after two intervals and overdue
+    after the stall timeout, twelve times that while it says it flushes."""
+    beats = Flushing()
+    dog = Watchdog(beats, INTERVAL_S, stall_timeout_s=0.3)
+    try:
+        beats.moving = {"a"}
+        beats.flushing = {"c"}
+        for worker in ("a", "b", "c"):
+            assert dog.stalled_s(worker) == 0.0  # the first look starts the clock
+        time.sleep(0.45)
+        assert dog.stalled_s("a") == 0.0 and dog.overdue("a") == 0.0
+        assert dog.stalled_s("b") >= 0.45 and dog.overdue("b") >= 0.45
+        assert dog.stalled_s("c") >= 0.45 and dog.overdue("c") == 0.0, "a flush may take 12x"
+        ours, theirs = socket.socketpair()
+        dog.watch([("b2", ours.fileno())])  # b replaced: its successor is judged afresh
+        assert dog.stalled_s("b2") == 0.0
+    finally:
+        dog.close()
+    ours.close()
+    theirs.close()

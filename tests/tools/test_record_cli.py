@@ -440,3 +440,21 @@ def test_display_without_rerun_exits_1_naming_the_extra(tmp_path, capsys, monkey
     assert main([*args, "--display"]) == EXIT_BAD_ARGUMENTS
     assert "pip install 'shmpipe[preview]'" in capsys.readouterr().err
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_closed_stdout_does_not_stop_the_recording(tmp_path, capsys):
+    """`shmpipe record ... | head -1`: the log's reader goes away, the recording goes on."""
+    root = tmp_path / "ds"
+    child = subprocess.Popen([sys.executable, "-m", "shmpipe", *record_args(root, episodes=4,
+                              seconds=0.3, backend="thread")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    OUR_CONTROL_PROCESSES.add(child.pid)
+    try:
+        child.stdout.readline()
+        child.stdout.close()  # as head -1 does once it has its line
+        code = child.wait(timeout=60)
+        errors = child.stderr.read()
+    finally:
+        child.kill()
+    assert code == EXIT_OK, errors
+    assert verified(root, capsys)["episodes"] == 4

@@ -47,3 +47,30 @@ def test_ctrl_c_exits_within_a_second_with_hd_encoders_behind(tmp_path):
     assert left == [], f"the recorder left shared memory behind: {left}"
     partial = [p.name for p in (tmp_path / "ds").rglob("*") if ".partial" in p.name]
     assert partial == [], f"the discarded episode left {partial}"
+
+
+# `python -m shmpipe`, saying when its entry point is imported (~15 ms after the interpreter is
+# up: a Ctrl-C before that is Python's own); the subcommands load after that
+EARLY = ("import sys; from shmpipe.tools.cli import main; print('python is up', flush=True); "
+         "sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.1, 0.25, 0.45, 0.6])
+def test_ctrl_c_while_the_command_starts_exits_130_without_a_traceback(tmp_path, delay):
+    """`python -m shmpipe record ...` interrupted while its modules load or its sources open."""
+    args = ["record", "--root", str(tmp_path / "ds"), "--fps", "30", "--task", "t",
+            "--camera", "a=synthetic:64x64", "--episodes", "1", "--episode-time", "5",
+            "--reset-time", "0", "--no-keyboard", "--no-live", "--backend", "thread"]  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", EARLY, *args], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    OUR_CONTROL_PROCESSES.add(child.pid)
+    try:
+        assert child.stdout.readline().strip() == "python is up"
+        time.sleep(delay)
+        child.send_signal(signal.SIGINT)
+        code = child.wait(timeout=30)
+        errors = child.stderr.read()
+    finally:
+        stop_process(child)
+    assert code == EXIT_INTERRUPTED, f"exit code {code}: {errors[-2000:]}"
+    assert "Traceback" not in errors, errors

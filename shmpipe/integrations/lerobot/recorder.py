@@ -101,7 +101,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         # (episode index, frames, seconds save_episode took) of each episode this object saved
         self.saved: list[tuple[int, int, float]] = []
         self._cameras = frozenset(pipeline.cameras)
-        self._episode_frames = 0
         self._finalized = False
 
     @classmethod
@@ -126,7 +125,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         recording = parse_features(features)
         check_depth_encoder(options.get("depth_encoder"),
                             any(depth.is_depth(s) for s in recording.cameras.values()))  # fmt: skip
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         if root.exists():
             raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
                                   "does), resume() appends to one")  # fmt: skip
@@ -153,7 +152,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         them (ConfigError naming each: shmpipe.integrations.lerobot.encoders). The first resume
         of a dataset LeRobot wrote scans it once (its videos are decoded for exact image
         stats)."""
-        root = Path(root) if root is not None else default_root(repo_id)
+        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
         info_path = root / layout.INFO_PATH
         if not info_path.is_file():
             raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
@@ -180,7 +179,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
             raise FrameError("Feature mismatch in `frame` dictionary: missing features: {'task'} "
                              "(every frame carries its task text, as in LeRobot)")  # fmt: skip
         if "timestamp" in frame:
-            check_timestamp(frame["timestamp"], self._episode_frames, self.fps, self.tolerance_s)
+            frames = self.pipeline.episode_frames
+            check_timestamp(frame["timestamp"], frames, self.fps, self.tolerance_s)
         values = {}
         for key, value in frame.items():
             if key in NOT_RECORDED:
@@ -190,7 +190,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
                 value = np.asarray(value)  # PIL image, CPU tensor
             values[key] = value
         self.pipeline.add_frame(values, task=frame["task"])
-        self._episode_frames += 1
 
     def save_episode(self, episode_data: dict | None = None, parallel_encoding=True) -> None:
         """Finish the episode: its videos, rows and stats are on disk on return, and meta
@@ -201,10 +200,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
                               "supported; add its frames with add_frame()")  # fmt: skip
         self._writable("save_episode")
         started = time.perf_counter()
-        try:
-            self.last_episode = self.pipeline.finish_episode()
-        finally:  # saved, or discarded by the failure
-            self._episode_frames = 0
+        self.last_episode = self.pipeline.finish_episode()  # saved, or discarded if it raises
         self.meta.refresh()
         episode, took = self.last_episode, time.perf_counter() - started
         self.saved.append((episode.episode_index, episode.num_frames, took))
@@ -216,11 +212,10 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         and the next frame starts an episode with the same index."""
         self._writable("clear_episode_buffer")
         self.pipeline.cancel_episode()
-        self._episode_frames = 0
 
     def has_pending_frames(self) -> bool:
         """Whether frames were added since the last save_episode / clear_episode_buffer."""
-        return self._episode_frames > 0
+        return self.pipeline.episode_frames > 0
 
     def finalize(self) -> None:
         """Stop the workers and release shared memory; idempotent. An episode still open is
@@ -230,7 +225,6 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
             return
         self._finalized = True
         self.pipeline.close()
-        self._episode_frames = 0
 
     def _writable(self, method: str) -> None:
         if self._finalized:

@@ -179,10 +179,11 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     from shmpipe.tools.record.figures import EpisodeSaved
     from shmpipe.tools.record.keyboard import Keyboard
     from shmpipe.tools.record.live_view import LiveView, render_summary
+    from shmpipe.tools.record.output import say, warnings_on_screen
     from shmpipe.tools.record.session import RecordSession
     from shmpipe.tools.sources import SourceError, open_source
 
-    stack.enter_context(_warnings_on_screen(console if live else None))
+    stack.enter_context(warnings_on_screen(console if live else None))
     try:
         sources = {}
         for key, spec in cameras.items():
@@ -213,7 +214,7 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
         elif live:
             console.print(text)
         else:
-            print(text, flush=True)
+            say(text)
 
     delivers = {key: f"{cameras[key]} -> {s.describe()}" for key, s in sources.items()}
     session = RecordSession(pipe, sources, plan, on_event=show)
@@ -239,8 +240,9 @@ def _record(args, cameras, plan, console, live, stack, saved) -> int:
     else:
         done = "saved no episode"
     stopped = " (stopped early)" if result.stopped_early else ""
-    print(f"{done} to {args.root}{stopped}", flush=True)
+    say(f"{done} to {args.root}{stopped}")
     return EXIT_OK
+
 
 
 def _event_text(event, root: Path, plan, delivers: dict[str, str]) -> str | None:
@@ -261,34 +263,6 @@ def _event_text(event, root: Path, plan, delivers: dict[str, str]) -> str | None
         return event.text
     return None
 
-
-def _warnings_on_screen(console):
-    """Show the `shmpipe` logger's warnings while recording: through rich's console under the
-    live view, else on stderr. shmpipe.tools.record.session's own warnings are left out: the
-    summary shows them already."""
-    import contextlib
-    import logging
-
-    if console is not None:
-        from rich.logging import RichHandler
-
-        handler: logging.Handler = RichHandler(console=console, show_time=False, show_path=False)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    handler.addFilter(lambda record: not record.name.startswith("shmpipe.tools.record.session"))
-    logger = logging.getLogger("shmpipe")
-
-    @contextlib.contextmanager
-    def attached():
-        logger.addHandler(handler)
-        try:
-            yield
-        finally:
-            logger.removeHandler(handler)
-
-    return attached()
 
 
 def _bad_arguments(message: str) -> int:

@@ -18,11 +18,21 @@ from shmpipe.errors import ConfigError, SourceError
 JOIN_TIMEOUT_S = 2.0  # how long close() waits for a capture thread stuck in the driver
 
 
+_WALL_AT_START = time.time() - time.monotonic()
+
+
+def capture_clock() -> float:
+    """Seconds since the epoch as the wall clock read when this process started, advanced by
+    the monotonic clock since: a wall-clock step while recording (NTP, a manual `date -s`)
+    shows in no capture time, gap or rate."""
+    return _WALL_AT_START + time.monotonic()
+
+
 @dataclass(frozen=True)
 class Capture:
-    """What read_into delivered: `time` is time.time() when the frame was captured (as near
-    the sensor as we can tell); `sequence` counts distinct frames from 0, so the same number
-    again means the camera had no new frame since the last read_into."""
+    """What read_into delivered: `time` is capture_clock() when the frame was captured (as
+    near the sensor as we can tell); `sequence` counts distinct frames from 0, so the same
+    number again means the camera had no new frame since the last read_into."""
 
     time: float
     sequence: int

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import av
 import numpy as np
 
 from shmpipe.errors import SourceError
-from shmpipe.tools.sources.base import Capture, ThreadedSource
+from shmpipe.tools.sources.base import Capture, ThreadedSource, capture_clock
 
 
 class FileSource(ThreadedSource):
@@ -27,7 +25,7 @@ class FileSource(ThreadedSource):
             self._frames.close()
             raise SourceError(f"{spec}: cannot decode {path!r}: {exc}") from exc
         self.shape = first.shape
-        self._current = (first, Capture(time.time(), 0))
+        self._current = (first, Capture(capture_clock(), 0))
         self._start(fps)
 
     def _open(self):
@@ -64,7 +62,7 @@ class FileSource(ThreadedSource):
         sequence = self._current[1].sequence + 1
         self._sleep_until_due(sequence)
         if not self._stop.is_set():
-            self._current = (image, Capture(time.time(), sequence))
+            self._current = (image, Capture(capture_clock(), sequence))
 
     def _fill(self, out: np.ndarray) -> Capture:
         self._check_running()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from shmpipe.errors import ConfigError
-from shmpipe.tools.sources.base import Capture, SourceError, ThreadedSource
+from shmpipe.tools.sources.base import Capture, SourceError, ThreadedSource, capture_clock
 
 OPEN_TIMEOUT_S = 5.0  # a FIFO with no writer, a network stream or a camera that never answers
 FIRST_FRAME_TIMEOUT_S = 3.0  # cameras may deliver nothing (or empty frames) just after opening
@@ -49,7 +49,7 @@ class OpenCVSource(ThreadedSource):
         self.reads_in_place = self.converts_in_place = True
         self._buffers = (first, np.empty_like(first))  # the thread fills one, read_into the other
         self._lock = threading.Lock()  # held while read_into converts the current buffer
-        self._current = (0, Capture(time.time(), 0))  # (buffer index, its capture)
+        self._current = (0, Capture(capture_clock(), 0))  # (buffer index, its capture)
         self._failed_reads = 0
         self._start(fps)
 
@@ -105,7 +105,7 @@ class OpenCVSource(ThreadedSource):
         sequence = self._current[1].sequence + 1
         if self._is_file:  # a file's frame is "captured" when it is due
             self._sleep_until_due(sequence)
-            captured = time.time()
+            captured = capture_clock()
         capture = Capture(captured, sequence)
         with self._lock:
             self._current = (back, capture)
@@ -114,11 +114,11 @@ class OpenCVSource(ThreadedSource):
         """Read the next frame into `buffer` and return when read() returned (a camera's frame
         has just landed then); None after a failed read that may be retried."""
         ok, result = self._cap.read(image=buffer)
-        captured = time.time()
+        captured = capture_clock()
         if not ok and self._is_file:  # end of the file: start again
             self._cap.set(self._cv2.CAP_PROP_POS_FRAMES, 0)
             ok, result = self._cap.read(image=buffer)
-            captured = time.time()
+            captured = capture_clock()
         if not ok:
             self._failed_reads += 1
             if self._is_file or self._failed_reads >= MAX_FAILED_READS:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 
 from shmpipe.errors import ConfigError
-from shmpipe.tools.sources.base import Capture, FrameSource
+from shmpipe.tools.sources.base import Capture, FrameSource, capture_clock
 
 SHAPE = (480, 640)
 
@@ -33,7 +32,7 @@ class SyntheticSource(FrameSource):
         dy, dx = _triangle(k, 2 * self.PAN), _triangle(2 * k, 2 * self.PAN)
         window = self._scene[dy : dy + self.shape[0], dx : dx + self.shape[1]]
         np.add(window, self._noise[k % self.NOISE_FRAMES], out=out)
-        return Capture(time.time(), k)
+        return Capture(capture_clock(), k)
 
 
 def synthetic_shape(

@@ -1,0 +1,137 @@
+"""How a take ends, in order: finished (the workers told, the commit steps, the result) or
+discarded (the workers told, the files deleted).
+
+Each step calls one module and returns before the next (the walk is in shmpipe.recorder.take's
+docstring): the dataset's commit steps are in `finish` alone, each taken once what it depends on
+is final: the data file once the rows are (FinishEpisode sent), the stats and metadata once the
+stats worker is done, the videos' early sync next, and only what depends on the finished videos
+(their sync and meta/info.json, the commit point) after every encoder is done. While it waits
+for replies it feeds backlogged frames into the rings.
+
+`finish` is the doing side of a FINISHING take and needs nothing of the pipeline but the take, the
+session and the dataset: a background finish (finish_episode(wait=False), issue 27) can run it
+on a thread and hand the caller a future-like handle (result() / done()), while the pipeline
+opens the take's successor.
+"""
+
+from __future__ import annotations
+
+import time
+
+import msgspec
+
+from shmpipe import messages
+from shmpipe.dataset.writer import CommittedEpisode, DatasetWriter
+from shmpipe.errors import WorkerError
+from shmpipe.recorder.results import EpisodeResult, VideoSpan
+from shmpipe.recorder.session import Session
+from shmpipe.recorder.supervisor import Supervisor
+from shmpipe.recorder.take import FAILED, Take
+from shmpipe.recorder.worker_handle import STATS_WORKER, WorkerRole, encoder_for
+
+MAX_RESTARTS_PER_WAIT = 5
+CANCEL_WAIT_S = 0.5  # for workers to confirm a cancel (they answer within one frame)
+
+
+def finish(take: Take, session: Session, dataset: DatasetWriter) -> EpisodeResult:
+    """Commit the OPEN take's episode (its videos, stats and rows durable on return). If
+    anything fails the take is discarded and the error raised."""
+    t0 = time.perf_counter()
+    supervisor, feeds = session.supervisor, list(session.feeds.values())
+    try:
+        supervisor.supervise(take, force=True)  # a failure noted now fails the finish
+        supervisor.broadcast(take.begin_finish(feeds), take)
+        session.drain_all()
+        # the dataset's commit steps: nothing else in the recorder calls them
+        commit = dataset.stage_episode(take.episode, take.rows)  # the data file
+        waiting, done = set(supervisor.handles), {}
+        await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session,
+                      until=STATS_WORKER)  # fmt: skip
+        commit.write_meta(session.histograms())
+        commit.sync_early()
+        await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session)
+        waited = time.perf_counter() - t0
+        committed = dataset.commit_staged(commit)  # meta/info.json: the commit point
+        take.committed()
+    except BaseException:
+        discard(take, session, dataset)
+        raise
+    return _result(take, session, committed, done, waited, t0)
+
+
+def discard(take: Take, session: Session, dataset: DatasetWriter,
+            wait_s: float = CANCEL_WAIT_S, stop: bool = False) -> None:  # fmt: skip
+    """Every worker drops the take (their answers awaited at most `wait_s`; with `stop` they
+    are then stopped), and its files are deleted. Messages are handled in order, so a worker
+    that answers later still skips the take's frames and deletes its files before it starts
+    the next take; a worker replaced meanwhile never heard of the take (it skips its frames)."""
+    cancel = take.discard()
+    supervisor = session.supervisor
+    try:
+        supervisor.broadcast(cancel, take)
+        if wait_s > 0:
+            wait_s = min(wait_s, supervisor.watchdog.stall_timeout_s)
+            await_replies(take, supervisor, messages.EpisodeCancelled, set(supervisor.handles),
+                          {}, session, give_up_s=wait_s)  # fmt: skip
+        if stop:
+            supervisor.stop_all()  # before the files go: no worker writes after
+    finally:
+        # whatever a worker killed meanwhile left of the take (its successor never heard of it)
+        dataset.discard_episode(take.episode)
+        for feed in session.feeds.values():
+            feed.clear()
+
+
+def await_replies(take: Take, supervisor: Supervisor, kind: type, waiting: set[WorkerRole],
+                  done: dict[WorkerRole, msgspec.Struct], session: Session | None = None,
+                  give_up_s: float | None = None, until: WorkerRole | None = None) -> None:
+    """Move each of `waiting` into `done` (role -> its reply `kind` to the take) as replies
+    come, until none waits, `until` is done, or `give_up_s` passed; `session`'s backlogged
+    frames go into the rings meanwhile. A replaced worker is awaited again (it replays the
+    take), or for a cancel not at all (it never heard of the take); a worker failure of the
+    take raises it, as does a worker replaced too often."""
+    restarts = dict(supervisor.restarts)
+    deadline = None if give_up_s is None else time.monotonic() + give_up_s
+    cancelling = kind is messages.EpisodeCancelled
+    while waiting and until not in done:
+        if session is not None:
+            session.drain_all()
+        supervisor.supervise(take)
+        for role in [r for r in waiting if supervisor.restarts.get(r) != restarts.get(r)]:
+            if cancelling:
+                waiting.discard(role)  # the successor never heard of the take
+            elif supervisor.restarts[role] - restarts.get(role, 0) > MAX_RESTARTS_PER_WAIT:
+                raise WorkerError(f"{role} keeps failing; the episode is lost")
+        for role, reply in supervisor.replies(waiting, take, 0.005):
+            if isinstance(reply, kind) and reply.take == take.number:
+                done[role] = reply
+                waiting.discard(role)
+        if take.state is FAILED and not cancelling:
+            raise take.error()
+        if deadline is not None and time.monotonic() > deadline:
+            break
+
+
+def _result(take: Take, session: Session, committed: CommittedEpisode, done: dict,
+            waited: float, started: float) -> EpisodeResult:  # fmt: skip
+    """What finish_episode returns; `done` has every encoder's EpisodeDone."""
+    n, fps = committed.length, next(iter(session.videos.values())).fps
+    done = {name: done[encoder_for(name)] for name in session.feeds}
+    steps = {k: committed.timings[k] for k in ("data", "stats", "meta", "commit")}
+    timings = {"video_flush": waited,
+               "encoder_flush": max(d.flush_seconds for d in done.values()), **steps}  # fmt: skip
+    timings["total"] = time.perf_counter() - started
+    timings["after_flush"] = timings["total"] - waited
+    feeds = session.feeds
+    return EpisodeResult(
+        episode_index=committed.episode_index,
+        num_frames=n,
+        videos={name: VideoSpan(str(committed.videos[name]), 0.0, n / fps) for name in done},
+        data=committed.data_path,
+        stats=committed.stats,
+        timings=timings,
+        ring_high_water={name: feed.ring.high_water for name, feed in feeds.items()},
+        overflow_count={name: take.overflowed(feed) for name, feed in feeds.items()},
+        tasks=committed.tasks,
+        worker_restarts=take.restarts,
+    )
