@@ -63,7 +63,10 @@ def read_during_commits(root, stable_reads: int, commits: int, timeout_s: float)
                     bad.append(look.problems)
         assert child.poll() is None, f"the recorder failed: {child.stderr.read()[-3000:]}"
     finally:
-        stop_process(child)
+        stop_process(child)  # SIGKILL
+    last = _recorder(root, 0)  # a start() removes the killed recorder's shared memory
+    assert _line(last)["temporaries"] == []
+    assert last.wait(60) == 0, last.stderr.read()[-3000:]
     return stable, looks, seen, bad
 
 
