@@ -24,7 +24,6 @@ from shmpipe.video.settings import VideoSettings
 
 log = logging.getLogger("shmpipe")
 SHM_SHARE = 0.9  # of free /dev/shm that default rings may take
-ONE_THREAD_SHARE = 0.5  # of a core, at most, for a camera's encoder to get SVT-AV1's lp=1
 
 
 def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
@@ -36,9 +35,9 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
     not."""
     threads = settings.encoder_threads(len(cameras))
 
-    def per_camera(vcodec: str, lp: int | None = None) -> dict[str, VideoSettings]:
+    def per_camera(vcodec: str) -> dict[str, VideoSettings]:
         chosen = encoder.resolved(vcodec)
-        options = chosen.codec_options(lp or threads)
+        options = chosen.codec_options(threads)
         pix_fmt = codecs.input_pix_fmt(vcodec, chosen.pix_fmt)
         return {name: VideoSettings(fps, w, h, codecs.ENCODERS[vcodec], pix_fmt, options, prio,
                                     backend) for name, (h, w, _) in rgb.items()}  # fmt: skip
@@ -63,22 +62,9 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
     if encoder.vcodec == codecs.AUTO:
         log.info("vcodec 'auto' chose %s; skipped: %s", choice.encoder,
                  "; ".join(choice.notes) or "none")  # fmt: skip
-    chosen = _fewest_threads_that_keep_up(per_camera, choice.encoder, threads, fps) | depths
+    chosen = per_camera(choice.encoder) | depths
     videos = {name: chosen[name] for name in cameras}
     return codecs.CameraVideos(videos, choice, check_capacity(videos, fps))
-
-
-def _fewest_threads_that_keep_up(per_camera, vcodec: str, threads: int,
-                                 fps: int) -> dict[str, VideoSettings]:  # fmt: skip
-    """SVT-AV1 at lp=1 spends ~12 % less CPU per frame than at lp=2, to the same bytes
-    (bench.encoder_cpu: 11.1 against 12.7 ms at 480x640); one lp=1 encoder reaches ~0.75 of a
-    core. So with spare cores (threads > 1) each camera gets lp=1 when the probe measures that it
-    needs at most ONE_THREAD_SHARE of a core at `fps`, else the formula's `threads`."""
-    if threads > 1 and vcodec == "libsvtav1":
-        single = per_camera(vcodec, 1)
-        if all(probe.cpu_per_frame(v) * fps <= ONE_THREAD_SHARE for v in single.values()):
-            return single
-    return per_camera(vcodec)
 
 
 def check_capacity(videos: dict[str, VideoSettings], fps: int) -> capacity.Capacity:
