@@ -12,10 +12,9 @@ import errno
 import os
 import resource
 import threading
-from pathlib import Path
 
 from shmpipe.errors import ConfigError, ShmpipeError, WorkerError
-from shmpipe.recorder.memory_budget import CGROUP_FS, tightest_limit
+from shmpipe.recorder.memory_budget import controller_limit
 
 EPISODE_FDS = 64  # descriptors an episode may hold open at once in the control process
 EPISODE_THREADS = 8 + (os.cpu_count() or 1)  # the fsync pool, and Arrow's pool of one per core
@@ -30,22 +29,10 @@ def _ulimit(option: str, which: int, unit: str = "") -> str | None:
 
 def pids_limit() -> str | None:
     """`cgroup pids.max N (M tasks in use)` of the tightest cgroup above us, if any."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
+    found = controller_limit("pids", ("pids.max", "pids.current"), ("pids.max", "pids.current"))
+    if found is None:
         return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "" and (CGROUP_FS / "cgroup.controllers").exists():
-            found = tightest_limit(CGROUP_FS, path.lstrip("/"), "pids.max", "pids.current")
-        elif "pids" in controllers.split(","):
-            found = tightest_limit(CGROUP_FS / "pids", path.lstrip("/"), "pids.max",
-                                   "pids.current")  # fmt: skip
-        else:
-            continue
-        if found is not None:
-            return f"cgroup pids.max {found.limit} ({found.used} tasks in use, {found.where})"
-    return None
+    return f"cgroup pids.max {found.limit} ({found.used} tasks in use, {found.where})"
 
 
 def tasks_limits() -> list[str]:

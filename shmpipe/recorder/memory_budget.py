@@ -40,6 +40,16 @@ def cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"),
                  fs: Path = CGROUP_FS) -> MemoryLimit | None:  # fmt: skip
     """The memory limit of this process's cgroup (v2 `memory.max`, v1
     `memory.limit_in_bytes`), or None if there is none (or it cannot be read)."""
+    return controller_limit("memory", ("memory.max", "memory.current"),
+                            ("memory.limit_in_bytes", "memory.usage_in_bytes"),
+                            proc_cgroup, fs)  # fmt: skip
+
+
+def controller_limit(controller: str, v2_files: tuple[str, str], v1_files: tuple[str, str],
+                     proc_cgroup: Path = Path("/proc/self/cgroup"),
+                     fs: Path = CGROUP_FS) -> MemoryLimit | None:  # fmt: skip
+    """The tightest limit of `controller` over this process's cgroups and their parents, read
+    from the (limit, usage) files of cgroup v2 or v1; None if there is none."""
     try:
         lines = proc_cgroup.read_text().splitlines()
     except OSError:
@@ -47,10 +57,9 @@ def cgroup_limit(proc_cgroup: Path = Path("/proc/self/cgroup"),
     for line in lines:
         _, controllers, path = line.split(":", 2)
         if controllers == "" and (fs / "cgroup.controllers").exists():
-            found = tightest_limit(fs, path.lstrip("/"), "memory.max", "memory.current")
-        elif "memory" in controllers.split(","):
-            found = tightest_limit(fs / "memory", path.lstrip("/"), "memory.limit_in_bytes",
-                              "memory.usage_in_bytes")  # fmt: skip
+            found = tightest_limit(fs, path.lstrip("/"), *v2_files)
+        elif controller in controllers.split(","):
+            found = tightest_limit(fs / controller, path.lstrip("/"), *v1_files)
         else:
             continue
         if found is not None:
