@@ -90,6 +90,10 @@ def test_an_installed_layout_records_beside_another_projects_workers(tmp_path):
     site = Path(subprocess.run([venv / "bin" / "python", "-c", "import sysconfig; print("
                                 "sysconfig.get_paths()['purelib'])"], capture_output=True,
                                text=True, check=True).stdout.strip())  # fmt: skip
+    # numpy, PyAV...: the running interpreter's packages (a venv's too, which --system-site-packages
+    # does not reach), as plain folders after site-packages (their .pth files are not run)
+    parents = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (site / "zz_parent_packages.pth").write_text("\n".join(sorted(parents)) + "\n")
     for package in SETUPTOOLS["packages"]:  # each package's own files: not its subfolders
         target = site.joinpath(*package.split("."))
         target.mkdir(parents=True)
