@@ -115,8 +115,10 @@ class DatasetWriter(contextlib.AbstractContextManager):
         root_existed = root.exists()
         ours_before = (root / layout.SHMPIPE_DIR).exists()
         lock = take_lock(root)
+        creating = False
         try:
             found = matching_info(*checks)  # again: another writer may have been quicker
+            creating = found is None
             foreign = found is not None and adopt.is_foreign(found)  # LeRobot's: one scan
             writer = cls(root, adopt.adopted(found, wanted) if foreign else found or wanted, lock)
             writer.created, writer._root_existed = found is None, root_existed
@@ -132,7 +134,9 @@ class DatasetWriter(contextlib.AbstractContextManager):
             return writer
         except BaseException:
             lock.close()
-            if not ours_before:  # a dataset that could not be adopted is left as it was
+            if creating:  # its info.json may be half made (a thread or a write refused)
+                remove_new_dataset(root, keep_root=root_existed)
+            elif not ours_before:  # a dataset that could not be adopted is left as it was
                 remove_shmpipe_dir(root)
             raise
 

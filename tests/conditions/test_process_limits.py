@@ -91,21 +91,28 @@ def test_ulimit_u_refused_at_start_or_recorded_as_non_root(tmp_path):
 MAP_RINGS_UNDER_ULIMIT_V = """
 import resource
 from shmpipe.errors import SharedMemoryError
+from shmpipe.recorder import sizing
 from shmpipe.recorder.pipeline import Pipeline
-resource.setrlimit(resource.RLIMIT_AS, (900 * 2**20, 900 * 2**20))
+pipe = Pipeline(ROOT, fps=30, cameras={"cam": (480, 640, 3)}, ring_slots=1100,
+                ring_budget_bytes=2**40, control_priority=None)
+sizing.plan_start(pipe)  # the codec probe, cached, runs before the limit: the rings meet it
+size = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+room = size + 600 * 2**20  # threads and files fit, 1 GB of rings does not
+resource.setrlimit(resource.RLIMIT_AS, (room, room))
 try:
-    Pipeline(ROOT, fps=30, cameras={"cam": (480, 640, 3)}, ring_slots=1100,
-             ring_budget_bytes=2**40, control_priority=None).start()
+    pipe.start()
 except Exception as exc:
     print(type(exc).__name__, exc)
 """
 
 
 def test_rings_beyond_ulimit_v_name_it_not_dev_shm(tmp_path):
-    """~1 GB of rings in 900 MiB of address space: mapping them fails with ENOMEM."""
+    """~1 GB of rings in 600 MiB more address space than the child has: mapping them fails
+    with ENOMEM, named as ulimit -v (/dev/shm has room)."""
     code = MAP_RINGS_UNDER_ULIMIT_V.replace("ROOT", repr(str(tmp_path / "ds")))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     said = proc.stdout.strip()
+    assert proc.returncode == 0, f"the child died ({proc.returncode}): {proc.stderr[-2000:]}"
     assert "ulimit -v" in said and "df -h" not in said, said or proc.stderr[-2000:]
     assert not (tmp_path / "ds").exists()

@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shmpipe.dataset import episode_commit, layout
+from shmpipe.dataset import info as info_module
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError
 from tests.helpers.dataset_writer import (
@@ -181,6 +182,28 @@ def test_full_disk_raises_dataset_error_naming_the_file_and_commits_nothing(
     for name, want in numpy_stats(recorded).items():
         assert_stats_equal(stats[name], want, f"dataset {name}")
     assert_loadable(root)
+
+
+@pytest.mark.parametrize("root_existed", [False, True])
+def test_a_new_dataset_whose_info_json_did_not_reach_the_disk_is_removed(
+    tmp_path, monkeypatch, root_existed
+):
+    """open() creating a dataset fails after info.json is in place (its folder's fsync, a thread
+    refused under ulimit -v): nothing of it stays, so the next open may use other settings."""
+    root = tmp_path / "ds"
+    if root_existed:
+        root.mkdir()
+
+    def refused(*_args, **_kwargs):
+        raise RuntimeError("can't start new thread")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(info_module, "sync_folders", refused)
+        with pytest.raises(RuntimeError, match="new thread"):
+            open_writer(root)
+    assert root.exists() == root_existed and not (root_existed and any(root.iterdir()))
+    with open_writer(root, fps=15) as w:  # other settings: not "recorded with other settings"
+        assert w.created and w.next_episode_index == 0
 
 
 def test_discard_after_a_failed_commit_puts_tasks_and_stats_back(tmp_path, monkeypatch):
