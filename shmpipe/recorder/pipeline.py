@@ -11,9 +11,11 @@ Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
+import time
 import weakref
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -28,7 +30,8 @@ from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, limits, settings
-from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
+from shmpipe.recorder.committer import Committer, FinishHandle
+from shmpipe.recorder.finish import CANCEL_WAIT_S, begin, discard, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
@@ -112,13 +115,15 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras, fps=self.fps)
-            self._current = Take(1, self._dataset.next_episode_index, rows)
+            self._current = Take(1, self._dataset.next_episode_index, self._new_rows())
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
                 self.control_priority, self.preview, self.features)  # fmt: skip
+            self._committer = Committer(self._session, self._dataset)
+            self._stack.callback(self._committer.stop)  # before the session's objects go
+            self._set_current(self._current)
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -132,10 +137,21 @@ class Pipeline:
         self._guard.started()
         return self
 
+    def _new_rows(self) -> EpisodeRows:
+        return EpisodeRows(self.features, capture=self._dataset.capture_cameras, fps=self.fps)
+
+    def _set_current(self, take: Take) -> None:
+        self._current = self._session.live.current = take
+
+    def _next_index(self) -> int:
+        """The next take's (provisional) index: past every episode committed or committing."""
+        return max(self._dataset.next_episode_index, self._committer.issued)
+
     @property
     def next_episode_index(self) -> int:
-        """The index the next (or the open) episode gets; known once start() opened the dataset."""
-        return self._dataset.next_episode_index
+        """The index the next (or the open) episode gets; known once start() opened the dataset
+        (episodes committing in the background count, as if they will commit)."""
+        return self._dataset.next_episode_index + self._committer.pending
 
     @property
     def episode_frames(self) -> int:
@@ -144,11 +160,18 @@ class Pipeline:
         return self._current.frames if self._guard.state is STARTED else 0
 
     def close(self) -> None:
-        """Stop the workers and remove all shared memory. An open episode is discarded, with a
-        warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
+        """Wait for every episode committing in the background, then stop the workers and
+        remove all shared memory. An open episode is discarded, with a warning on the `shmpipe`
+        logger naming it: only finish_episode() keeps frames."""
         if self._guard.state is CLOSED:
             return
-        if self._guard.state is STARTED and self._current.state in LIVE and self._guard.in_owner():
+        started = self._guard.state is STARTED and self._guard.in_owner()
+        if started:
+            try:
+                self._committer.wait_all()
+            finally:
+                self._session.closing = True  # (interrupted: a commit still waiting gives up)
+        if started and self._current.state in LIVE:
             log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
                         "not called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
@@ -174,35 +197,52 @@ class Pipeline:
         self._guard.enter("add_frame")  # no context-manager objects on this path
         try:
             sources, row, times = self._checked(frame, task, capture_times)
-            take = self._ready()
-            feeds = self._feed_list
-            staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
-            with self._signals_deferred:
-                index = take.add(feeds, staged, row, self._dataset.task_index(task), times)
-                self._session.publish_row(row, take.number, index)
-                self._session.wake_readers()
-            take.warn_if_behind(feeds)
+            with self._session.lock:  # the rings, the backlog and the workers are ours
+                take = self._ready()
+                feeds = self._feed_list
+                staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
+                with self._signals_deferred:
+                    index = take.add(feeds, staged, row, self._dataset.task_index(task), times)
+                    self._session.publish_row(row, take.number, index)
+                    self._session.wake_readers()
+                take.warn_if_behind(feeds)
         finally:
             self._guard.leave()
 
     def loan(self, camera: str) -> np.ndarray:
         """A writable (H, W, 3) uint8 view of `camera`'s next ring slot for a driver to fill in
         place; add_frame then copies nothing. One not added ends at the next loan/add_frame."""
-        with self._guard.call("loan"):
+        with self._guard.call("loan"), self._session.lock:
             return self._session.loan(camera)
 
-    def finish_episode(self) -> EpisodeResult:
+    def finish_episode(self, wait: bool = True) -> EpisodeResult | FinishHandle:
         """Close the open episode: its videos, stats and rows are on disk on return (timings:
-        see EpisodeResult). If it fails (a worker error, the disk), the episode is discarded
-        and the error raised."""
+        see EpisodeResult), after every episode finished earlier. If it fails (a worker error,
+        the disk), the episode is discarded and the error raised.
+        `wait=False` returns at once a FinishHandle (result(timeout), done()): the episode
+        commits in the background, in order, once its encoders are done, while add_frame
+        records the next one; a failure discards that episode alone (logged, in status(), and
+        raised by result()). close() waits for every such commit."""
         with self._guard.call("finish_episode"):
             take = self._current
             if take.state is IDLE or take.frames == 0:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
+            if wait:
+                self._committer.wait_all()  # episodes commit in order
+                try:
+                    return finish(take, self._session, self._dataset)
+                finally:
+                    self._set_current(take.successor(self._next_index()))
+            started = time.perf_counter()
             try:
-                return finish(take, self._session, self._dataset)
-            finally:
-                self._current = take.successor(self._dataset.next_episode_index)
+                begin(take, self._session, self._dataset, alone=not self._committer.pending)
+            except BaseException:
+                self._set_current(take.successor(self._next_index()))
+                raise
+            with self._session.lock:
+                handle = self._committer.submit(take, started)
+                self._set_current(take.follower(self._next_index(), self._new_rows()))
+            return handle
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode (frames skipped, partial files deleted); the workers confirm
@@ -212,15 +252,21 @@ class Pipeline:
                 self._discard(CANCEL_WAIT_S if wait else 0.0)
 
     def _discard(self, wait_s: float, stop: bool = False) -> None:
+        alone = not self._committer.pending  # else only the workers delete the take's files
         try:
-            discard(self._current, self._session, self._dataset, wait_s, stop)
+            discard(self._current, self._session, self._dataset, wait_s, stop, alone=alone)
         finally:
-            self._current = self._current.successor(self._dataset.next_episode_index)
+            if not alone:
+                for feed in self._feed_list:
+                    feed.end_loan()
+            self._set_current(self._current.successor(self._next_index()))
 
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
-        with self._guard.call("status"):
-            return self._session.status(self._current)
+        with self._guard.call("status"), self._session.lock:
+            status = self._session.status(self._current)
+        return dataclasses.replace(status, commits_pending=self._committer.pending,
+                                   commit_failures=list(self._committer.failures))  # fmt: skip
 
     def _checked(self, frame: Mapping, task: str, capture_times) -> tuple:
         """add_frame's checks, before anything is written: (each camera's source for stage(),
@@ -240,7 +286,7 @@ class Pipeline:
         refuses the frame until cancelled), room in every ring (overflow "block"/"error"), the
         take opened at its first frame, room for the row."""
         take = self._current
-        self._session.supervisor.supervise(take)
+        self._session.supervisor.supervise(self._session.live)
         if take.state is FAILED:
             raise take.refused_frame()
         if self.overflow != "backlog":
