@@ -33,6 +33,7 @@ class FinishHandle:
 
     def __init__(self, take: Take) -> None:
         self.episode_index, self.num_frames = take.episode, take.frames
+        self.total_tasks = int(take.rows.task_indices().max()) + 1  # the dataset's, once in
         self._future: Future[EpisodeResult] = Future()
 
     def done(self) -> bool:
@@ -91,6 +92,17 @@ class Committer:
         """Wait until every submitted episode is committed or discarded; False on timeout."""
         with self._changed:
             return self._changed.wait_for(lambda: self._busy == 0, timeout)
+
+    def finish_all(self) -> None:
+        """wait_all for close(); interrupted, a commit still waiting for replies gives up."""
+        try:
+            self.wait_all()
+        finally:
+            self._session.closing = True
+
+    def next_index(self) -> int:
+        """The next take's (provisional) index: past every episode committed or committing."""
+        return max(self._dataset.next_episode_index, self.issued)
 
     def stop(self) -> None:
         """End the thread (close(): after wait_all, or once the session gave up waiting)."""

@@ -37,7 +37,7 @@ from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import plan_start
-from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, Take
+from shmpipe.recorder.take import FAILED, FINISHING, IDLE, LIVE, OPEN, Take
 from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
@@ -143,10 +143,6 @@ class Pipeline:
     def _set_current(self, take: Take) -> None:
         self._current = self._session.live.current = take
 
-    def _next_index(self) -> int:
-        """The next take's (provisional) index: past every episode committed or committing."""
-        return max(self._dataset.next_episode_index, self._committer.issued)
-
     @property
     def next_episode_index(self) -> int:
         """The index the next (or the open) episode gets; known once start() opened the dataset
@@ -167,10 +163,7 @@ class Pipeline:
             return
         started = self._guard.state is STARTED and self._guard.in_owner()
         if started:
-            try:
-                self._committer.wait_all()
-            finally:
-                self._session.closing = True  # (interrupted: a commit still waiting gives up)
+            self._committer.finish_all()
         if started and self._current.state in LIVE:
             log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
                         "not called)", self._current.episode, self._current.frames)  # fmt: skip
@@ -232,16 +225,16 @@ class Pipeline:
                 try:
                     return finish(take, self._session, self._dataset)
                 finally:
-                    self._set_current(take.successor(self._next_index()))
+                    self._set_current(take.successor(self._committer.next_index()))
             started = time.perf_counter()
             try:
                 begin(take, self._session, self._dataset, alone=not self._committer.pending)
-            except BaseException:
-                self._set_current(take.successor(self._next_index()))
-                raise
+            finally:
+                if take.state is not FINISHING:  # discarded
+                    self._set_current(take.successor(self._committer.next_index()))
             with self._session.lock:
                 handle = self._committer.submit(take, started)
-                self._set_current(take.follower(self._next_index(), self._new_rows()))
+                self._set_current(take.follower(self._committer.next_index(), self._new_rows()))
             return handle
 
     def cancel_episode(self, wait: bool = True) -> None:
@@ -259,7 +252,7 @@ class Pipeline:
             if not alone:
                 for feed in self._feed_list:
                     feed.end_loan()
-            self._set_current(self._current.successor(self._next_index()))
+            self._set_current(self._current.successor(self._committer.next_index()))
 
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
