@@ -21,7 +21,7 @@ from shmpipe import messages
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import RingReader
-from shmpipe.system import priority
+from shmpipe.system import priority, realtime
 
 IDLE_WAIT_S = 0.02
 OWNER_EXIT_WAIT_S = 1.0  # after EOF: how long the owner may take to finish dying
@@ -123,6 +123,7 @@ def main(loop_class: type[WorkerLoop]) -> None:
     # Ctrl-C in the terminal reaches the whole process group; the owner decides what to do
     # and tells us over the channel, so a worker never dies mid-file from SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    realtime.forbid(whole_process=True)  # before any codec starts a thread
     conn = Connection(socket.socket(fileno=int(sys.argv[1])).detach())
     spec = None
     orphaned = False
