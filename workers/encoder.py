@@ -12,9 +12,10 @@ nothing: the worker encodes the take again from its last durable frame into a ne
 the frames it still holds (at most MAX_REENCODES times per take; a full disk fails at once).
 
 Rolling capture uses the same segments: a rolling take (StartEpisode.roll_frames) is cut every
-segment_frames frames, and segments older than the window (plus one segment of margin, as the
-control process may be ahead of us) are deleted, so its disk use stays bounded; once kept, the
-finish joins the segments from the first kept frame (a remux, no re-encode).
+segment_frames frames, and the segments before the one that holds the frame roll_frames before
+the newest are deleted (the control process, never behind us, keeps from that segment's start or
+later), so its disk use stays bounded; once kept, the finish joins the segments from the first
+kept frame (a remux, no re-encode).
 """
 
 from __future__ import annotations
@@ -129,8 +130,8 @@ class EncoderLoop(WorkerLoop):
         if self.writer is None or self.take != take:
             return False
         before = roll.kept_from
-        if before < 0:
-            before = index - roll.roll_frames - roll.segment_frames
+        if before < 0:  # as the control process's window start (recorder.rolling), or earlier
+            before = (index - roll.roll_frames) // roll.segment_frames * roll.segment_frames
         trim_segments(Path(roll.video_path), before)
         return True
 

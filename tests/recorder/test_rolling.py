@@ -4,6 +4,8 @@ frames."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -112,8 +114,8 @@ def test_a_long_roll_holds_a_bounded_number_of_segments_and_rows(tmp_path):
         while pipe.status().cameras["cam.a"].frames_encoded < 150 and time.monotonic() < deadline:
             time.sleep(0.05)
         most = max(most, len(segment_files(root)))
-        # per camera: the window (1 segment), the one it starts in, a margin, the open one
-        assert most <= 2 * 4, f"{most} segment files for a 1 s window of 2 cameras"
+        # per camera: the window (1 segment), the one it starts in, the open one
+        assert most <= 2 * 3, f"{most} segment files for a 1 s window of 2 cameras"
     assert episode_files(root) == [] and segment_files(root) == []
 
 
@@ -144,3 +146,54 @@ def test_keep_before_any_frame_starts_the_episode_with_the_next_frame(tmp_path):
             pipe.add_frame(frame(k, images), task="t")
         result = pipe.finish_episode()
     assert result.num_frames == 4
+
+
+def test_killed_workers_mid_roll_lose_nothing_of_the_kept_episode(tmp_path):
+    root = tmp_path / "rec"
+    rolled, live = 37, 8
+    images = frames_for(rolled + live)
+    with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  backend="process") as pipe:  # fmt: skip
+        for k in range(rolled + live):
+            if k == 24:  # inside the segment the kept window starts in (frames 20..29)
+                status = pipe.status()
+                for pid in (status.cameras["cam.a"].worker_pid, status.stats.worker_pid):
+                    os.kill(pid, signal.SIGKILL)
+                time.sleep(0.2)
+            if k == rolled:
+                pipe.keep()
+            pipe.add_frame(frame(k, images), task="roll")
+        result = pipe.finish_episode()
+        assert result.worker_restarts >= 2
+    kept = range(20, rolled + live)
+    for name in CAMERAS:
+        decoded, _ = decode_video(result.videos[name][0])
+        corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
+        assert len(decoded) == len(kept), f"{name}: {len(decoded)} frames, kept {len(kept)}"
+        assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, kept, strict=True))
+        expected = exact_image_stats([images[name][k] for k in kept])
+        np.testing.assert_allclose(result.stats[name]["mean"], expected["mean"], rtol=1e-12)
+        assert result.stats[name]["count"].tolist() == expected["count"].tolist()
+    assert segment_files(root) == []
+
+
+def test_stats_exact_when_the_stats_worker_reaches_the_kept_frame_after_keep(tmp_path):
+    rolled, live = 37, 8
+    images = frames_for(rolled + live)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  backend="process", stall_timeout_s=30) as pipe:  # fmt: skip
+        pid = pipe.status().stats.worker_pid
+        for k in range(rolled + live):
+            if k == 15:
+                os.kill(pid, signal.SIGSTOP)  # it has not counted frame 20 when keep() comes
+            if k == rolled:
+                pipe.keep()
+            if k == rolled + 3:
+                os.kill(pid, signal.SIGCONT)
+            pipe.add_frame(frame(k, images), task="roll")
+        result = pipe.finish_episode()
+        assert pipe.status().stats.worker_pid == pid, "the stats worker was not replaced"
+    kept = [images["cam.b"][k] for k in range(20, rolled + live)]
+    expected = exact_image_stats(kept)
+    for key, value in expected.items():
+        np.testing.assert_allclose(result.stats["cam.b"][key], value, rtol=1e-12, atol=1e-12)
