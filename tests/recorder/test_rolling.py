@@ -14,6 +14,8 @@ import pytest
 
 from shmpipe import Pipeline
 from shmpipe.errors import ConfigError, UsageError
+from shmpipe.video.episode_writer import EpisodeVideoWriter
+from tests.helpers import encoder_faults
 from tests.helpers.episodes import episode_files
 from tests.helpers.frames import marked_frames, value_of
 from tests.helpers.media import decode_video, psnr
@@ -197,3 +199,63 @@ def test_stats_exact_when_the_stats_worker_reaches_the_kept_frame_after_keep(tmp
     expected = exact_image_stats(kept)
     for key, value in expected.items():
         np.testing.assert_allclose(result.stats["cam.b"][key], value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("fault", ["refuse:23", "misorder:25"])
+def test_a_failed_encode_in_the_kept_segment_is_encoded_again(tmp_path, monkeypatch, fault,
+                                                             caplog):  # fmt: skip
+    """The encoder encodes again from its last durable frame (an odd frame) into a new segment:
+    the window's trimming and the join still keep every frame from the segment start."""
+    monkeypatch.setattr(EpisodeVideoWriter, "_mux", EpisodeVideoWriter._mux)  # restored after
+    monkeypatch.setattr(EpisodeVideoWriter, "encode", EpisodeVideoWriter.encode)
+    encoder_faults.install(fault)
+    rolled, live = 37, 8
+    images = frames_for(rolled + live)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  backend="thread") as pipe:  # fmt: skip
+        for k in range(rolled + live):
+            if k == rolled:
+                pipe.keep()
+            pipe.add_frame(frame(k, images), task="roll")
+        result = pipe.finish_episode()
+    assert "encoding again from frame" in caplog.text, "the fault never fired"
+    kept = range(20, rolled + live)
+    for name in CAMERAS:
+        decoded, times = decode_video(result.videos[name][0])
+        corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
+        assert len(decoded) == len(kept), f"{name}: {len(decoded)} frames, kept {len(kept)}"
+        assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, kept, strict=True))
+        np.testing.assert_allclose(times, np.arange(len(kept)) / FPS, atol=1e-4)
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.soak
+def test_a_long_roll_holds_only_its_window_in_memory_and_on_disk(tmp_path):
+    """10 minutes of frames at 30 fps rolled through a 2 s window: the control process's and
+    the encoders' memory stop growing after the first minute, the segments on disk stay ~3 per
+    camera and the rows at the window, and a keep at the end holds the last window only. The
+    loop waits for the encoders (overflow "block"): a backlog is memory by design."""
+    root, n = tmp_path / "rec", 30 * 600
+    images = frames_for(60)
+    with Pipeline(root, fps=30, cameras=CAMERAS, features=FEATURES, preroll_s=2.0,
+                  backend="process", overflow="block") as pipe:  # fmt: skip (no backlog)
+        pids = [os.getpid()] + [c.worker_pid for c in pipe.status().cameras.values()]
+        most, early = 0, None
+        for k in range(n):
+            pipe.add_frame({**frame(k % 60, images), "action": np.zeros(3, np.float32)}, "t")
+            if k == 30 * 60:
+                early = [rss_mb(pid) for pid in pids]
+            if k % 97 == 0:
+                most = max(most, len(segment_files(root)))
+                assert pipe.episode_frames <= 90
+        late = [rss_mb(pid) for pid in pids]
+        pipe.keep()
+        result = pipe.finish_episode()
+    assert most <= 2 * 4, f"{most} segment files for a 2 s window of 2 cameras"
+    grew = [b - a for a, b in zip(early, late, strict=True)]
+    assert max(grew) < 20, f"memory grew by {grew} MB (control, encoders) over 9 minutes"
+    assert 60 <= result.num_frames < 90 and segment_files(root) == []
