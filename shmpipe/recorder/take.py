@@ -138,7 +138,10 @@ class Take:
 
     def keep(self) -> dict[WorkerRole, messages.StartEpisode]:
         """ROLLING -> OPEN: the episode starts at the window's first frame (rolling); what
-        each encoder is told again (it then deletes what came before)."""
+        each encoder is told again (it then deletes what came before). A FAILED take raises
+        its failure: its window is lost (cancel_episode() rolls again)."""
+        if self.state is FAILED:
+            raise self.error("; the window cannot be kept: call cancel_episode() to roll again")
         self._move("keep", [ROLLING], OPEN)
         first = self.roll.keep(self.rows)
         for role, start in self._starts.items():
