@@ -155,8 +155,8 @@ class Pipeline:
             return
         if self._guard.state is STARTED and self._current.state in LIVE and self._guard.in_owner():
             say = log.info if self._current.state is ROLLING else log.warning  # nothing kept
-            say("close(): episode %d discarded with its %d frames (finish_episode() was "
-                        "not called)", self._current.episode, self._current.frames)  # fmt: skip
+            say("close(): episode %d discarded with its %d frames (finish_episode() was not "
+                "called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
                 self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
