@@ -191,10 +191,10 @@ def test_highlight_saves_the_ring_then_the_live_frames(policy_path, tmp_path):
     in one tick and records live until the key comes again: one episode, the ring's frames and
     the live ones consecutive, every frame in place."""
     root = tmp_path / "highlight"
-    run = KeyedRollout(rollout_argv(policy_path, root, "highlight", "--duration=6",
+    run = KeyedRollout(rollout_argv(policy_path, root, "highlight", "--duration=8",
                                     "--strategy.ring_buffer_seconds=1"), tmp_path / "log")
     started = run.wait_for("Highlight strategy recording started")
-    time.sleep(max(0.0, started + 2.5 - time.monotonic()))
+    time.sleep(max(0.0, started + 3.5 - time.monotonic()))  # 1 s ring: full on a slow loop
     run.press("s")
     run.wait_for("Flushing ring buffer")
     time.sleep(1.0)

@@ -45,7 +45,8 @@ ROLLOUT_MODULE = "lerobot.rollout.context"  # LeRobot 0.6+: lerobot-rollout's da
 
 
 class LeRobotMissing(ImportError):
-    """LeRobot (or its lerobot-record script) cannot be imported here."""
+    """LeRobot (or the script asked for: lerobot-record, lerobot-rollout) cannot be imported
+    here."""
 
 
 def lerobot_api(real_class: type) -> str:
