@@ -58,8 +58,9 @@ def hub_uploading(monkeypatch) -> list[list[str]]:
 def add_frames(recorder: LeRobotRecorder, n: int) -> None:
     for i in range(n):
         image = np.full((48, 64, 3), i * 7 % 250, np.uint8)
-        recorder.add_frame({"observation.images.front": image,
-                            "observation.state": np.zeros(2, np.float32), "task": "patrol"})  # fmt: skip
+        state = np.zeros(2, np.float32)
+        recorder.add_frame({"observation.images.front": image, "observation.state": state,
+                            "task": "patrol"})  # fmt: skip
 
 
 def test_a_push_while_recording_takes_the_saved_episodes_and_no_temporary(tmp_path, monkeypatch):
