@@ -36,7 +36,8 @@ class StatsLoop(WorkerLoop):
         rings = [RingReader.attach(name, STATS_READER) for name in spec.ring_names]
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), rings)
         shapes = [histogram_shape(ring.shape) for ring in rings]
-        self.store = StatsStore.attach(spec.store_name, len(rings), shapes)
+        self.store = StatsStore.attach(spec.store_name, len(rings), shapes, spec.snapshots)
+        self.every = spec.segment_frames if spec.snapshots else 0
         self.encoder_bells: list[Doorbell] = []
         for name in spec.encoder_doorbells:
             self.encoder_bells.append(Doorbell.attach(name))
@@ -99,7 +100,10 @@ class StatsLoop(WorkerLoop):
                 if take != self.counting[cam] and not self.may_move_on(cam):
                     del slot
                     return
-                self.store.commit(cam, take, seq, frame_histogram(slot.frame))
+                histogram = frame_histogram(slot.frame)
+                if self.every and (slot.frame_index + 1) % self.every == 0:
+                    self._snapshot(cam, take, slot.frame_index + 1, histogram)
+                self.store.commit(cam, take, seq, histogram)
                 self.counting[cam] = take
             del slot
             seq += 1
@@ -129,6 +133,13 @@ class StatsLoop(WorkerLoop):
                 self.blocked.clear()
                 histograms = [t.histogram.tobytes() for t in tallies]
                 self.reply(messages.EpisodeDone(take=take, num_frames=n, histograms=histograms))
+
+    def _snapshot(self, cam: int, take: int, frames: int, histogram) -> None:
+        """Rolling capture: the take's cumulative histogram once this frame is counted."""
+        tally = self.store.tally(cam)
+        if tally.take == take:
+            histogram = tally.histogram + histogram.reshape(tally.histogram.shape)
+        self.store.write_snapshot(cam, take, frames, histogram, self.every)
 
     def close(self, crashed: bool) -> None:
         for bell in self.encoder_bells:

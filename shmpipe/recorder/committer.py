@@ -11,16 +11,20 @@ loop through the session lock, which it holds only while it feeds frames and rea
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
+import time
 from collections import deque
 from concurrent.futures import Future
+from contextlib import ExitStack
 
+from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
-from shmpipe.recorder.finish import complete
-from shmpipe.recorder.results import EpisodeResult
+from shmpipe.recorder.finish import begin, complete
+from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.take import Take
+from shmpipe.recorder.take import FINISHING, Take
 
 log = logging.getLogger("shmpipe")
 
@@ -58,7 +62,7 @@ class FinishHandle:
 class Committer:
     """Commits FINISHING takes in the background, one at a time, in order."""
 
-    def __init__(self, session: Session, dataset: DatasetWriter) -> None:
+    def __init__(self, session: Session, dataset: DatasetWriter, stack: ExitStack) -> None:
         self._session, self._dataset = session, dataset
         self._queue: deque[tuple[Take, FinishHandle, float]] = deque()
         self._changed = threading.Condition()
@@ -66,13 +70,29 @@ class Committer:
         self.issued = 0  # past the highest episode index a submitted take was recorded as
         self.failures: list[str] = []  # each failed background commit, as logged
         self._thread: threading.Thread | None = None
+        stack.callback(self.stop)  # before the session's objects go
 
     @property
     def pending(self) -> int:
         """Episodes submitted whose commit has not ended."""
         return self._busy
 
-    def submit(self, take: Take, started: float) -> FinishHandle:
+    def hand_over(self, take: Take, rows: EpisodeRows) -> FinishHandle:
+        """finish_episode(wait=False): tell the workers the OPEN take is finished (here, before
+        the next take's first frame) and queue its commit; `session.live.current` is then its
+        follower, a new take with `rows` (or its successor if telling them failed)."""
+        started = time.perf_counter()
+        try:
+            begin(take, self._session, self._dataset, alone=not self.pending)
+        finally:
+            if take.state is not FINISHING:  # discarded
+                self._session.live.current = take.successor(self.next_index())
+        with self._session.lock:
+            handle = self._submit(take, started)
+            self._session.live.current = take.follower(self.next_index(), rows)
+        return handle
+
+    def _submit(self, take: Take, started: float) -> FinishHandle:
         """Queue the FINISHING take (its FinishEpisode sent); the caller holds the session
         lock, so the take is live for the workers' replies before anything else runs."""
         handle = FinishHandle(take)
@@ -99,6 +119,11 @@ class Committer:
             self.wait_all()
         finally:
             self._session.closing = True
+
+    def status(self, status: PipelineStatus) -> PipelineStatus:
+        """`status` with the background commits' figures."""
+        return dataclasses.replace(status, commits_pending=self.pending,
+                                   commit_failures=list(self.failures))  # fmt: skip
 
     def next_index(self) -> int:
         """The next take's (provisional) index: past every episode committed or committing."""

@@ -75,7 +75,7 @@ def complete(take: Take, session: Session, dataset: DatasetWriter, started: floa
         waiting, done = set(supervisor.handles), {}
         await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session,
                       until=STATS_WORKER)  # fmt: skip
-        commit.write_meta(session.histograms(done[STATS_WORKER]))
+        commit.write_meta(take.histograms(session.histograms(done[STATS_WORKER])))
         commit.sync_early()
         await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session)
         waited = time.perf_counter() - started
@@ -120,6 +120,9 @@ def discard(take: Take, session: Session, dataset: DatasetWriter, wait_s: float 
                 feed.clear()
         elif numbers:
             dataset.discard_files(numbers)
+        else:  # the loop's: its loans end (the backlog flows on)
+            for feed in session.feeds.values():
+                feed.end_loan()
 
 
 def await_replies(take: Take, supervisor: Supervisor, kind: type, waiting: set[WorkerRole],

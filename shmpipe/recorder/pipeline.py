@@ -11,11 +11,9 @@ Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import os
-import time
 import weakref
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -29,15 +27,15 @@ from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
-from shmpipe.recorder import frame_input, limits, settings
+from shmpipe.recorder import frame_input, limits, rolling, settings
 from shmpipe.recorder.committer import Committer, FinishHandle
-from shmpipe.recorder.finish import CANCEL_WAIT_S, begin, discard, finish
+from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import plan_start
-from shmpipe.recorder.take import FAILED, FINISHING, IDLE, LIVE, OPEN, Take
+from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, ROLLING, Take
 from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
@@ -56,7 +54,9 @@ class Pipeline:
     `control_priority` if permitted (None: left alone); workers are replaced after
     `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
     `capture_times=True` stores each camera's capture time add_frame is given (float64 column
-    `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun."""
+    `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun.
+    `preroll_s=N`: rolling capture (shmpipe.recorder.rolling): frames roll through an encoded
+    window of the last N s until keep(), which starts the episode with them."""
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class Pipeline:
         feature_names: Mapping[str, list[str]] | None = None,
         capture_times: bool = False,
         preview: PreviewConfig | None = None,
+        preroll_s: float | None = None,
     ) -> None:
         self.root, self.fps = Path(root).absolute(), check_fps(fps)  # cwd may change
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
@@ -91,6 +92,7 @@ class Pipeline:
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self.capture_times, self.preview = bool(capture_times), preview
+        self.preroll_s, self._keep_next = rolling.check_preroll(preroll_s), False
         self._guard, self._stack = CallGuard(), ExitStack()
         self._signals_deferred = SignalsDeferred()  # reused by every add_frame
         self._owner = [os.getpid()]  # the process that started it (set again by start())
@@ -115,15 +117,17 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            self._current = Take(1, self._dataset.next_episode_index, self._new_rows())
+            self._new_rows = functools.partial(EpisodeRows, self.features, fps=self.fps,
+                                               capture=self._dataset.capture_cameras)  # fmt: skip
+            first = Take(1, self._dataset.next_episode_index, self._new_rows())
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
-                self.control_priority, self.preview, self.features)  # fmt: skip
-            self._committer = Committer(self._session, self._dataset)
-            self._stack.callback(self._committer.stop)  # before the session's objects go
-            self._set_current(self._current)
+                self.control_priority, self.preview, self.features,
+                self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
+            self._committer = Committer(self._session, self._dataset, self._stack)
+            self._set_current(first)
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -137,16 +141,13 @@ class Pipeline:
         self._guard.started()
         return self
 
-    def _new_rows(self) -> EpisodeRows:
-        return EpisodeRows(self.features, capture=self._dataset.capture_cameras, fps=self.fps)
-
     def _set_current(self, take: Take) -> None:
         self._current = self._session.live.current = take
 
     @property
     def next_episode_index(self) -> int:
-        """The index the next (or the open) episode gets; known once start() opened the dataset
-        (episodes committing in the background count, as if they will commit)."""
+        """The index the next (or the open) episode gets, once start() opened the dataset
+        (counting the episodes committing in the background)."""
         return self._dataset.next_episode_index + self._committer.pending
 
     @property
@@ -161,12 +162,12 @@ class Pipeline:
         logger naming it: only finish_episode() keeps frames."""
         if self._guard.state is CLOSED:
             return
-        started = self._guard.state is STARTED and self._guard.in_owner()
-        if started:
+        if started := self._guard.state is STARTED and self._guard.in_owner():
             self._committer.finish_all()
         if started and self._current.state in LIVE:
-            log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
-                        "not called)", self._current.episode, self._current.frames)  # fmt: skip
+            say = log.info if self._current.state is ROLLING else log.warning  # nothing kept
+            say("close(): episode %d discarded with its %d frames (finish_episode() was not "
+                "called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
                 self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
@@ -211,31 +212,36 @@ class Pipeline:
     def finish_episode(self, wait: bool = True) -> EpisodeResult | FinishHandle:
         """Close the open episode: its videos, stats and rows are on disk on return (timings:
         see EpisodeResult), after every episode finished earlier. If it fails (a worker error,
-        the disk), the episode is discarded and the error raised.
-        `wait=False` returns at once a FinishHandle (result(timeout), done()): the episode
-        commits in the background, in order, once its encoders are done, while add_frame
-        records the next one; a failure discards that episode alone (logged, in status(), and
-        raised by result()). close() waits for every such commit."""
+        the disk), the episode is discarded and the error raised. `wait=False` returns a
+        FinishHandle at once (shmpipe.recorder.committer): the episode commits in the
+        background while add_frame records the next one; close() waits for it."""
         with self._guard.call("finish_episode"):
             take = self._current
             if take.state is IDLE or take.frames == 0:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
-            if wait:
-                self._committer.wait_all()  # episodes commit in order
+            take.check_finishable()  # rolling: nothing kept yet; the window goes on
+            if not wait:  # hand_over makes live.current the next take
                 try:
-                    return finish(take, self._session, self._dataset)
+                    return self._committer.hand_over(take, self._new_rows())
                 finally:
-                    self._set_current(take.successor(self._committer.next_index()))
-            started = time.perf_counter()
+                    self._current = self._session.live.current
+            self._committer.wait_all()  # episodes commit in order
             try:
-                begin(take, self._session, self._dataset, alone=not self._committer.pending)
+                return finish(take, self._session, self._dataset)
             finally:
-                if take.state is not FINISHING:  # discarded
-                    self._set_current(take.successor(self._committer.next_index()))
-            with self._session.lock:
-                handle = self._committer.submit(take, started)
-                self._set_current(take.follower(self._committer.next_index(), self._new_rows()))
-            return handle
+                self._set_current(take.successor(self._committer.next_index()))
+
+    def keep(self) -> None:
+        """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
+        what follows as the open episode; finish_episode() commits it, cancel_episode() goes
+        back to rolling. Before any frame rolled, the next frame starts the kept episode."""
+        with self._guard.call("keep"), self._session.lock:
+            if self.preroll_s is None:
+                raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
+            if self._current.state is IDLE:
+                self._keep_next = True
+            elif self._current.state is not OPEN:
+                self._session.keep(self._current)
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode (frames skipped, partial files deleted); the workers confirm
@@ -249,17 +255,12 @@ class Pipeline:
         try:
             discard(self._current, self._session, self._dataset, wait_s, stop, alone=alone)
         finally:
-            if not alone:
-                for feed in self._feed_list:
-                    feed.end_loan()
             self._set_current(self._current.successor(self._committer.next_index()))
 
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
         with self._guard.call("status"), self._session.lock:
-            status = self._session.status(self._current)
-        return dataclasses.replace(status, commits_pending=self._committer.pending,
-                                   commit_failures=list(self._committer.failures))  # fmt: skip
+            return self._committer.status(self._session.status(self._current))
 
     def _checked(self, frame: Mapping, task: str, capture_times) -> tuple:
         """add_frame's checks, before anything is written: (each camera's source for stage(),
@@ -284,10 +285,13 @@ class Pipeline:
             raise take.refused_frame()
         if self.overflow != "backlog":
             self._session.make_room(self.overflow == "error", take)
-        if take.state is not OPEN:
+        if take.state is IDLE:
             with self._signals_deferred:  # every encoder is told of the take, or none
                 self._session.open_take(take, self._video_path)
-        take.rows.ensure_room()
+                if self._keep_next:
+                    self._keep_next = False
+                    self._session.keep(take)
+        take.make_room()
         return take
 
 
