@@ -117,6 +117,8 @@ class StatsLoop(WorkerLoop):
         until every camera has the take whole, then the reply carries them). The control
         process sends a take's FinishEpisode or CancelEpisode before any later frame, so a
         take without either, and no message waiting, was settled before this worker began."""
+        if self.counting[cam] < 0:
+            return True  # the tally holds no take yet
         self.answer_finished()
         if self.counting[cam] in self.targets:
             self.blocked.add(cam)
