@@ -40,8 +40,14 @@ class WorkerLoop:
         self.doorbell = doorbell
         self.readers = readers
 
-    def run(self, prio: priority.EncoderPriority) -> None:
-        priority.apply({threading.get_native_id()}, prio)
+    def run(self, prio: priority.EncoderPriority, whole_process: bool = False) -> None:
+        """Serve until Shutdown or the owner's end. First this thread (with `whole_process`,
+        every thread of the worker process) goes to `prio`, then gives up real-time
+        scheduling before any codec starts a thread (shmpipe.system.realtime: a thread without
+        CAP_SYS_NICE may no longer renice one that has it, hence this order)."""
+        me = {threading.get_native_id()}
+        priority.apply(priority.thread_ids() if whole_process else me, prio)
+        realtime.forbid(whole_process)
         try:
             self.prove()
         except Exception as exc:  # a limit too short for this worker: start() names it
@@ -123,14 +129,13 @@ def main(loop_class: type[WorkerLoop]) -> None:
     # Ctrl-C in the terminal reaches the whole process group; the owner decides what to do
     # and tells us over the channel, so a worker never dies mid-file from SIGINT.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    realtime.forbid(whole_process=True)  # before any codec starts a thread
     conn = Connection(socket.socket(fileno=int(sys.argv[1])).detach())
     spec = None
     orphaned = False
     try:
         spec = messages.decode_to_worker(conn.recv_bytes())
         _set_title(spec)
-        loop_class(conn, spec).run(_priority_of(spec))
+        loop_class(conn, spec).run(_priority_of(spec), whole_process=True)
     except (OwnerGone, EOFError, OSError):
         orphaned = True
     finally:

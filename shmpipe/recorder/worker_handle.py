@@ -29,7 +29,6 @@ from multiprocess.connection import Connection, wait
 from shmpipe import messages
 from shmpipe.errors import WorkerError
 from shmpipe.recorder import limits, reaper, worker_package
-from shmpipe.system import realtime
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,6 @@ def worker_loop_class(kind: str) -> type:
 
 def _run_thread(make_loop, conn: Connection, spec) -> None:
     owner_gone = worker_package.module("base").OwnerGone
-    realtime.forbid(whole_process=False)  # this thread only: the control thread keeps FIFO
     try:
         prio = spec.video.priority if isinstance(spec, messages.EncoderSpec) else spec.priority
         make_loop(conn, spec).run(prio)
