@@ -24,7 +24,7 @@ from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.recorder.finish import begin, complete
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.take import FINISHING, Take
+from shmpipe.recorder.take import COMMITTED, FINISHING, Take
 
 log = logging.getLogger("shmpipe")
 
@@ -67,8 +67,11 @@ class Committer:
         self._queue: deque[tuple[Take, FinishHandle, float]] = deque()
         self._changed = threading.Condition()
         self._busy = 0  # takes submitted and not yet committed or discarded
-        self.issued = 0  # past the highest episode index a submitted take was recorded as
+        # past the highest index a committed or committing take was recorded as: a take's
+        # index names its videos while it records, so no two live takes share one
+        self.issued = dataset.next_episode_index
         self.failures: list[str] = []  # each failed background commit, as logged
+        self._lost: list[int] = []  # the indices failed commits were recorded as
         self._thread: threading.Thread | None = None
         stack.callback(self.stop)  # before the session's objects go
 
@@ -125,9 +128,17 @@ class Committer:
         return dataclasses.replace(status, commits_pending=self.pending,
                                    commit_failures=list(self.failures))  # fmt: skip
 
-    def next_index(self) -> int:
-        """The next take's (provisional) index: past every episode committed or committing."""
-        return max(self._dataset.next_episode_index, self.issued)
+    def final_index(self, episode: int) -> int:
+        """The index a take recorded as `episode` commits as, if every commit before it
+        succeeds: one lower for each earlier one that failed."""
+        return episode - sum(1 for lost in self._lost if lost < episode)
+
+    def next_index(self, ended: Take | None = None) -> int:
+        """The next take's index: past every take committed or committing (`ended`: the take
+        that just ended, committed in the caller's thread or discarded)."""
+        if ended is not None and ended.state is COMMITTED:
+            self.issued = max(self.issued, ended.episode + 1)
+        return self.issued
 
     def stop(self) -> None:
         """End the thread (close(): after wait_all, or once the session gave up waiting)."""
@@ -155,6 +166,7 @@ class Committer:
                        f"and is discarded: {exc}")  # fmt: skip
             log.error("background finish: %s", message)
             self.failures.append(message)
+            self._lost.append(take.episode)
             outcome = (handle._future.set_exception, exc)
         else:
             outcome = (handle._future.set_result, result)

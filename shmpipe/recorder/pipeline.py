@@ -148,7 +148,7 @@ class Pipeline:
     def next_episode_index(self) -> int:
         """The index the next (or the open) episode gets, once start() opened the dataset
         (counting the episodes committing in the background)."""
-        return self._dataset.next_episode_index + self._committer.pending
+        return self._committer.final_index(self._current.episode)
 
     @property
     def episode_frames(self) -> int:
@@ -229,7 +229,7 @@ class Pipeline:
             try:
                 return finish(take, self._session, self._dataset)
             finally:
-                self._set_current(take.successor(self._committer.next_index()))
+                self._set_current(take.successor(self._committer.next_index(take)))
 
     def keep(self) -> None:
         """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and

@@ -148,13 +148,17 @@ def test_a_failed_background_commit_discards_that_episode_alone(tmp_path, monkey
         assert "could not be committed" in caplog.text
         failures = pipe.status().commit_failures
         assert len(failures) == 1 and "episode 1 (15 frames)" in failures[0]
+        assert pipe.next_episode_index == 2
         fourth = record(pipe, 53, 10)  # the pipeline records on
         last = pipe.finish_episode()
+        assert pipe.next_episode_index == 3
+        record(pipe, 63, 5)
+        assert pipe.finish_episode(wait=False).result().episode_index == 3
     assert (ok.result().episode_index, last.episode_index) == (0, 2)
     assert_flat_episode(ok.result(), first)
     assert_flat_episode(later.result(), third)
     assert_flat_episode(last, fourth)
-    assert_verified(tmp_path, 3)
+    assert_verified(tmp_path, 4)
     assert not list(tmp_path.rglob("*.partial*")), "the failed episode left files"
 
 
