@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,17 +168,26 @@ class RecorderMeta:
         self.repo_id, self.root = repo_id, root
         self.committing: list = []  # FinishHandles of saved episodes not committed yet
         self.failed: list[BaseException] = []  # what failed their commits, not yet raised
+        self._lock = threading.Lock()  # a push (sentry's thread) settles beside the loop
         self.refresh()
 
+    def committing_too(self, handle) -> None:
+        with self._lock:
+            self.committing.append(handle)
+
     def settle(self, wait: bool = False) -> None:
-        """Forget the handles of commits that ended (with `wait`, once all have), re-reading
-        info.json; the errors of those that failed go to `failed`."""
-        ended = [h for h in self.committing if wait or h.done()]
-        if not ended:
-            return
-        self.committing = [h for h in self.committing if h not in ended]
-        self.failed += [e for h in ended if (e := h.exception()) is not None]
-        self.refresh()
+        """Forget the handles of commits that ended (with `wait`, once those saved so far
+        have), re-reading info.json; the errors of those that failed go to `failed`."""
+        if wait:
+            for handle in list(self.committing):
+                handle.exception()  # waits
+        with self._lock:
+            ended = [h for h in self.committing if h.done()]
+            if not ended:
+                return
+            self.committing = [h for h in self.committing if h not in ended]
+            self.failed += [e for h in ended if (e := h.exception()) is not None]
+            self.refresh()
 
     @property
     def info(self) -> InfoDict:

@@ -203,7 +203,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         self._writable("save_episode")
         started = time.perf_counter()
         self._last = handle = self.pipeline.finish_episode(wait=False)
-        self.meta.committing.append(handle)
+        self.meta.committing_too(handle)
         took = time.perf_counter() - started
         self._handed.append((handle, took))
         log.info("shmpipe: episode %d saved: %d frames, save_episode %.3f s (committing in the "
