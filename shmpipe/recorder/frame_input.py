@@ -63,19 +63,9 @@ def to_feature_row(name: str, value, spec: FeatureSpec) -> np.ndarray | list[flo
             and len(shape) == 1 and shape[0] <= SMALL_FEATURE  # no numpy calls: a cold cache
             and all(map(math.isfinite, value.tolist()))):  # fmt: skip
         return value
-    if isinstance(value, (str, bytes)) or value is None:
-        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}: {exc}") from None
+    arr = _as_array(name, value, shape, f"numbers of shape {shape}")
     if arr.dtype.kind not in "biuf":
         raise FrameError(f"feature {name!r}: expected real numbers, got dtype {arr.dtype}")
-    if arr.shape != shape:
-        if arr.size == math.prod(shape) and arr.ndim <= 1:
-            arr = arr.reshape(shape)
-        else:
-            raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
     if arr.size <= SMALL_FEATURE:
         values = arr.ravel().tolist()
         if all(map(math.isfinite, values)) and _fits_float32(values):
@@ -98,17 +88,7 @@ def _typed_row(name: str, value, spec: FeatureSpec) -> np.ndarray:
     want = f"{spec.dtype} values of shape {spec.shape}"
     if spec.dtype == "bool":
         want += " (True/False, or 0/1)"
-    if isinstance(value, (str, bytes)) or value is None:
-        raise FrameError(f"feature {name!r}: expected {want}, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"feature {name!r}: expected {want}: {exc}") from None
-    if arr.shape != spec.shape:
-        if arr.size == spec.width and arr.ndim <= 1:
-            arr = arr.reshape(spec.shape)
-        else:
-            raise FrameError(f"feature {name!r}: expected shape {spec.shape}, got {arr.shape}")
+    arr = _as_array(name, value, spec.shape, want)
     kind = arr.dtype.kind
     if spec.dtype == "bool" and (kind == "b" or kind in "iu" and np.isin(arr, (0, 1)).all()):
         return arr.astype(bool)
@@ -124,6 +104,22 @@ def _typed_row(name: str, value, spec: FeatureSpec) -> np.ndarray:
             raise FrameError(f"feature {name!r}: NaN or inf at positions {bad}")
         return arr.astype(np.float64)
     raise FrameError(f"feature {name!r}: expected {want}, got {_shown(arr)} (dtype {arr.dtype})")
+
+
+def _as_array(name: str, value, shape: tuple[int, ...], want: str) -> np.ndarray:
+    """`value` as an array of `shape` (a scalar or a flat sequence of as many values is
+    reshaped); FrameError naming the feature and `want` otherwise."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise FrameError(f"feature {name!r}: expected {want}, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"feature {name!r}: expected {want}: {exc}") from None
+    if arr.shape == shape:
+        return arr
+    if arr.size == math.prod(shape) and arr.ndim <= 1:
+        return arr.reshape(shape)
+    raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
 
 
 def _shown(arr: np.ndarray) -> str:

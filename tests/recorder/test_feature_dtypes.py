@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from shmpipe import ConfigError, FrameError, Pipeline, VideoEncoderConfig
+from shmpipe import ConfigError, FeatureSpec, FrameError, Pipeline, VideoEncoderConfig
 from shmpipe.tools.merge.merger import merge
 from shmpipe.tools.stats.recompute import restat
 from shmpipe.tools.verify.verifier import verify_dataset
@@ -27,7 +27,7 @@ LOW_DELAY = VideoEncoderConfig(vcodec="libx264", preset=None, extra_options={"tu
 FEATURES = {
     "state": (2,),  # float32, as ever
     "intervention": ((1,), "bool"),  # DAgger's
-    "flags": ((3,), "bool"),
+    "flags": FeatureSpec((3,), "bool"),  # the same, spelled as the type
     "counts": ((2,), "int64"),
     "mode": ((1,), "int32"),
     "precise": ((2,), "float64"),
