@@ -71,9 +71,13 @@ def cpu_per_frame(video: VideoSettings) -> float:
 
 
 def _probe_of(video: VideoSettings) -> tuple[int, float]:
-    key = (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority,
-           video.input_format)  # fmt: skip
-    return _probe(key, tuple(sorted(video.codec_options.items())))
+    return _probe(probe_key(video), tuple(sorted(video.codec_options.items())))
+
+
+def probe_key(video: VideoSettings) -> tuple:
+    """What a probe's result depends on besides the codec options (its cache key)."""
+    return (video.fps, video.width, video.height, video.vcodec, video.pix_fmt, video.priority,
+            video.input_format)  # fmt: skip
 
 
 @functools.lru_cache(maxsize=64)
@@ -117,8 +121,9 @@ def _probe_once(key: tuple, options: tuple) -> tuple[int, float]:
                 if i == 0:  # the codec's own threads: keep them below the caller's
                     new = priority.thread_ids() - before - {threading.get_native_id()}
                     priority.apply(new, video.priority)
-                container.mux(packets)
+                # in frames: before mux() rescales pts to the stream's time base
                 emitted = max([emitted] + [p.pts for p in packets if p.pts is not None])
+                container.mux(packets)
                 held = max(held, i - emitted)
                 if emitted >= 0 and last is None:
                     last = i + STEADY_FRAMES  # packets may come in bursts: watch a while
