@@ -198,5 +198,5 @@ def _rows(column: np.ndarray | pa.ChunkedArray, width: int) -> np.ndarray:
         column = column.combine_chunks()
         if pa.types.is_fixed_size_list(column.type):
             column = column.flatten()
-        column = column.to_numpy()
+        column = column.to_numpy(zero_copy_only=False)  # bools are bits: copied
     return np.asarray(column).reshape(-1, width)

@@ -1,8 +1,8 @@
 """Features of LeRobot's other dtypes (bool, int32, int64, float64) record end to end: stored
 as LeRobot 0.6.1 stores them (a (1,) feature as a plain column of its type, an (n,) one as a
 fixed-size list; the types read off a dataset LeRobot 0.6.1's own writer made), exact stats over
-every row (resume and merge included), `shmpipe verify` clean, and bad values refused naming
-the feature while the episode goes on."""
+every row (resume, a rebuild, merge and pack included), `shmpipe verify` clean, and bad values
+refused naming the feature while the episode goes on."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from shmpipe import ConfigError, FeatureSpec, FrameError, Pipeline, VideoEncoderConfig
+from shmpipe.dataset import layout
 from shmpipe.tools.merge.merger import merge
+from shmpipe.tools.pack.packer import pack
 from shmpipe.tools.stats.recompute import restat
 from shmpipe.tools.verify.verifier import verify_dataset
 from tests.helpers.frames import smooth_frame
@@ -86,7 +88,10 @@ def test_typed_features_are_stored_as_lerobot_stores_them_with_exact_stats(tmp_p
         record(pipe, 0, 7, fed)
         record(pipe, 7, 1, fed)  # one frame: LeRobot's stats take another route there
     with Pipeline(root, FPS, CAMERAS, FEATURES, encoder=LOW_DELAY, backend="thread") as pipe:
-        record(pipe, 8, 5, fed)  # resumed: stats go on exactly
+        record(pipe, 8, 2, fed)  # resumed: stats go on exactly
+    (root / layout.STATE_PATH).unlink()  # and when they are rebuilt from the files
+    with Pipeline(root, FPS, CAMERAS, FEATURES, encoder=LOW_DELAY, backend="thread") as pipe:
+        record(pipe, 10, 3, fed)
     info = json.loads((root / "meta/info.json").read_text())["features"]
     assert info["intervention"] == {"dtype": "bool", "shape": [1], "names": None}
     assert {n: (info[n]["dtype"], info[n]["shape"]) for n in FEATURES} == {
@@ -119,6 +124,11 @@ def test_typed_features_are_stored_as_lerobot_stores_them_with_exact_stats(tmp_p
     stats = json.loads((merged / "meta/stats.json").read_text())
     want = numeric_stats(np.concatenate([stacked(fed, "counts")] * 2))
     np.testing.assert_allclose(stats["counts"]["std"], want["std"], rtol=1e-12)
+    pack(merged)  # every episode's rows in one data file
+    assert len(list((merged / "data").rglob("*.parquet"))) == 1 and verify_dataset(merged).ok
+    table = pq.read_table(merged / "data")
+    for name in FEATURES:
+        assert np.array_equal(column(table, name), np.concatenate([stacked(fed, name)] * 2))
 
 
 BAD = {
