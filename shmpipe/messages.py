@@ -39,6 +39,8 @@ class StatsSpec(msgspec.Struct, tag=True):
     owner: Owner
     priority: str | int = 10  # as VideoSettings.priority: the stats worker must not starve either
     encoder_doorbells: list[str] = []  # per ring: its encoder's, which the stats worker rings
+    segment_frames: int = 0  # rolling capture: a histogram snapshot every this many frames
+    snapshots: int = 0  # slots per camera for them (ipc.histogram_store)
 
 
 class PreviewSpec(msgspec.Struct, tag=True):
@@ -64,10 +66,18 @@ class PreviewSpec(msgspec.Struct, tag=True):
 
 class StartEpisode(msgspec.Struct, tag=True):
     """Take `take` begins; the encoder leaves its file at `video_path`. Workers key everything
-    on the take: a cancelled episode's index is reused, its take is not."""
+    on the take: a cancelled episode's index is reused, its take is not.
+
+    Rolling capture (`roll_frames` > 0): the encoder writes the take in segments of
+    `segment_frames` frames and deletes those that end more than `roll_frames` frames before
+    its newest frame, until the take is sent again with `kept_from` >= 0 (a segment start): the
+    episode is then frames `kept_from` .. num_frames - 1, and earlier segments are deleted."""
 
     take: int
     video_path: str = ""
+    roll_frames: int = 0
+    segment_frames: int = 0
+    kept_from: int = -1
 
 
 class FinishEpisode(msgspec.Struct, tag=True):

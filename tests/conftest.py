@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -20,6 +21,11 @@ BACKENDS = ["process", "thread"]
 # The recorder injects no path into its workers (recorder/worker_package.py): child scripts and
 # the workers they start must import this checkout, not a shmpipe installed elsewhere.
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+# A shell starting pytest in the background (`pytest &`, no job control) ignores SIGINT, and an
+# ignored signal stays ignored in every child: Ctrl-C tests' recorders would never see it. The
+# default handler here is reset to SIG_DFL by exec, where Python raises KeyboardInterrupt again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

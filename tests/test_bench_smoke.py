@@ -87,3 +87,31 @@ def test_add_frame_parts_times_every_part_on_every_tick(tmp_path):
     assert list(times) == ["add_frame", "signals deferred", "ring publishes", "empty call"]
     assert {len(v) for v in times.values()} == {15}, "a part missed ticks"
     assert all(t > 0 for values in times.values() for t in values)
+
+
+def test_rolling_bench_keeps_the_window_and_loses_no_frame(tmp_path):
+    out = tmp_path / "rolling.json"
+    cmd = [sys.executable, "-m", "bench.rolling", "--cameras", "1", "--height", "96", "--width"]
+    cmd += ["128", "--preroll", "1", "--roll", "2", "--live", "1", "--out", str(out)]
+    proc = run(cmd, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["kept_frames"] == 60, "keep at frame 60 of a 30-frame window: from 30, +30 live"
+    assert figures["frames_lost"] == {"observation.images.cam0": 0}
+    assert figures["window_mb_at_keep"] > 0 and figures["keep_tick_ms"] is not None
+    assert "MB/min per camera" in proc.stdout
+
+
+def test_rollout_bench_runs_the_strategies_loops_and_counts_every_frame(tmp_path):
+    out = tmp_path / "rollout.json"
+    cmd = [sys.executable, "-m", "bench.rollout", "--cameras", "1", "--height", "96", "--width"]
+    cmd += ["128", "--strategies", "sentry,highlight", "--repeats", "1", "--episode-s", "0.5"]
+    cmd += ["--episodes", "2", "--ring-s", "0.5", "--live-s", "0.5", "--out", str(out)]
+    proc = run(cmd, timeout=180)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = json.loads(out.read_text())["runs"]
+    sentry, highlight = runs["sentry/shmpipe"][0], runs["highlight/shmpipe"][0]
+    assert (sentry["added"], sentry["lost"], len(sentry["save_ms"])) == (30, 0, 2), sentry
+    # the ring's 15 frames and the key's tick flushed at 45, then 15 live, the last one saved
+    assert (highlight["added"], highlight["lost"], highlight["ring_mb"] > 0) == (31, 0, True)
+    assert highlight["flush_ms"] > 0 and "| highlight | shmpipe |" in proc.stdout

@@ -36,7 +36,8 @@ class StatsLoop(WorkerLoop):
         rings = [RingReader.attach(name, STATS_READER) for name in spec.ring_names]
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), rings)
         shapes = [histogram_shape(ring.shape) for ring in rings]
-        self.store = StatsStore.attach(spec.store_name, len(rings), shapes)
+        self.store = StatsStore.attach(spec.store_name, len(rings), shapes, spec.snapshots)
+        self.every = spec.segment_frames if spec.snapshots else 0
         self.encoder_bells: list[Doorbell] = []
         for name in spec.encoder_doorbells:
             self.encoder_bells.append(Doorbell.attach(name))
@@ -81,7 +82,10 @@ class StatsLoop(WorkerLoop):
             while ring.unread(seq):
                 slot = ring.read(seq)
                 if slot.take not in self.cancelled:
-                    self.store.commit(cam, slot.take, seq, frame_histogram(slot.frame))
+                    histogram = frame_histogram(slot.frame)
+                    if self.every and (slot.frame_index + 1) % self.every == 0:
+                        self._snapshot(cam, slot.take, slot.frame_index + 1, histogram)
+                    self.store.commit(cam, slot.take, seq, histogram)
                 del slot
                 seq += 1
                 ring.release_through(seq)
@@ -92,6 +96,13 @@ class StatsLoop(WorkerLoop):
             if all(t.take == take and t.frames == n for t in tallies):
                 del self.targets[take]
                 self.reply(messages.EpisodeDone(take=take, num_frames=n))
+
+    def _snapshot(self, cam: int, take: int, frames: int, histogram) -> None:
+        """Rolling capture: the take's cumulative histogram once this frame is counted."""
+        tally = self.store.tally(cam)
+        if tally.take == take:
+            histogram = tally.histogram + histogram.reshape(tally.histogram.shape)
+        self.store.write_snapshot(cam, take, frames, histogram, self.every)
 
     def close(self, crashed: bool) -> None:
         for bell in self.encoder_bells:

@@ -127,6 +127,14 @@ class EpisodeRows:
         self.num_frames = 0
         self._plan_look()
 
+    def drop_front(self, rows: int) -> None:
+        """Forget the first `rows` rows (rolling capture's window moved on)."""
+        rows, n = min(rows, self.num_frames), self.num_frames
+        for values in (*self._values.values(), self._times, self._task_index):
+            values[: n - rows] = values[rows:n]
+        self.num_frames = n - rows
+        self._plan_look()
+
     def task_indices(self) -> np.ndarray:
         """The rows' task indices (a view; valid until the next append or clear)."""
         return self._task_index[: self.num_frames]

@@ -6,6 +6,12 @@ depth) and a commit counter whose parity says which copy is current. A commit wr
 copy in full, then bumps the counter with one aligned store, so a restarted worker sees a frame
 either fully counted or not; a reader that runs during commits retries until the counter stood
 still around its copy (a seqlock), so it never mixes two commits.
+
+For rolling capture (Pipeline(preroll_s=...)) the block also holds, per camera, a ring of
+`snapshots` cumulative histograms of a take, one every `segment_frames` frames: the pre-roll that
+a keep() drops is then subtracted exactly (the kept frames' histogram is the final tally minus
+the snapshot at the first kept frame). The worker writes a snapshot before the commit of the frame
+that ends it, so a restarted worker writes it again, identically.
 """
 
 from __future__ import annotations
@@ -40,28 +46,58 @@ class CameraTally:
 class StatsStore:
     """`shapes`: each camera's histogram shape (default: all RGB, (3, 256))."""
 
-    def __init__(self, segment: Segment, num_cameras: int, shapes=None) -> None:
+    def __init__(self, segment: Segment, num_cameras: int, shapes=None,
+                 snapshots: int = 0) -> None:  # fmt: skip
         self._segment = segment
         self.name = segment.name
         self.num_cameras = num_cameras
         self.shapes, self._copy_words, words = _layout(num_cameras, shapes)
         self._words = np.ndarray((num_cameras, words), np.int64, segment.buffer, 0)
+        self.snapshots = snapshots  # slots: (take, frames, histogram), like a copy
+        self._snaps = np.ndarray((num_cameras, snapshots, self._copy_words), np.int64,
+                                 segment.buffer, self._words.nbytes)  # fmt: skip
 
     @staticmethod
-    def size_for(num_cameras: int, shapes: list[tuple[int, int]] | None = None) -> int:
-        return num_cameras * _layout(num_cameras, shapes)[2] * 8
+    def size_for(num_cameras: int, shapes: list[tuple[int, int]] | None = None,
+                 snapshots: int = 0) -> int:  # fmt: skip
+        _, copy_words, words = _layout(num_cameras, shapes)
+        return num_cameras * (words + snapshots * copy_words) * 8
 
     @classmethod
-    def create(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
-        size = cls.size_for(num_cameras, shapes)
-        store = cls(Segment.create(name, size), num_cameras, shapes)
+    def create(cls, name: str, num_cameras: int, shapes=None, snapshots: int = 0) -> StatsStore:
+        size = cls.size_for(num_cameras, shapes, snapshots)
+        store = cls(Segment.create(name, size), num_cameras, shapes, snapshots)
         store._words[:] = 0
         store._words[:, 8] = -1  # copy 0: no take yet
+        store._snaps[:] = -1  # no snapshot yet
         return store
 
     @classmethod
-    def attach(cls, name: str, num_cameras: int, shapes=None) -> StatsStore:
-        return cls(Segment.attach(name), num_cameras, shapes)
+    def attach(cls, name: str, num_cameras: int, shapes=None, snapshots: int = 0) -> StatsStore:
+        return cls(Segment.attach(name), num_cameras, shapes, snapshots)
+
+    def write_snapshot(self, camera: int, take: int, frames: int, histogram: np.ndarray,
+                       every: int) -> None:  # fmt: skip
+        """Keep `histogram`, the cumulative count of `take`'s first `frames` frames (a multiple
+        of `every`), in the camera's slot for it; the slot is marked invalid while written."""
+        slot = self._snaps[camera, (frames // every) % self.snapshots]
+        slot[1] = -1
+        slot[3 : 3 + histogram.size] = histogram.reshape(-1)
+        slot[0] = take
+        slot[1] = frames
+
+    def snapshot(self, camera: int, take: int, frames: int) -> np.ndarray | None:
+        """The cumulative histogram of `take`'s first `frames` frames, if its slot still holds
+        it (a copy), else None (not written yet, or overwritten)."""
+        if frames == 0:
+            return np.zeros(self.shapes[camera], np.int64)
+        channels, bins = self.shapes[camera]
+        for slot in self._snaps[camera]:
+            if slot[0] == take and slot[1] == frames:
+                copy = slot[3 : 3 + channels * bins].copy()
+                if slot[0] == take and slot[1] == frames:  # not rewritten meanwhile
+                    return copy.reshape(channels, bins)
+        return None
 
     def _copy(self, camera: int, which: int) -> np.ndarray:
         start = 8 + which * self._copy_words

@@ -47,7 +47,7 @@ def finish(take: Take, session: Session, dataset: DatasetWriter) -> EpisodeResul
         waiting, done = set(supervisor.handles), {}
         await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session,
                       until=STATS_WORKER)  # fmt: skip
-        commit.write_meta(session.histograms())
+        commit.write_meta(take.histograms(session.histograms()))
         commit.sync_early()
         await_replies(take, supervisor, messages.EpisodeDone, waiting, done, session)
         waited = time.perf_counter() - t0

@@ -27,14 +27,14 @@ from shmpipe.dataset.info import check_fps
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
-from shmpipe.recorder import frame_input, limits, settings
+from shmpipe.recorder import frame_input, limits, rolling, settings
 from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import plan_start
-from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, Take
+from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, ROLLING, Take
 from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
@@ -54,7 +54,9 @@ class Pipeline:
     permitted (None: left alone); workers are replaced after `stall_timeout_s` of silence;
     robot_type and feature_names go into meta/info.json. `capture_times=True` stores each
     camera's capture time add_frame is given (float64 column `capture_time.<camera>`);
-    `preview=PreviewConfig(...)` shows the cameras live in Rerun."""
+    `preview=PreviewConfig(...)` shows the cameras live in Rerun. `preroll_s=N`: rolling capture
+    (shmpipe.recorder.rolling): frames roll through an encoded window of the last N s until
+    keep(), which starts the episode with them."""
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class Pipeline:
         feature_names: Mapping[str, list[str]] | None = None,
         capture_times: bool = False,
         preview: PreviewConfig | None = None,
+        preroll_s: float | None = None,
     ) -> None:
         self.root, self.fps = Path(root).absolute(), check_fps(fps)  # cwd may change
         self.cameras, self.features = settings.check_layout(cameras, features, feature_names)
@@ -89,6 +92,7 @@ class Pipeline:
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self.capture_times, self.preview = bool(capture_times), preview
+        self.preroll_s, self._keep_next = rolling.check_preroll(preroll_s), False
         self._guard, self._stack = CallGuard(), ExitStack()
         self._signals_deferred = SignalsDeferred()  # reused by every add_frame
         self._owner = [os.getpid()]  # the process that started it (set again by start())
@@ -120,7 +124,8 @@ class Pipeline:
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
                 self.control_priority, self.preview,
-                {name: spec.shape for name, spec in self.features.items()})  # fmt: skip
+                {name: spec.shape for name, spec in self.features.items()},
+                self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -151,8 +156,9 @@ class Pipeline:
         if self._guard.state is CLOSED:
             return
         if self._guard.state is STARTED and self._current.state in LIVE and self._guard.in_owner():
-            log.warning("close(): episode %d discarded with its %d frames (finish_episode() was "
-                        "not called)", self._current.episode, self._current.frames)  # fmt: skip
+            say = log.info if self._current.state is ROLLING else log.warning  # nothing kept
+            say("close(): episode %d discarded with its %d frames (finish_episode() was not "
+                "called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
                 self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
             except Exception as exc:
@@ -201,10 +207,23 @@ class Pipeline:
             take = self._current
             if take.state is IDLE or take.frames == 0:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
+            take.check_finishable()  # rolling: nothing kept yet; the window goes on
             try:
                 return finish(take, self._session, self._dataset)
             finally:
                 self._current = take.successor(self._dataset.next_episode_index)
+
+    def keep(self) -> None:
+        """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
+        what follows as the open episode; finish_episode() commits it, cancel_episode() goes
+        back to rolling. Before any frame rolled, the next frame starts the kept episode."""
+        with self._guard.call("keep"):
+            if self.preroll_s is None:
+                raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
+            if self._current.state is IDLE:
+                self._keep_next = True
+            elif self._current.state is not OPEN:
+                self._session.keep(self._current)
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode (frames skipped, partial files deleted); the workers confirm
@@ -247,10 +266,13 @@ class Pipeline:
             raise take.refused_frame()
         if self.overflow != "backlog":
             self._session.make_room(self.overflow == "error", take)
-        if take.state is not OPEN:
+        if take.state is IDLE:
             with self._signals_deferred:  # every encoder is told of the take, or none
                 self._session.open_take(take, self._video_path)
-        take.rows.ensure_room()
+                if self._keep_next:
+                    self._keep_next = False
+                    self._session.keep(take)
+        take.make_room()
         return take
 
 

@@ -31,6 +31,7 @@ from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import CameraStatus, PipelineStatus, StatsStatus
+from shmpipe.recorder.rolling import Roll, RollPlan
 from shmpipe.recorder.sizing import histogram_shapes
 from shmpipe.recorder.supervisor import Supervisor
 from shmpipe.recorder.take import LIVE, Take, VideoPath
@@ -47,7 +48,9 @@ class Session:
                  videos: dict[str, VideoSettings], ring_slots: int, backlog_bytes: int,
                  spill_dir: Path, backend: str, stall_timeout_s: float,
                  control_priority: int | None, preview: PreviewConfig | None = None,
-                 features: Mapping[str, tuple[int, ...]] | None = None) -> None:  # fmt: skip
+                 features: Mapping[str, tuple[int, ...]] | None = None,
+                 roll: RollPlan | None = None) -> None:  # fmt: skip
+        self.roll = roll  # rolling capture's plan, or None
         try:
             self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
@@ -79,9 +82,9 @@ class Session:
         self._owner = Owner(os.getpid(), names.new_token())
         stack.callback(names.OwnerLock(self._owner.pid, self._owner.token).release)
         self.stats_bell = self._own(stack, Doorbell.create(self._ipc("bellstats")))
-        self.store = self._own(
-            stack, StatsStore.create(self._ipc("stats"), len(cameras), histogram_shapes(cameras))
-        )
+        snapshots = self.roll.snapshots if self.roll is not None else 0
+        self.store = self._own(stack, StatsStore.create(
+            self._ipc("stats"), len(cameras), histogram_shapes(cameras), snapshots))  # fmt: skip
         budget = BacklogBudget(backlog_bytes)
         self.feeds: dict[str, CameraFeed] = {}
         for i, (name, shape) in enumerate(cameras.items()):
@@ -123,8 +126,9 @@ class Session:
         rings = [feed.ring.name for feed in self.feeds.values()]
         priority = next(iter(videos.values())).priority
         bells = [feed.bell.name for feed in self.feeds.values()]
+        roll = (self.roll.segment, self.roll.snapshots) if self.roll is not None else (0, 0)
         spec = StatsSpec(list(self.feeds), rings, self.stats_bell.name,
-                         self.store.name, self._owner, priority, bells)  # fmt: skip
+                         self.store.name, self._owner, priority, bells, *roll)  # fmt: skip
         self.supervisor.start(STATS_WORKER, spec)
         self.supervisor.await_ready()
 
@@ -198,10 +202,17 @@ class Session:
         return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
 
     def open_take(self, take: Take, video_path: VideoPath) -> None:
-        """Open the IDLE `take`: tell each encoder where its video goes."""
+        """Open the IDLE `take` (rolling, if the pipeline rolls): tell each encoder where its
+        video goes."""
         for feed in self.feeds.values():
             feed.ring.reset_high_water()
-        for role, message in take.open(self.feeds.values(), video_path).items():
+        roll = None if self.roll is None else Roll(self.roll, self.store, take.number)
+        for role, message in take.open(self.feeds.values(), video_path, roll).items():
+            self.supervisor.send(role, message, take)
+
+    def keep(self, take: Take) -> None:
+        """Keep the ROLLING `take`'s window: each encoder told where the episode starts."""
+        for role, message in take.keep().items():
             self.supervisor.send(role, message, take)
 
     def loan(self, camera: str) -> np.ndarray:

@@ -12,6 +12,11 @@ methods; each checks the state it starts from and an illegal one raises UsageErr
          failed     v  |  are only noted)     v
                    FAILED ----------------> DISCARDED <-- discard (from OPEN, FAILED, FINISHING)
 
+With rolling capture (shmpipe.recorder.rolling) a take opens ROLLING instead of OPEN: frames
+are added into the window, and `keep` (ROLLING -> OPEN) makes the window's last N s the start of
+the episode; a ROLLING take fails, is discarded and is replayed like an OPEN one, but cannot
+finish before it is kept.
+
 COMMITTED and DISCARDED are final: `successor` makes the next take (IDLE, number + 1). A FAILED
 take refuses frames (refused_frame) and cannot finish (begin_finish raises its failure): the
 caller discards it.
@@ -37,11 +42,14 @@ import errno
 import logging
 from collections.abc import Callable, Iterable
 
+import msgspec
+
 from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError, ShmpipeError, UsageError, WorkerError
 from shmpipe.recorder.camera_feed import CameraFeed
 from shmpipe.recorder.rate_meter import RateMeter
+from shmpipe.recorder.rolling import Roll
 from shmpipe.recorder.worker_handle import WorkerRole, encoder_for
 
 log = logging.getLogger("shmpipe")
@@ -50,6 +58,7 @@ log = logging.getLogger("shmpipe")
 class TakeState(enum.Enum):
     IDLE = "idle"  # numbered, nothing told to the workers yet
     OPEN = "open"  # frames are added
+    ROLLING = "rolling"  # frames are added into the rolling window, not (yet) kept
     FAILED = "failed"  # a worker failed: frames are refused until it is discarded
     FINISHING = "finishing"  # FinishEpisode sent; the commit steps run
     COMMITTED = "committed"  # part of the dataset (final)
@@ -58,7 +67,9 @@ class TakeState(enum.Enum):
 
 IDLE, OPEN, FAILED = TakeState.IDLE, TakeState.OPEN, TakeState.FAILED
 FINISHING, COMMITTED, DISCARDED = TakeState.FINISHING, TakeState.COMMITTED, TakeState.DISCARDED
-LIVE = frozenset({OPEN, FAILED, FINISHING})  # workers know of the take
+ROLLING = TakeState.ROLLING
+LIVE = frozenset({OPEN, FAILED, FINISHING, ROLLING})  # workers know of the take
+ADDING = frozenset({OPEN, ROLLING})  # frames are added
 FINAL = frozenset({COMMITTED, DISCARDED})
 VideoPath = Callable[[str, int], object]  # (camera, episode index) -> where its video goes
 # the disk refused a write: a DatasetError (the dataset's file system), not a worker's bug
@@ -80,14 +91,20 @@ class Take:
         self._finish: messages.FinishEpisode | None = None
         self._counted: dict[str, tuple[int, int, int]] = {}  # camera -> counters at open
         self._warned: set[str] = set()  # cameras whose backlog was reported
+        self.roll: Roll | None = None  # rolling capture's window, if the take rolls
 
     def __repr__(self) -> str:
         return f"Take({self.number}, episode {self.episode}, {self.state.value})"
 
     @property
     def frames(self) -> int:
-        """Frames (rows) added so far."""
+        """Frames (rows) added so far (rolling: in the window, or kept)."""
         return self.rows.num_frames
+
+    @property
+    def first_frame(self) -> int:
+        """The frame index of the first row: frames before it were dropped by rolling."""
+        return self.roll.dropped if self.roll is not None else 0
 
     def _move(self, action: str, allowed: Iterable[TakeState], to: TakeState) -> None:
         allowed = tuple(allowed)
@@ -99,10 +116,11 @@ class Take:
         self.state = to
 
     # -- transitions -----------------------------------------------------------------------
-    def open(self, feeds: Iterable[CameraFeed], video_path: VideoPath
+    def open(self, feeds: Iterable[CameraFeed], video_path: VideoPath, roll: Roll | None = None
              ) -> dict[WorkerRole, messages.StartEpisode]:  # fmt: skip
-        """IDLE -> OPEN: note every camera's counters and return what each encoder is told
-        (the caller sends them with signals deferred: a take is opened whole or not at all)."""
+        """IDLE -> OPEN (ROLLING with a `roll`): note every camera's counters and return what
+        each encoder is told (the caller sends them with signals deferred: a take is opened
+        whole or not at all)."""
         if self.state is not IDLE:
             self._move("open", [IDLE], OPEN)
         counted, meters, starts = {}, {}, {}
@@ -112,10 +130,33 @@ class Take:
             meters[feed.name] = meter = RateMeter()
             meter.restart(added, encoded)
             path = str(video_path(feed.name, self.episode))
-            starts[encoder_for(feed.name)] = messages.StartEpisode(self.number, path)
+            window = (roll.plan.window, roll.plan.segment) if roll is not None else (0, 0)
+            starts[encoder_for(feed.name)] = messages.StartEpisode(self.number, path, *window)
         self._counted, self.meters, self._starts = counted, meters, starts
-        self.state = OPEN
+        self.roll, self.state = roll, OPEN if roll is None else ROLLING
         return dict(starts)
+
+    def keep(self) -> dict[WorkerRole, messages.StartEpisode]:
+        """ROLLING -> OPEN: the episode starts at the window's first frame (rolling); what
+        each encoder is told again (it then deletes what came before). A FAILED take raises
+        its failure: its window is lost (cancel_episode() rolls again)."""
+        if self.state is FAILED:
+            raise self.error("; the window cannot be kept: call cancel_episode() to roll again")
+        self._move("keep", [ROLLING], OPEN)
+        first = self.roll.keep(self.rows)
+        for role, start in self._starts.items():
+            self._starts[role] = msgspec.structs.replace(start, kept_from=first)
+        return dict(self._starts)
+
+    def make_room(self) -> None:
+        """Room for one more row (rolling: the window's rows trimmed first)."""
+        if self.roll is not None:
+            self.roll.trim(self.rows)
+        self.rows.ensure_room()
+
+    def histograms(self, final: dict) -> dict:
+        """The episode's image histograms from the stats worker's `final` tally of the take."""
+        return final if self.roll is None else self.roll.kept_histograms(final)
 
     def note(self, role: WorkerRole, reply: object) -> None:
         """A worker's reply: its failure of this take turns OPEN or FINISHING into FAILED (the
@@ -135,16 +176,24 @@ class Take:
         workers would wait for frames that cannot come). Either way the caller discards."""
         if self.state is FAILED:
             raise self.error()
+        self.check_finishable()
         if self.state is not OPEN:
             self._move("begin_finish", [OPEN], FINISHING)
+        first = self.first_frame
         counts = self.camera_frames(feeds)
-        if any(count != self.frames for count in counts.values()):
+        if any(count != first + self.frames for count in counts.values()):
             raise WorkerError(f"finish_episode(): episode {self.episode} has {self.frames} rows "
                               f"but camera frames {counts}; it cannot be saved whole and is "
                               "discarded")  # fmt: skip
         self.state = FINISHING
-        self._finish = messages.FinishEpisode(self.number, self.frames)
+        self._finish = messages.FinishEpisode(self.number, first + self.frames)
         return self._finish
+
+    def check_finishable(self) -> None:
+        """A ROLLING take cannot finish (and stays ROLLING): nothing is kept yet."""
+        if self.state is ROLLING:
+            raise UsageError("finish_episode(): nothing is kept while rolling; call keep() "
+                             "first (it keeps the pre-roll and what follows)")  # fmt: skip
 
     def committed(self) -> None:
         """FINISHING -> COMMITTED: the episode is part of the dataset."""
@@ -168,9 +217,9 @@ class Take:
     def add(self, feeds: list[CameraFeed], staged: list, row, task_index: int, times) -> int:
         """Commit a staged frame in every camera and its row (all or nothing: the caller defers
         signals; nothing here can fail once the state is OPEN); its frame index."""
-        if self.state is not OPEN:
-            self._move("add", [OPEN], OPEN)
-        index = self.rows.num_frames
+        if self.state not in ADDING:
+            self._move("add", ADDING, OPEN)
+        index = self.first_frame + self.rows.num_frames
         number = self.number
         for feed, where in zip(feeds, staged, strict=True):
             feed.commit(where, number, index)

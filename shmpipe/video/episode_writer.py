@@ -24,7 +24,13 @@ import numpy as np
 from shmpipe import depth
 from shmpipe.system import priority
 from shmpipe.video.packets import frame_packets, mux_copy
-from shmpipe.video.segments import joining_path, remove_segments, segment_path, segment_paths
+from shmpipe.video.segments import (
+    joining_path,
+    remove_segments,
+    segment_path,
+    segment_paths,
+    trim_segments,
+)
 from shmpipe.video.settings import VideoSettings
 
 DEMOTE_AGAIN_AT = frozenset({0, 1, 2, 5, 10, 30, 60})
@@ -141,19 +147,21 @@ class EpisodeVideoWriter:
         """Frames of the episode handed to this writer so far (including earlier segments)."""
         return self.next_frame
 
-    def finish(self) -> tuple[float, int]:
-        """Flush the encoder, close the segment, join segments, rename into place.
+    def finish(self, kept_from: int = 0) -> tuple[float, int]:
+        """Flush the encoder, close the segment, join segments, rename into place; the video
+        holds frames `kept_from` (rolling capture's first kept frame) on, from time 0.
 
         Returns (seconds, bytes)."""
         start = time.perf_counter()
         self._flush()
         self._container.close()
         self.durable_frames = self.next_frame
+        trim_segments(self.path, kept_from)
         segments = segment_paths(self.path)
-        if len(segments) == 1 and segments[0][0] == 0:
+        if len(segments) == 1 and segments[0][0] == kept_from == 0:
             os.replace(segments[0][1], self.path)
         else:
-            join_segments(segments, self.next_frame, self._time_base, self.path)
+            join_segments(segments, self.next_frame, self._time_base, self.path, kept_from)
             for _, p in segments:
                 p.unlink(missing_ok=True)
         return time.perf_counter() - start, self.path.stat().st_size
@@ -202,20 +210,21 @@ class EpisodeVideoWriter:
         remove_segments(self.path)
 
 
-def join_segments(
-    segments: list[tuple[int, Path]], num_frames: int, frame_time: Fraction, path: Path
-) -> None:
+def join_segments(segments: list[tuple[int, Path]], num_frames: int, frame_time: Fraction,
+                  path: Path, kept_from: int = 0) -> None:  # fmt: skip
     """Remux segments into one MP4 at `path`: from each segment the frames before the next
-    segment's first frame (a killed writer's last fragment may repeat them). Raises if a frame
-    is missing: a gap must never be hidden by shifting later frames."""
+    segment's first frame (a killed writer's last fragment may repeat them), from frame
+    `kept_from` on, which becomes time 0 (a segment start, or an even frame of one: g=2 makes
+    it a keyframe). Raises if a frame is missing: a gap must never be hidden by shifting later
+    frames."""
     partial = joining_path(path)
     bounds = [first for first, _ in segments[1:]] + [num_frames]
-    expected = 0
+    expected = kept_from
     try:
         with av.open(str(partial), "w", format="mp4") as out:
             out_stream = None
             for (first, seg), end in zip(segments, bounds, strict=True):
-                if first != expected:
+                if first > expected:
                     raise RuntimeError(
                         f"{path.name}: frames {expected}..{first - 1} were lost in a crash"
                     )
@@ -228,14 +237,15 @@ def join_segments(
                         if origin is None:
                             origin = packet.pts
                         index = first + round((packet.pts - origin) * packet.time_base / frame_time)
-                        if first <= index < end:
-                            mux_copy(out, out_stream, packet,
-                                     round(index * frame_time / packet.time_base))  # fmt: skip
+                        if max(first, kept_from) <= index < end:
+                            pts = round((index - kept_from) * frame_time / packet.time_base)
+                            mux_copy(out, out_stream, packet, pts)
                             expected = max(expected, index + 1)
     except BaseException:
         partial.unlink(missing_ok=True)  # a gap raises in here: no half-joined file stays
         raise
     if expected != num_frames:
         partial.unlink(missing_ok=True)
-        raise RuntimeError(f"{path.name}: joined {expected} frames, expected {num_frames}")
+        raise RuntimeError(f"{path.name}: joined {expected - kept_from} frames, expected "
+                           f"{num_frames - kept_from}")
     os.replace(partial, path)

@@ -35,6 +35,15 @@ def remove_segments(video: Path) -> None:
         p.unlink(missing_ok=True)
 
 
+def trim_segments(video: Path, before: int) -> None:
+    """Delete the segments of `video` all of whose frames come before frame `before` (those that
+    the next segment starts at or before it); the newest segment always stays."""
+    found = segment_paths(video)
+    for (_, p), (next_first, _) in zip(found, found[1:], strict=False):
+        if next_first <= before:
+            p.unlink(missing_ok=True)
+
+
 def joining_path(video: Path) -> Path:
     return video.with_name(video.name + JOINING)
 

@@ -20,17 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.lerobot_counter import JOINT_OFFSETS, TELEOP_OFFSET, load_in_place
+
 pytestmark = pytest.mark.lerobot
 HERE = Path(__file__).resolve().parent
-H, W, BITS, BLOCK_H = 240, 320, 16, 24  # as lerobot_counter_robot draws the counter
 REPO_ID = "local/shmpipe_counter"
-
-
-def read_counter(img: np.ndarray) -> int:
-    width = W // BITS
-    lit = [img[8:BLOCK_H, bit * width + 6 : (bit + 1) * width - 6].mean() > 127
-           for bit in range(BITS)]  # fmt: skip
-    return sum(1 << bit for bit, on in enumerate(lit) if on)
 
 
 @pytest.fixture(scope="module")
@@ -80,39 +74,12 @@ def tracebacks(stderr: str) -> int:
 
 
 def check_counters(root: Path) -> tuple[int, int]:
-    """LeRobot loads the dataset; every camera frame of every row shows that row's counter."""
-    import av
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
-
-    ds = LeRobotDataset(REPO_ID, root=root, video_backend="pyav")
-    rows = ds.hf_dataset.with_format(None)
-    state = np.array(rows["observation.state"], dtype=np.float64)
-    action = np.array(rows["action"], dtype=np.float64)
-    episode = np.array(rows["episode_index"])
-    counters = np.rint(state[:, 0]).astype(int)
-    assert np.allclose(state - counters[:, None], np.arange(6) / 10, atol=1e-3)
-    assert np.allclose(action - counters[:, None], np.arange(6) / 10 + 0.05, atol=1e-3)
-    item = ds[len(ds) - 1]  # one frame through LeRobot's own decoder
-    assert tuple(item["observation.images.front"].shape) == (3, H, W)
-    for ep in range(ds.num_episodes):
-        want = counters[episode == ep]
-        assert np.all(np.diff(want) == 1), f"episode {ep}: rows not consecutive"
-        for key in ds.meta.video_keys:
-            meta = ds.meta.episodes[ep]
-            path = root / ds.meta.video_path.format(
-                video_key=key, chunk_index=meta[f"videos/{key}/chunk_index"],
-                file_index=meta[f"videos/{key}/file_index"])  # fmt: skip
-            start, got = meta[f"videos/{key}/from_timestamp"], []
-            with av.open(str(path)) as container:
-                stream = container.streams.video[0]
-                for frame in container.decode(stream):
-                    if float(frame.pts * stream.time_base) + 1e-3 < start:
-                        continue
-                    if len(got) == len(want):
-                        break
-                    got.append(read_counter(frame.to_ndarray(format="rgb24")))
-            assert got == want.tolist(), f"{key} episode {ep}: images {got} != rows {want}"
-    return ds.num_episodes, ds.num_frames
+    """LeRobot loads the dataset with every camera frame of every row in place
+    (tests.helpers.lerobot_counter), and each row's action is the teleop's."""
+    loaded = load_in_place(root, REPO_ID)
+    action = loaded.rows["action"].astype(np.float64) - loaded.counters[:, None]
+    assert np.allclose(action, JOINT_OFFSETS + TELEOP_OFFSET, atol=1e-3)
+    return len(loaded.episodes), loaded.num_frames
 
 
 def saved_frames(stdout: str, episodes: int, least_per_episode: int = 27) -> int:

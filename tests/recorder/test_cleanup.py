@@ -19,7 +19,7 @@ from shmpipe.ipc import names
 from tests.helpers.episodes import episode_files
 from tests.helpers.media import decode_video
 from tests.helpers.paths import CHILDREN
-from tests.helpers.processes import OUR_CONTROL_PROCESSES, leaked, start_recorder
+from tests.helpers.processes import OUR_CONTROL_PROCESSES, leaked, start_recorder, stop_process
 
 CHILD = CHILDREN / "recorder_child.py"
 CAMERAS = {"front": (48, 64, 3)}
@@ -107,7 +107,10 @@ def test_start_removes_files_a_killed_run_left_half_written(tmp_path):
 def test_ctrl_c_in_the_recording_loop_exits_cleanly(tmp_path, backend):
     child, info = start_child(tmp_path, backend)
     child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=20)
+    try:
+        _, err = child.communicate(timeout=20)
+    finally:  # a child that ignored it must not hold its shared memory into later tests
+        stop_process(child)
     assert "KeyboardInterrupt" in err
     assert gone_within(info["pids"], 2.0) is not None
     assert leaked() == []

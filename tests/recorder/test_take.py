@@ -14,9 +14,11 @@ from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError, UsageError, WorkerError
 from shmpipe.ipc.doorbell import Doorbell
+from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.names import new_token, object_name
 from shmpipe.ipc.ring import RingWriter
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
+from shmpipe.recorder.rolling import Roll, RollPlan
 from shmpipe.recorder.take import Take, TakeState
 from shmpipe.recorder.worker_handle import STATS_WORKER, encoder_for
 
@@ -32,9 +34,10 @@ def feed(tmp_path):
     bell = Doorbell.create(object_name(owner, token, "bell0"))
     stats_bell = Doorbell.create(object_name(owner, token, "bellstats"))
     made = CameraFeed("front", ring, bell, stats_bell, BacklogBudget(1 << 20), tmp_path / "s")
+    made.store = StatsStore.create(object_name(owner, token, "stats"), 1, snapshots=4)
     yield made
     made.close()
-    for thing in (ring, bell, stats_bell):
+    for thing in (ring, bell, stats_bell, made.store):
         thing.close()
         thing.unlink()
 
@@ -57,7 +60,7 @@ def take_in(state: TakeState, feed: CameraFeed) -> Take:
     take = Take(7, 3, EpisodeRows({}))
     if state is S.IDLE:
         return take
-    take.open([feed], path_of)
+    take.open([feed], path_of, rolling(take, feed) if state is S.ROLLING else None)
     add_frame(take, feed)
     if state is S.FAILED:
         take.note(FRONT, failed(take))
@@ -71,13 +74,19 @@ def take_in(state: TakeState, feed: CameraFeed) -> Take:
     return take
 
 
+def rolling(take: Take, feed: CameraFeed) -> Roll:
+    """A window of 4 frames in segments of 2 (rolling capture)."""
+    return Roll(RollPlan(4, 2, 4), feed.store, take.number)
+
+
 TRANSITIONS = {  # name -> (call, {from state: to state}); every other state is refused
     "open": (lambda t, f: t.open([f], path_of), {S.IDLE: S.OPEN}),
-    "add": (lambda t, f: add_frame(t, f), {S.OPEN: S.OPEN}),
+    "add": (lambda t, f: add_frame(t, f), {S.OPEN: S.OPEN, S.ROLLING: S.ROLLING}),
     "begin_finish": (lambda t, f: t.begin_finish([f]), {S.OPEN: S.FINISHING}),
     "committed": (lambda t, f: t.committed(), {S.FINISHING: S.COMMITTED}),
-    "discard": (lambda t, f: t.discard(),
-                {S.OPEN: S.DISCARDED, S.FAILED: S.DISCARDED, S.FINISHING: S.DISCARDED}),
+    "discard": (lambda t, f: t.discard(), {S.OPEN: S.DISCARDED, S.FAILED: S.DISCARDED,
+                                           S.FINISHING: S.DISCARDED, S.ROLLING: S.DISCARDED}),
+    "keep": (lambda t, f: t.keep(), {S.ROLLING: S.OPEN}),
 }
 
 
@@ -89,10 +98,14 @@ def test_every_transition_from_every_state(name, state, feed):
     if state in legal:
         call(take, feed)
         assert take.state is legal[state]
-    elif name == "begin_finish" and state is S.FAILED:
+    elif name in ("begin_finish", "keep") and state is S.FAILED:
         with pytest.raises(WorkerError, match="the codec broke"):  # its failure, not a misuse
             call(take, feed)
         assert take.state is S.FAILED
+    elif name == "begin_finish" and state is S.ROLLING:
+        with pytest.raises(UsageError, match="nothing is kept while rolling; call keep"):
+            call(take, feed)
+        assert take.state is S.ROLLING
     else:
         target = next(iter(legal.values())).name
         with pytest.raises(UsageError, match=rf"{name} goes from .* to {target}, but the take "
@@ -120,7 +133,7 @@ def test_a_worker_failure_fails_only_a_take_the_workers_know(state, feed):
     take.note(STATS_WORKER, failed(take))
     take.note(FRONT, messages.WorkerFailed(take.number + 1, "another take's"))
     take.note(FRONT, messages.EpisodeDone(take.number, 1))
-    live = state in (S.OPEN, S.FAILED, S.FINISHING)
+    live = state in (S.OPEN, S.FAILED, S.FINISHING, S.ROLLING)
     assert take.state is (S.FAILED if live else state)
     assert take.message_of(STATS_WORKER) == ("the codec broke" if live else "")
 
@@ -129,7 +142,8 @@ def test_a_worker_failure_fails_only_a_take_the_workers_know(state, feed):
 def test_a_replaced_worker_is_told_what_it_knew_of_the_take(state, feed):
     take = take_in(state, feed)
     start = messages.StartEpisode(7, path_of("front", 3))
-    expected = {S.OPEN: [start], S.FAILED: [start],
+    rolls = messages.StartEpisode(7, path_of("front", 3), roll_frames=4, segment_frames=2)
+    expected = {S.OPEN: [start], S.FAILED: [start], S.ROLLING: [rolls],
                 S.FINISHING: [start, messages.FinishEpisode(7, 1)]}.get(state, [])  # fmt: skip
     assert take.replay(FRONT) == expected
     stats = [m for m in expected if isinstance(m, messages.FinishEpisode)]
@@ -172,3 +186,17 @@ def test_counts_are_the_takes_own_not_the_feeds_since_start(feed):
     second.open([feed], path_of)
     assert second.camera_frames([feed]) == {"front": 0}
     assert feed.backlogged == 2, "the feed counts since start"
+
+
+def test_a_rolling_take_keeps_its_window_rounded_to_a_segment_and_tells_it_again(feed):
+    take = Take(7, 3, EpisodeRows({"a": (1,)}))
+    take.open([feed], path_of, rolling(take, feed))
+    for k in range(9):  # window 4, segments 2: rows before the window's segment are dropped
+        take.make_room()
+        take.add([feed], [feed.stage(np.zeros(SHAPE, np.uint8))], {"a": [k]}, 0, None)
+        feed.clear()  # the ring holds 4; the backlog is not what this test is about
+    assert take.first_frame == 4 and take.rows.values("a")[:, 0].tolist() == [4, 5, 6, 7, 8]
+    told = take.keep()  # at 9 frames the window starts at frame 5, in the segment from 4
+    assert told[FRONT].kept_from == 4 and take.state is S.OPEN
+    assert (take.first_frame, take.frames) == (4, 5)
+    assert take.replay(FRONT) == [told[FRONT]], "a replaced encoder learns where it starts"

@@ -118,3 +118,21 @@ def test_wrong_dtype_for_a_camera_is_refused(tmp_path, camera, image, expected):
         with pytest.raises(FrameError, match=expected) as err:
             pipe.add_frame({**ok, camera: image}, task="t")
         assert repr(camera) in str(err.value)
+
+
+def test_rolling_depth_keeps_the_window_bit_exact_with_exact_stats(tmp_path):
+    rolled, live = 75, 5  # window 30, segments of 30: keep at 75 starts at frame 30
+    dep = [depth_frame(i) for i in range(rolled + live)]
+    rgb = [smooth_frame(i, H, W) for i in range(rolled + live)]
+    with Pipeline(tmp_path, fps=FPS, cameras=CAMS, preroll_s=1.0) as pipe:
+        for i in range(rolled + live):
+            if i == rolled:
+                pipe.keep()
+            pipe.add_frame({"rgb": rgb[i], "depth": dep[i]}, task="t")
+        result = pipe.finish_episode()
+    kept = dep[30:]
+    check_depth_video(result.videos["depth"][0], kept, len(kept))
+    expected = exact_depth_stats(kept)
+    for key, value in expected.items():
+        assert result.stats["depth"][key].item() == pytest.approx(value, rel=1e-12), key
+    assert result.stats["depth"]["count"].tolist() == [len(kept) * H * W]

@@ -8,9 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from shmpipe.dataset import layout
+from shmpipe.video import segments
 
-# not uploaded: LeRobot's temporary images, our writer lock and backlog spill files
-HUB_IGNORE = ["images/", layout.LOCK_PATH, layout.SPILL_DIR + "/"]
+# not uploaded: LeRobot's temporary images, our writer lock and backlog spill files, and the
+# files of an episode still recording or committing (an encoder's segments and join, staged
+# files, pack's): lerobot-rollout's sentry pushes in a background thread while it records.
+# huggingface_hub matches with fnmatch, `*` crossing `/` (utils.filter_repo_objects).
+HUB_IGNORE = ["images/", layout.LOCK_PATH, layout.SPILL_DIR + "/",
+              f"*{segments.SEGMENT}*", f"*{segments.JOINING}", f"*{layout.STAGED}",
+              f"*{layout.PACKING}"]  # fmt: skip
 
 
 def push_folder(root: Path, repo_id: str, version: str, branch: str | None, tag_version: bool,

@@ -1,18 +1,26 @@
-"""Putting LeRobotRecorder into LeRobot's `lerobot-record`, for whichever LeRobot is installed.
+"""Putting LeRobotRecorder into LeRobot's `lerobot-record` and `lerobot-rollout`, for whichever
+LeRobot is installed: the one place that decides how shmpipe patches LeRobot.
 
-`install()` replaces the name `LeRobotDataset` in the namespace of the module
-`lerobot.scripts.lerobot_record` (and only there) with a stand-in class that routes the three
-ways record() makes its dataset to LeRobotRecorder:
+`install()` replaces the name `LeRobotDataset` in the namespace of the modules that make
+LeRobot's recording datasets (and only there) with a stand-in class that routes the three ways
+they make their dataset to LeRobotRecorder:
+
+- `lerobot.scripts.lerobot_record` (every release): record();
+- `lerobot.rollout.context` (LeRobot 0.6+, where present): build_rollout_context(), which makes
+  the dataset of lerobot-rollout's four strategies (episodic, sentry, highlight, dagger); it
+  looks `LeRobotDataset` up in its module globals at call time, so the swap reaches it.
+
+The three calls:
 
 - `LeRobotDataset.create(repo_id, fps, ...)`      both 0.4.x and main: a new dataset;
-- `LeRobotDataset.resume(repo_id, root=..., ...)` main's --resume;
+- `LeRobotDataset.resume(repo_id, root=..., ...)` main's --resume (record and rollout);
 - `LeRobotDataset(repo_id, root=..., ...)`        0.4.x's --resume (the constructor, followed
   by `start_image_writer` and the robot sanity check, which LeRobotRecorder answers).
 
 LeRobot's real class is not touched, so its own classmethods, training and loading in the same
 process keep LeRobot's behaviour; any other attribute of the stand-in class is the real one's.
 `install()` returns an `Installed` handle: `undo()` (or leaving `with install():`) puts the
-original name back. The recorders the stand-in made are in `handle.recorders`.
+original names back. The recorders the stand-in made are in `handle.recorders`.
 
 While installed, LeRobot's advice "Streaming encoding is disabled. If you have capable hardware,
 consider enabling it..." is dropped from its log (a filter on the root logger, which its
@@ -33,10 +41,12 @@ from shmpipe.integrations.lerobot.recorder import LeRobotRecorder
 __all__ = ["Installed", "LeRobotMissing", "install", "lerobot_api"]
 log = logging.getLogger("shmpipe.integrations.lerobot")
 RECORD_MODULE = "lerobot.scripts.lerobot_record"
+ROLLOUT_MODULE = "lerobot.rollout.context"  # LeRobot 0.6+: lerobot-rollout's dataset
 
 
 class LeRobotMissing(ImportError):
-    """LeRobot (or its lerobot-record script) cannot be imported here."""
+    """LeRobot (or the script asked for: lerobot-record, lerobot-rollout) cannot be imported
+    here."""
 
 
 def lerobot_api(real_class: type) -> str:
@@ -60,6 +70,18 @@ def record_module() -> ModuleType:
             f"cannot import {RECORD_MODULE} ({type(error).__name__}: {error}); "
             "install LeRobot in this environment (pip install lerobot)"
         ) from error
+
+
+def dataset_modules() -> list[ModuleType]:
+    """The modules whose `LeRobotDataset` makes a recording dataset: lerobot-record's (required,
+    else LeRobotMissing) and lerobot-rollout's context where this LeRobot has one (0.6+)."""
+    modules = [record_module()]
+    try:
+        modules.append(import_module(ROLLOUT_MODULE))
+    except ImportError as error:  # LeRobot < 0.6: no lerobot-rollout
+        log.debug("shmpipe: no %s here (%s): only lerobot-record is routed", ROLLOUT_MODULE,
+                  error)  # fmt: skip
+    return modules
 
 
 class EncodingAdviceFilter(logging.Filter):
@@ -115,24 +137,32 @@ class _StandIn(metaclass=_ForwardToReal):
 
 
 class Installed(contextlib.AbstractContextManager):
-    """What install() did: `undo()` restores LeRobot's own LeRobotDataset in the module."""
+    """What install() did: `undo()` restores LeRobot's own LeRobotDataset in every module it
+    replaced it in (`modules`: lerobot-record's first, then lerobot-rollout's if present)."""
 
-    def __init__(self, module: ModuleType, original: type, stand_in: type,
+    def __init__(self, originals: dict[ModuleType, type], stand_in: type,
                  display: DisplayRedirect) -> None:  # fmt: skip
-        self.module, self.original, self.stand_in = module, original, stand_in
-        self.display = display
+        self.originals, self.stand_in, self.display = originals, stand_in, display
+        self.modules = list(originals)
+        self.module, self.original = self.modules[0], originals[self.modules[0]]  # record's
         logging.getLogger().addFilter(ADVICE_FILTER)  # once, however often installed
-        self.api, self.lerobot_version = lerobot_api(original), lerobot_version()
+        self.api, self.lerobot_version = lerobot_api(self.original), lerobot_version()
         self.recorders: list[LeRobotRecorder] = stand_in._made
 
     @property
+    def rollout(self) -> bool:
+        """Whether lerobot-rollout (LeRobot 0.6+) records through shmpipe too."""
+        return any(m.__name__ == ROLLOUT_MODULE for m in self.modules)
+
+    @property
     def active(self) -> bool:
-        return self.module.LeRobotDataset is self.stand_in
+        return all(m.LeRobotDataset is self.stand_in for m in self.modules)
 
     def undo(self) -> None:
-        """Put LeRobot's class back (only if the name is still ours); idempotent."""
-        if self.active:
-            self.module.LeRobotDataset = self.original
+        """Put LeRobot's class back (where the name is still ours); idempotent."""
+        for module, original in self.originals.items():
+            if module.LeRobotDataset is self.stand_in:
+                module.LeRobotDataset = original
         self.display.undo()
         logging.getLogger().removeFilter(ADVICE_FILTER)
 
@@ -141,23 +171,29 @@ class Installed(contextlib.AbstractContextManager):
 
     def __repr__(self) -> str:
         return (f"Installed(lerobot {self.lerobot_version}, {self.api} API, "
-                f"active={self.active}, recorders={len(self.recorders)})")  # fmt: skip
+                f"rollout={self.rollout}, active={self.active}, "
+                f"recorders={len(self.recorders)})")  # fmt: skip
 
 
 def install(recorder_class: type[LeRobotRecorder] = LeRobotRecorder) -> Installed:
-    """Make lerobot-record's `record()` record through shmpipe (create and resume), in this
-    process, until `undo()`. Installing again first undoes the previous install.
+    """Make lerobot-record's `record()` and, on LeRobot 0.6+, lerobot-rollout's
+    `build_rollout_context()` record through shmpipe (create and resume), in this process,
+    until `undo()`. Installing again first undoes the previous install.
     LeRobotMissing (an ImportError) if LeRobot is not importable."""
-    module = record_module()
-    current = module.LeRobotDataset
-    original = current._real if isinstance(current, _ForwardToReal) else current
+    modules = dataset_modules()
+    originals = {}
+    for module in modules:
+        current = module.LeRobotDataset
+        originals[module] = current._real if isinstance(current, _ForwardToReal) else current
     stand_in = _ForwardToReal("LeRobotDataset", (_StandIn,), {
-        "_real": original, "_recorder": recorder_class, "_made": [],
+        "_real": originals[modules[0]], "_recorder": recorder_class, "_made": [],
         "__module__": __name__, "__doc__": "shmpipe's stand-in for LeRobotDataset (swap.py)",
     })  # fmt: skip
-    module.LeRobotDataset = stand_in
-    stand_in._display = DisplayRedirect(module)
-    handle = Installed(module, original, stand_in, stand_in._display)
-    log.info("shmpipe: lerobot-record records through shmpipe (lerobot %s, %s API)",
+    for module in modules:
+        module.LeRobotDataset = stand_in
+    stand_in._display = DisplayRedirect(modules[0])
+    handle = Installed(originals, stand_in, stand_in._display)
+    log.info("shmpipe: %s record through shmpipe (lerobot %s, %s API)",
+             "lerobot-record and lerobot-rollout" if handle.rollout else "lerobot-record",
              handle.lerobot_version, handle.api)  # fmt: skip
     return handle
