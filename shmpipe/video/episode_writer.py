@@ -238,8 +238,9 @@ def join_segments(segments: list[tuple[int, Path]], num_frames: int, frame_time:
                             origin = packet.pts
                         index = first + round((packet.pts - origin) * packet.time_base / frame_time)
                         if max(first, kept_from) <= index < end:
-                            pts = round((index - kept_from) * frame_time / packet.time_base)
-                            mux_copy(out, out_stream, packet, pts)
+                            step = frame_time / packet.time_base
+                            pts = round((index - kept_from) * step)
+                            mux_copy(out, out_stream, packet, pts, duration=round(step))
                             expected = max(expected, index + 1)
     except BaseException:
         partial.unlink(missing_ok=True)  # a gap raises in here: no half-joined file stays

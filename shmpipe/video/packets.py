@@ -19,10 +19,13 @@ def frame_packets(container: av.container.InputContainer, stream) -> Iterator[av
             yield packet
 
 
-def mux_copy(
-    out: av.container.OutputContainer, target, packet: av.Packet, pts: int, dts: int | None = None
-) -> None:
-    """Write `packet` unchanged but for its timestamps into `target` (dts None: pts)."""
+def mux_copy(out: av.container.OutputContainer, target, packet: av.Packet, pts: int,
+             dts: int | None = None, duration: int | None = None) -> None:  # fmt: skip
+    """Write `packet` unchanged but for its timestamps into `target` (dts None: pts; a
+    `duration` replaces the packet's, which PyAV 15's fragments leave at 0: the muxer then ends
+    the track at the last frame's start and an edit list hides that frame from decoders)."""
     packet.pts, packet.dts = pts, pts if dts is None else dts
+    if duration is not None:
+        packet.duration = duration
     packet.stream = target
     out.mux(packet)

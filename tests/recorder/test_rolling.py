@@ -14,6 +14,7 @@ import pytest
 
 from shmpipe import Pipeline
 from shmpipe.errors import ConfigError, UsageError
+from shmpipe.tools.verify.verifier import verify_dataset
 from shmpipe.video.episode_writer import EpisodeVideoWriter
 from tests.helpers import encoder_faults
 from tests.helpers.episodes import episode_files
@@ -259,3 +260,26 @@ def test_a_long_roll_holds_only_its_window_in_memory_and_on_disk(tmp_path):
     grew = [b - a for a, b in zip(early, late, strict=True)]
     assert max(grew) < 20, f"memory grew by {grew} MB (control, encoders) over 9 minutes"
     assert 60 <= result.num_frames < 90 and segment_files(root) == []
+
+
+def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path):
+    root = tmp_path / "rec"
+    images = frames_for(100)
+    with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
+        for k in range(100):
+            if k in (30, 85):
+                pipe.keep()
+            if k == 45:
+                first = pipe.finish_episode()
+            pipe.add_frame(frame(k, images), task="roll")
+        second = pipe.finish_episode()
+    # keep at 30 -> from 20: frames 20..44; the next roll starts at 45 and is kept at its
+    # frame 40 -> from its frame 30: frames 75..99
+    assert (first.episode_index, first.num_frames) == (0, 25)
+    assert (second.episode_index, second.num_frames) == (1, 25)
+    decoded, _ = decode_video(second.videos["cam.b"].path)
+    corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
+    assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, range(75, 100), strict=True))
+    report = verify_dataset(root, decode=True)
+    assert report.problems == []
+    assert (report.episodes, report.frames, report.video_frames) == (2, 50, 100)

@@ -6,11 +6,14 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import msgspec
+import numpy as np
 import pytest
 
 from shmpipe.video.episode_writer import EpisodeVideoWriter, join_segments, segment_paths
 from shmpipe.video.packets import frame_packets
 from tests.helpers.frames import value_of
+from tests.helpers.media import decode_video
 from tests.helpers.small_video import FPS, SMALL_AV1, assert_flat_frames, flat
 
 STALE = 250  # what a killed writer's repeated frames show, so the join's choice is visible
@@ -83,3 +86,22 @@ def test_frame_packets_skips_the_flush_packet(tmp_path):
     assert all(size and pts is not None for size, pts in frames)
     assert [p for p in every if not p[0] or p[1] is None], "the demuxer's flush packet is gone?"
     assert frames == [p for p in every if p[0] and p[1] is not None]
+
+
+@pytest.mark.parametrize("fps", [10, FPS])
+def test_a_join_from_a_kept_frame_holds_every_frame_from_it_at_time_zero(tmp_path, fps):
+    """Rolling capture's join: segments before `kept_from` are left out, frames from it start
+    at 0, and the last frame is decodable (PyAV 15's fragments give packets no duration: at 10
+    fps the muxer then ended the track at the last frame's start and decoders dropped it)."""
+    video = msgspec.structs.replace(SMALL_AV1, fps=fps)
+    path = tmp_path / "front.mp4"
+    for first, stop in ((0, 10), (10, 20), (20, 25)):
+        writer = EpisodeVideoWriter(path, video, first_frame=first)
+        for i in range(first, stop):
+            writer.encode(flat(value_of(i)), i)
+        writer.close_durably()
+    join_segments(segment_paths(path), 25, Fraction(1, fps), path, kept_from=10)
+    decoded, times = decode_video(path)
+    assert [round(float(f.mean())) for f in decoded] == pytest.approx(
+        [value_of(i) for i in range(10, 25)], abs=6)  # fmt: skip
+    np.testing.assert_allclose(times, np.arange(15) / fps, atol=1e-4)
