@@ -46,23 +46,24 @@ _NO_TASK = object()  # add_frame checks a task text once per text object
 
 class Pipeline:
     """Records episodes of cameras (name -> (h, w, 3) RGB uint8) and numeric features (name ->
-    (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
-    sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
-    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND); workers
-    run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in SCHED_FIFO
-    `control_priority` if permitted (None: left alone); workers are replaced after
-    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
-    `capture_times=True` stores each camera's capture time add_frame is given (float64 column
-    `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun.
-    `preroll_s=N`: rolling capture (shmpipe.recorder.rolling): frames roll through an encoded
-    window of the last N s until keep(), which starts the episode with them."""
+    (n,) float32, or ((n,), dtype) for "float64", "int32", "int64" or "bool") under `root`. A
+    full ring (`ring_slots`, default from `ring_budget_bytes`) sends frames to the backlog
+    (memory up to `backlog_bytes`, then disk), or with `overflow` "block" waits, "error" raises.
+    backend "process"/"thread" (default $SHMPIPE_BACKEND); workers run at `encoder_priority`
+    ("idle" or nice 0..19), the thread calling start() in SCHED_FIFO `control_priority` if
+    permitted (None: left alone); workers are replaced after `stall_timeout_s` of silence;
+    robot_type and feature_names go into meta/info.json. `capture_times=True` stores each
+    camera's capture time add_frame is given (float64 column `capture_time.<camera>`);
+    `preview=PreviewConfig(...)` shows the cameras live in Rerun. `preroll_s=N`: rolling capture
+    (shmpipe.recorder.rolling): frames roll through an encoded window of the last N s until
+    keep(), which starts the episode with them."""
 
     def __init__(
         self,
         root: str | os.PathLike,
         fps: int,
         cameras: Mapping[str, tuple[int, int, int]],
-        features: Mapping[str, tuple[int, ...]] | None = None,
+        features: Mapping[str, tuple] | None = None,
         encoder: VideoEncoderConfig | None = None,
         ring_slots: int | None = None,
         ring_budget_bytes: int = settings.DEFAULT_RING_BUDGET_BYTES,
@@ -122,7 +123,8 @@ class Pipeline:
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
-                self.control_priority, self.preview, self.features,
+                self.control_priority, self.preview,
+                {name: spec.shape for name, spec in self.features.items()},
                 self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
