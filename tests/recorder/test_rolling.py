@@ -297,3 +297,21 @@ def test_capture_times_of_the_kept_frames_only(tmp_path):
         result = pipe.finish_episode()
     rows = pq.read_table(result.data).to_pydict()
     assert rows["capture_time.cam.b"] == [1000.0 + k + 0.1 for k in range(20, 45)]
+
+
+def test_a_bool_and_an_int64_feature_roll_and_keep_exactly(tmp_path):
+    features = {"intervention": ((1,), "bool"), "counts": ((2,), "int64")}
+    images = frames_for(45)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=features,
+                  preroll_s=1.0) as pipe:  # fmt: skip
+        for k in range(45):
+            if k == 37:
+                pipe.keep()
+            values = {"intervention": np.array([k % 3 == 0]),
+                      "counts": np.array([k, 2**40 + k], np.int64)}  # fmt: skip
+            pipe.add_frame({**{n: images[n][k] for n in CAMERAS}, **values}, task="roll")
+        result = pipe.finish_episode()
+    rows = pq.read_table(result.data).to_pydict()
+    assert rows["intervention"] == [k % 3 == 0 for k in range(20, 45)]
+    assert rows["counts"] == [[k, 2**40 + k] for k in range(20, 45)]
+    assert result.stats["counts"]["min"].tolist() == [20, 2**40 + 20]
