@@ -213,10 +213,11 @@ class Pipeline:
             finally:
                 self._current = take.successor(self._dataset.next_episode_index)
 
-    def keep(self) -> None:
+    def keep(self) -> int:
         """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
         what follows as the open episode; finish_episode() commits it, cancel_episode() goes
-        back to rolling. Before any frame rolled, the next frame starts the kept episode."""
+        back to rolling. Before any frame rolled, the next frame starts the kept episode.
+        Returns the frames the episode holds now (the pre-roll kept)."""
         with self._guard.call("keep"):
             if self.preroll_s is None:
                 raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
@@ -224,6 +225,7 @@ class Pipeline:
                 self._keep_next = True
             elif self._current.state is not OPEN:
                 self._session.keep(self._current)
+            return self._current.frames
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode (frames skipped, partial files deleted); the workers confirm

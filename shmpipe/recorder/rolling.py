@@ -28,6 +28,7 @@ import numpy as np
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import ConfigError, WorkerError
 from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.video.rolling_segments import window_start
 
 SEGMENT_S = 1.0  # the granularity of the kept pre-roll and of the window's trimming
 
@@ -70,9 +71,9 @@ class Roll:
         self._before: list[np.ndarray | None] = []  # per camera: histogram of frames < kept_from
 
     def window_start(self, frames: int) -> int:
-        """The start of the segment holding frame `frames` - window (0 before a full window)."""
-        segment = self.plan.segment
-        return max(0, (frames - self.plan.window) // segment * segment)
+        """The start of the segment holding frame `frames` - window (0 before a full window);
+        the encoders delete only what comes before it (shmpipe.video.rolling_segments)."""
+        return window_start(frames, self.plan.window, self.plan.segment)
 
     def trim(self, rows: EpisodeRows) -> None:
         """Before a frame is added: while not kept, drop the rows before the window, at each

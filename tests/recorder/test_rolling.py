@@ -49,7 +49,7 @@ def test_keep_commits_the_window_rounded_to_a_segment_plus_live_frames(tmp_path,
     with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
         for k in range(rolled):
             pipe.add_frame(frame(k, images), task="roll")
-        pipe.keep()
+        assert pipe.keep() == rolled - 20  # the pre-roll: frames 20..36
         for k in range(rolled, rolled + live):
             pipe.add_frame(frame(k, images), task="roll")
         result = pipe.finish_episode()
@@ -283,3 +283,17 @@ def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path):
     report = verify_dataset(root, decode=True)
     assert report.problems == []
     assert (report.episodes, report.frames, report.video_frames) == (2, 50, 100)
+
+
+def test_capture_times_of_the_kept_frames_only(tmp_path):
+    images = frames_for(45)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  capture_times=True) as pipe:  # fmt: skip
+        for k in range(45):
+            if k == 37:
+                pipe.keep()
+            times = {name: 1000.0 + k + c / 10 for c, name in enumerate(CAMERAS)}
+            pipe.add_frame(frame(k, images), task="roll", capture_times=times)
+        result = pipe.finish_episode()
+    rows = pq.read_table(result.data).to_pydict()
+    assert rows["capture_time.cam.b"] == [1000.0 + k + 0.1 for k in range(20, 45)]
