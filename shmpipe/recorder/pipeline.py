@@ -150,6 +150,11 @@ class Pipeline:
         if it went in (a signal arriving during its commit is delivered once it is in)."""
         return self._current.frames if self._guard.state is STARTED else 0
 
+    @property
+    def rolling(self) -> bool:
+        """Rolling capture: frames go into the window, nothing is kept yet (keep() keeps it)."""
+        return self._guard.state is STARTED and self._current.state is ROLLING
+
     def close(self) -> None:
         """Stop the workers and remove all shared memory. An open episode is discarded, with a
         warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""

@@ -15,7 +15,10 @@ start: at most N + 2 s per camera; 29.5 MB per minute per 480x640 camera-like st
 default settings, libsvtav1 crf 30 preset 12 g 2: `python -m bench.rolling`), plus N + 1 s of
 numeric rows in memory; 60 s of 3 such cameras: ~90 MB. Segments are whole files, each from a
 freshly opened codec: any segment start is a cut point whatever the GOP, and cutting every
-second costs no more CPU or bytes than one long stream (measured at 480x640).
+second costs no more CPU or bytes than one long stream (measured at 480x640). Why not the
+alternatives: raw frames cost ~26 MB per second of 3 cameras and a burst at keep; one long
+file per take cannot lose its start without a rewrite; and one codec fed into a new container
+per segment depends on how each PyAV release (15 to 19) ties a codec to its container.
 """
 
 from __future__ import annotations

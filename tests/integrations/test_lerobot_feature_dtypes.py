@@ -2,7 +2,7 @@
 an int64 and a float64 vector and a float32 scalar, given as LeRobot's features dict, record
 through LeRobotRecorder (created, then resumed), `shmpipe verify` passes, LeRobot loads every
 row as it was fed, and the columns and stats are those LeRobot's own writer makes for the same
-features and values.
+features and values; a dataset LeRobot's own writer made with them resumes through shmpipe.
 
 Marked `lerobot` (CI runs it in the LeRobot venvs, .ci/lerobot_venv.sh); skipped without LeRobot
 unless LEROBOT_REQUIRED=1.
@@ -70,18 +70,37 @@ def shmpipe_dataset(root: Path) -> None:
 
 
 def lerobots_own_dataset(dataset_class, root: Path) -> None:
-    """The same features and values written by LeRobot's writer (no camera: its columns and
-    stats are what is compared)."""
-    dataset = dataset_class.create("local/own", fps=30, root=root, features=TYPED,
-                                   use_videos=False)  # fmt: skip
+    """The same features and values written by LeRobot's own writer (as lerobot-rollout's
+    DAgger strategy would), then one more episode appended through LeRobotRecorder.resume."""
+    dataset = dataset_class.create("local/own", fps=30, root=root, features={**CAMERA, **TYPED})
     i = 0
     for length in EPISODES:
         for _ in range(length):
-            dataset.add_frame({**values(i), "task": "pick"})
+            image = smooth_frame(i, H, W)
+            dataset.add_frame({"observation.images.front": image, **values(i), "task": "pick"})
             i += 1
         dataset.save_episode()
     if hasattr(dataset, "finalize"):
         dataset.finalize()
+
+
+def verify(root: Path) -> None:
+    """`shmpipe verify`, as a user runs it."""
+    path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    run = subprocess.run([sys.executable, "-m", "shmpipe", "verify", str(root)],
+                         env={**os.environ, "PYTHONPATH": path}, capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def assert_rows_as_fed(dataset_class, root: Path, total: int) -> None:
+    """LeRobot loads every row of the typed features as frames 0..total-1 fed them."""
+    loaded = dataset_class("local/x", root=root, video_backend="pyav")
+    assert loaded.num_frames == total
+    rows = loaded.hf_dataset.with_format(None)
+    for name, feature in TYPED.items():
+        got = np.array(rows[name], dtype=feature["dtype"]).reshape(total, -1)
+        assert np.array_equal(got, np.stack([values(i)[name] for i in range(total)])), name
 
 
 def test_typed_features_record_verify_and_load_as_lerobot_writes_them(tmp_path):
@@ -90,20 +109,12 @@ def test_typed_features_record_verify_and_load_as_lerobot_writes_them(tmp_path):
 
     ours, own = tmp_path / "ours", tmp_path / "own"
     shmpipe_dataset(ours)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [os.getcwd(), os.environ.get(
-        "PYTHONPATH")]))}  # fmt: skip
-    verify = subprocess.run([sys.executable, "-m", "shmpipe", "verify", str(ours)], env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert verify.returncode == 0, verify.stdout + verify.stderr
-
+    verify(ours)
     total = sum(EPISODES)
     fed = [values(i) for i in range(total)]
+    assert_rows_as_fed(dataset_class, ours, total)
     loaded = dataset_class("local/typed", root=ours, video_backend="pyav")
-    assert loaded.num_frames == total and loaded.num_episodes == len(EPISODES)
-    rows = loaded.hf_dataset.with_format(None)
-    for name, feature in TYPED.items():
-        got = np.array(rows[name], dtype=feature["dtype"]).reshape(total, -1)
-        assert np.array_equal(got, np.stack([f[name] for f in fed])), name
+    assert loaded.num_episodes == len(EPISODES)
     item = loaded[4]
     assert item["intervention"].dtype == torch.bool and bool(item["intervention"]) is True
     assert item["observation.counter"].tolist() == [6, 10**12 + 4]
@@ -132,3 +143,13 @@ def test_typed_features_record_verify_and_load_as_lerobot_writes_them(tmp_path):
         for key in ("mean", "std", "q01", "q50", "q99"):
             np.testing.assert_allclose(ours_stats[name][key], exact[key], rtol=1e-9,
                                        err_msg=f"{name} {key}")  # fmt: skip
+
+    # the dataset LeRobot wrote, resumed through shmpipe (a DAgger session goes on)
+    with LeRobotRecorder.resume("local/own", root=own, backend="thread") as recorder:
+        for i in range(total, total + 4):
+            recorder.add_frame({"observation.images.front": smooth_frame(i, H, W), **values(i),
+                                "task": "pick"})  # fmt: skip
+        recorder.save_episode()
+        recorder.finalize()
+    verify(own)
+    assert_rows_as_fed(dataset_class, own, total + 4)

@@ -186,3 +186,20 @@ def test_resuming_with_another_dtype_is_refused_naming_it(tmp_path):
     as_float = {**FEATURES, "intervention": (1,)}
     with pytest.raises(ConfigError, match=r"intervention.*dtype"):
         Pipeline(root, FPS, CAMERAS, as_float, encoder=LOW_DELAY, backend="thread").start()
+
+
+def test_verify_names_a_scalar_feature_stored_as_a_list_which_lerobot_cannot_load(tmp_path):
+    """shmpipe before its feature dtypes stored a (1,) feature as a list of 1, which LeRobot's
+    loader fails to cast to its plain column: verify says so, naming the column and file."""
+    root = tmp_path / "ds"
+    with Pipeline(root, FPS, CAMERAS, FEATURES, encoder=LOW_DELAY, backend="thread") as pipe:
+        record(pipe, 0, 3, [])
+    assert verify_dataset(root).ok
+    path = next((root / "data").rglob("*.parquet"))
+    table = pq.read_table(path)
+    at = table.schema.get_field_index("intervention")
+    as_list = pa.FixedSizeListArray.from_arrays(table.column(at).combine_chunks(), 1)
+    pq.write_table(table.set_column(at, pa.field("intervention", as_list.type), as_list), path)
+    lines = [p.line() for p in verify_dataset(root).problems]
+    assert len(lines) == 1 and "'intervention' stored as fixed_size_list" in lines[0], lines
+    assert "cannot load" in lines[0] and path.name in lines[0], lines

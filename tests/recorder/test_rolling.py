@@ -47,9 +47,12 @@ def test_keep_commits_the_window_rounded_to_a_segment_plus_live_frames(tmp_path,
     rolled, live = 37, 8  # keep at frame 37: the window's frame 27 is in the segment from 20
     images = frames_for(rolled + live)
     with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
+        assert not pipe.rolling  # no frame yet
         for k in range(rolled):
             pipe.add_frame(frame(k, images), task="roll")
+        assert pipe.rolling
         assert pipe.keep() == rolled - 20  # the pre-roll: frames 20..36
+        assert not pipe.rolling
         for k in range(rolled, rolled + live):
             pipe.add_frame(frame(k, images), task="roll")
         result = pipe.finish_episode()
