@@ -1,13 +1,15 @@
 """Rolling capture (Pipeline(preroll_s=...)): what keep() costs the loop and what the pre-roll
 holds, on camera-like frames paced at the frame rate.
 
-    python -m bench.rolling --cameras 3 --height 480 --width 640 --fps 30 --preroll 60
+    python -m bench.rolling --cameras 3 --height 480 --width 640 --fps 30 --preroll 60 \
+        [--repeats 3] [--busy 2]
 
 rolls `--roll` seconds (default: the pre-roll + 5 s), calls keep(), records `--live` seconds
-more and finishes. Reported: the tick that called keep() (keep + its add_frame: the loop's
-blocked time), the other ticks' add_frame p50/p99, late ticks, the bytes the window held on
-disk at keep (every camera's segments) and the kept videos' bytes per minute per camera, the
-control process's peak RSS, and frames lost (rows vs decoded frames per camera).
+more and finishes; `--repeats` runs (medians printed), each beside `--busy` busy loops.
+Reported: the tick that called keep() (keep + its add_frame: the loop's blocked time), the
+other ticks' add_frame p99, late ticks, the bytes the window held on disk at keep (every
+camera's segments) and the kept videos' bytes per minute per camera, the control process's peak
+RSS, and frames lost (rows vs decoded frames per camera).
 Run it alone: timings beside other work mean little (the bytes do not depend on load).
 """
 
@@ -15,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +31,7 @@ from bench.measure import peak_rss_mb, summarize_ms
 from shmpipe import Pipeline
 
 MB = 1e6
+BUSY = "import time\nwhile True: time.time()"
 
 
 def window_bytes(root: Path) -> int:
@@ -90,18 +95,45 @@ def run(args: argparse.Namespace, root: Path) -> dict:
     }  # fmt: skip
 
 
+def beside_busy_loops(args: argparse.Namespace) -> dict:
+    loads = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(args.busy)]
+    try:
+        with tempfile.TemporaryDirectory(prefix="shmpipe-rolling-") as tmp:
+            return run(args, Path(tmp) / "rec")
+    finally:
+        for load in loads:
+            load.kill()
+            load.wait()
+
+
+def medians(runs: list[dict]) -> dict:
+    """The figures of the median run per figure (keep tick, p99, late, bytes, lost)."""
+    out = dict(runs[0])
+    for key in ("keep_tick_ms", "ticks_late", "window_mb_at_keep", "finish_s"):
+        out[key] = statistics.median(r[key] for r in runs)
+    out["add_frame_ms"] = {"p99": statistics.median(r["add_frame_ms"]["p99"] for r in runs)}
+    out["mb_per_min_per_camera"] = {n: statistics.median(r["mb_per_min_per_camera"][n]
+                                                         for r in runs)
+                                    for n in runs[0]["mb_per_min_per_camera"]}  # fmt: skip
+    out["frames_lost"] = {n: max(r["frames_lost"][n] for r in runs) for n in out["frames_lost"]}
+    out["runs"] = runs
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_camera_arguments(parser)
     parser.add_argument("--preroll", type=float, default=60.0, help="seconds kept before keep()")
     parser.add_argument("--roll", type=float, default=None, help="seconds rolled before keep()")
     parser.add_argument("--live", type=float, default=3.0, help="seconds recorded after keep()")
+    parser.add_argument("--repeats", type=int, default=1, help="runs; medians are printed")
+    parser.add_argument("--busy", type=int, default=0, help="busy loops beside each run")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="shmpipe-rolling-") as tmp:
-        figures = run(args, Path(tmp) / "rec")
+    figures = medians([beside_busy_loops(args) for _ in range(max(1, args.repeats))])
     per_camera = max(figures["mb_per_min_per_camera"].values())
-    print(f"rolling {args.cameras} x {figures['size']} @ {args.fps} Hz, pre-roll "
+    print(f"rolling {args.cameras} x {figures['size']} @ {args.fps} Hz, {args.busy} busy loops, "
+          f"medians of {max(1, args.repeats)}: pre-roll "
           f"{args.preroll:g} s: keep tick {figures['keep_tick_ms']:.2f} ms (add_frame p99 "
           f"{figures['add_frame_ms']['p99']:.2f} ms), {figures['ticks_late']} late ticks, window "
           f"{figures['window_mb_at_keep']:.1f} MB on disk at keep, {per_camera:.1f} MB/min per "

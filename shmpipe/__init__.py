@@ -13,6 +13,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from shmpipe.dataset.feature_types import FeatureSpec as FeatureSpec
     from shmpipe.errors import ConfigError as ConfigError
     from shmpipe.errors import DatasetError as DatasetError
     from shmpipe.errors import FrameError as FrameError
@@ -39,6 +40,7 @@ _RESULTS = ("CameraStatus", "EpisodeResult", "PipelineStatus", "PreviewStatus", 
 _HOME = {
     **dict.fromkeys(_ERRORS, "shmpipe.errors"),
     **dict.fromkeys(_RESULTS, "shmpipe.recorder.results"),
+    "FeatureSpec": "shmpipe.dataset.feature_types",
     "Pipeline": "shmpipe.recorder.pipeline",
     "PreviewConfig": "shmpipe.recorder.preview",
     "VideoEncoderConfig": "shmpipe.video.encoder_config",

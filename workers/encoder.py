@@ -12,10 +12,9 @@ nothing: the worker encodes the take again from its last durable frame into a ne
 the frames it still holds (at most MAX_REENCODES times per take; a full disk fails at once).
 
 Rolling capture uses the same segments: a rolling take (StartEpisode.roll_frames) is cut every
-segment_frames frames, and the segments before the one that holds the frame roll_frames before
-the newest are deleted (the control process, never behind us, keeps from that segment's start or
-later), so its disk use stays bounded; once kept, the finish joins the segments from the first
-kept frame (a remux, no re-encode).
+segment_frames frames and the segments before its window are deleted
+(shmpipe.video.rolling_segments), so its disk use stays bounded; once kept, the finish joins the
+segments from the first kept frame (a remux, no re-encode).
 """
 
 from __future__ import annotations
@@ -31,7 +30,8 @@ from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
 from shmpipe.video.episode_writer import EpisodeVideoWriter, retryable
 from shmpipe.video.probe import open_codec
-from shmpipe.video.segments import remove_segments, trim_segments
+from shmpipe.video.rolling_segments import RollingSegments
+from shmpipe.video.segments import remove_segments
 
 from .base import WorkerLoop, main
 
@@ -46,7 +46,7 @@ class EncoderLoop(WorkerLoop):
         self.camera, self.video = spec.camera, spec.video
         # keyed by take (see shmpipe.ipc.ring): where its file goes, and how many frames it has
         self.paths: dict[int, str] = {}
-        self.rolls: dict[int, messages.StartEpisode] = {}  # rolling takes: window, segments
+        self.rolls: dict[int, RollingSegments] = {}  # rolling takes
         self.targets: dict[int, int] = {}
         self.newest_take = 0  # the highest take announced; older unannounced takes are void
         self.void: set[int] = set()  # cancelled or failed takes: their frames are skipped
@@ -72,10 +72,9 @@ class EncoderLoop(WorkerLoop):
             case messages.StartEpisode(take=take, video_path=path):
                 self.paths[take] = path
                 self.newest_take = max(self.newest_take, take)
-                if message.roll_frames > 0:
-                    self.rolls[take] = message
-                    if message.kept_from >= 0:  # kept: what came before is not needed
-                        trim_segments(Path(path), message.kept_from)
+                if message.roll_frames > 0:  # sent again with kept_from by a keep
+                    self.rolls[take] = RollingSegments(Path(path), message.roll_frames,
+                                                       message.segment_frames, message.kept_from)
             case messages.FinishEpisode(take=take, num_frames=n):
                 self.targets[take] = n
             case messages.CancelEpisode(take=take):
@@ -126,16 +125,12 @@ class EncoderLoop(WorkerLoop):
     def _roll(self, take: int, index: int) -> bool:
         """Rolling capture: a new segment at every segment_frames-th frame, the segments
         before the window deleted; False if the take failed (its frame is skipped)."""
-        roll = self.rolls[take]
-        if index % roll.segment_frames or index == self.writer.first_frame:
+        if not self.rolls[take].cut_at(index, self.writer.first_frame):
             return True
         self._cut_segment()
         if self.writer is None or self.take != take:
             return False
-        before = roll.kept_from
-        if before < 0:  # as the control process's window start (recorder.rolling), or earlier
-            before = (index - roll.roll_frames) // roll.segment_frames * roll.segment_frames
-        trim_segments(Path(roll.video_path), before)
+        self.rolls[take].trim(index)
         return True
 
     def _hold(self, seq: int, take: int, index: int) -> None:
@@ -243,7 +238,7 @@ class EncoderLoop(WorkerLoop):
         self.ring.beat(flushing=True)
         try:
             roll = self.rolls.get(take)
-            seconds, size = writer.finish(max(roll.kept_from, 0)) if roll else writer.finish()
+            seconds, size = writer.finish(roll.first_kept) if roll else writer.finish()
         except Exception as exc:
             self._recover(f"finishing {writer.path}", exc)  # finished again in the next turn
             return

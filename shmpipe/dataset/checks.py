@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from shmpipe.dataset import layout
+from shmpipe.dataset.feature_types import FeatureSpec, described
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import ConfigError
 from shmpipe.stats.images import downsample_factor, histogram_shape
@@ -20,7 +21,7 @@ from shmpipe.stats.images import downsample_factor, histogram_shape
 def check_episode(
     root: Path,
     cameras: Mapping[str, tuple[int, ...]],
-    features: Mapping[str, tuple[int, ...]],
+    features: Mapping[str, FeatureSpec],
     tasks: int,
     episode_index: int,
     rows: EpisodeRows,
@@ -33,16 +34,13 @@ def check_episode(
     check_videos(root, cameras, episode_index)
 
 
-def check_rows(features: Mapping[str, tuple[int, ...]], tasks: int, rows: EpisodeRows,
+def check_rows(features: Mapping[str, FeatureSpec], tasks: int, rows: EpisodeRows,
                capture: list[str] | None = None) -> None:  # fmt: skip
-    """Rows with the dataset's features, at least one, task indices below `tasks` and (unless
-    None) capture times of the cameras `capture`."""
-    widths = [(name, int(np.prod(shape))) for name, shape in features.items()]
-    if list(rows.features.items()) != widths:
-        raise ConfigError(
-            f"commit_episode: rows have features {list(rows.features.items())}, "
-            f"the dataset {widths} (name, values per row)"
-        )
+    """Rows with the dataset's features (names, shapes, dtypes, in order), at least one, task
+    indices below `tasks` and (unless None) capture times of the cameras `capture`."""
+    if list(rows.features.items()) != list(features.items()):
+        raise ConfigError(f"commit_episode: rows have features {described(rows.features)}, "
+                          f"the dataset {described(features)}")  # fmt: skip
     if rows.num_frames == 0:
         raise ConfigError("commit_episode: the episode has no frames")
     task_index = rows.task_indices()

@@ -16,14 +16,15 @@ import pyarrow as pa
 
 from shmpipe.dataset.meta_tables import stat_type
 from shmpipe.dataset.scan import Episode, Features
-from shmpipe.dataset.stats import INTEGER_COLUMNS, DatasetStats
+from shmpipe.dataset.stats import DatasetStats
 from shmpipe.stats.columns import Stats
 from shmpipe.stats.images import STAT_KEYS, stats_from_histograms
 from shmpipe.stats.quantiles import QUANTILES
 
 
 def empty_stats(features: Features) -> DatasetStats:
-    return DatasetStats.empty(features.order, features.cameras, features.numeric)
+    return DatasetStats.empty(features.order, features.cameras, features.numeric,
+                              features.integers)  # fmt: skip
 
 
 def column_values(rows: pa.Table, name: str, width: int) -> np.ndarray:
@@ -45,7 +46,7 @@ def episode_stats(
         if name in features.cameras:
             exact[name] = stats_from_histograms(episode.histograms[name])
         else:
-            exact[name] = numpy_stats(columns[name], name in INTEGER_COLUMNS)
+            exact[name] = numpy_stats(columns[name], name in features.integers)
     return summary, exact
 
 

@@ -16,6 +16,7 @@ import av
 
 from shmpipe import depth
 from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset.feature_types import FeatureSpec, from_info, specs_of
 from shmpipe.dataset.files import publish, sync_folders, write_unpublished
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.untrusted import DamagedDatasetError, info_problems, read_json
@@ -33,7 +34,7 @@ MAX_NAME_BYTES = 200
 
 def check_names(
     cameras: Mapping[str, Sequence[int]],
-    features: Mapping[str, Sequence[int]],
+    features: Mapping[str, tuple],
     feature_names: Mapping[str, Sequence[str]] | None = None,
     capture: bool = False,
 ) -> None:
@@ -49,10 +50,11 @@ def check_names(
                 f"camera {name!r}: expected shape (height, width, 3) (RGB) or (height, width, 1) "
                 f"(depth) with height, width >= 1, got {shape!r}"
             )
-    for name, shape in features.items():
-        if not _is_shape(shape, 1):
+    features = specs_of(features)  # (n,) means float32
+    for name, spec in features.items():
+        if not _is_shape(spec.shape, 1):
             raise ConfigError(
-                f"feature {name!r}: expected a vector shape (n,) with n >= 1, got {shape!r}"
+                f"feature {name!r}: expected a vector shape (n,) with n >= 1, got {spec.shape!r}"
             )
     reserved = (set(cameras) | set(features)) & {*INDEX_COLUMNS, "task"}
     if reserved:
@@ -70,9 +72,10 @@ def check_names(
             raise ConfigError(f"feature_names: {name!r} is not a feature; features: {[*features]}")
         if isinstance(dims, str) or not all(isinstance(d, str) for d in dims):
             raise ConfigError(f"feature_names[{name!r}]: expected a list of strings, got {dims!r}")
-        if len(dims) != features[name][0]:
+        if len(dims) != features[name].shape[0]:
             raise ConfigError(
-                f"feature_names[{name!r}]: {len(dims)} names for {features[name][0]} dimensions"
+                f"feature_names[{name!r}]: {len(dims)} names for {features[name].shape[0]} "
+                "dimensions"
             )
 
 
@@ -118,7 +121,7 @@ def _is_shape(shape: object, ndim: int) -> bool:
 def new_info(
     fps: int,
     cameras: Mapping[str, Sequence[int]],
-    features: Mapping[str, Sequence[int]],
+    features: Mapping[str, tuple],
     video: Mapping[str, object],
     robot_type: str | None = None,
     feature_names: Mapping[str, Sequence[str]] | None = None,
@@ -151,9 +154,8 @@ def new_info(
             },
         }
     names = feature_names or {}
-    for name, shape in features.items():
-        dims = list(names[name]) if name in names else None
-        entries[name] = {"dtype": "float32", "shape": [int(d) for d in shape], "names": dims}
+    for name, spec in specs_of(features).items():
+        entries[name] = spec.info_entry(list(names[name]) if name in names else None)
     for camera in cameras if capture else ():
         entries[capture_times.column(camera)] = capture_times.feature_entry()
     for name in INDEX_COLUMNS:
@@ -194,14 +196,15 @@ def _codec_name(vcodec: str) -> str:
     return codec.canonical_name or codec.name
 
 
-def shapes(info: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
-    """(cameras, features) of an info.json, name -> shape, in its order; no index columns and
-    no capture-time columns."""
+def shapes(info: dict) -> tuple[dict[str, tuple[int, ...]], dict[str, FeatureSpec]]:
+    """(cameras, features) of an info.json, camera -> shape and feature -> FeatureSpec, in its
+    order; no index columns and no capture-time columns. ConfigError naming a feature shmpipe
+    cannot record (shmpipe.dataset.feature_types.from_info)."""
     entries = info["features"]
     skip = {*INDEX_COLUMNS, *capture_times.columns_of(info)}
     cameras = {n: tuple(f["shape"]) for n, f in entries.items() if is_camera(f)}
     features = {
-        n: tuple(f["shape"]) for n, f in entries.items() if not is_camera(f) and n not in skip
+        n: from_info(n, f) for n, f in entries.items() if not is_camera(f) and n not in skip
     }
     return cameras, features
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset.feature_types import FeatureSpec, integer_columns
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.dataset.state import load_state
 from shmpipe.dataset.stats import DatasetStats
@@ -19,13 +18,13 @@ from shmpipe.dataset.video_histograms import missing_histograms, write_from_vide
 log = logging.getLogger("shmpipe")
 
 
-def empty_stats(info: dict, features: dict, cameras) -> DatasetStats:
+def empty_stats(info: dict, features: dict[str, FeatureSpec], cameras) -> DatasetStats:
     """No episode yet. Capture times have no stats: they are seconds of a clock, not data."""
-    widths = {name: int(np.prod(shape)) for name, shape in features.items()}
+    widths = {name: spec.width for name, spec in features.items()}
     widths.update(dict.fromkeys(INDEX_COLUMNS, 1))
     skip = capture_times.columns_of(info)
     order = [n for n in info["features"] if n not in skip]
-    return DatasetStats.empty(order, cameras, widths)
+    return DatasetStats.empty(order, cameras, widths, integer_columns(info["features"]))
 
 
 def saved_stats(

@@ -2,8 +2,9 @@
 
 Rows are small (a few floats per frame), so they live in preallocated arrays that double when
 full, before a frame is added, never while; nothing else per frame allocates. The parquet schema
-is LeRobot v3.0's: features as fixed-size float32 lists, then timestamp, frame_index,
-episode_index, index, task_index.
+is LeRobot v3.0's: features in their types (shmpipe.dataset.feature_types: (1,)
+as a plain column, (n,) as a fixed-size list), then timestamp, frame_index, episode_index, index,
+task_index.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset.capture_times import column as capture_column
+from shmpipe.dataset.feature_types import FeatureSpec, specs_of
 from shmpipe.errors import UsageError
 
 log = logging.getLogger("shmpipe")
@@ -47,21 +49,20 @@ def stamp_limit(fps: int) -> int | None:
 
 
 class EpisodeRows:
-    """The open episode's numeric rows: one float32 array per feature, and the task indices.
+    """The open episode's numeric rows: one array per feature (of its dtype), and the task
+    indices.
 
     `append` writes into room made beforehand by `ensure_room` (or `reserve`) and never
     allocates, so a caller can grow the arrays first and then add a frame all or nothing.
     `capture`: cameras whose capture times (float64 seconds) each row also holds.
     """
 
-    def __init__(self, features: dict[str, tuple[int, ...]], initial_capacity: int = 1024,
+    def __init__(self, features: dict[str, FeatureSpec], initial_capacity: int = 1024,
                  capture: Sequence[str] = (), fps: int | None = None) -> None:  # fmt: skip
-        self.features = {name: int(np.prod(shape)) for name, shape in features.items()}
+        self.features = specs_of(features)  # (n,) means float32
         self.capture = list(capture)
         self._capacity = max(1, initial_capacity)
-        self._values = {
-            n: np.empty((self._capacity, d), np.float32) for n, d in self.features.items()
-        }
+        self._values = self._arrays(self._capacity)
         self._times = np.empty((self._capacity, len(self.capture)), np.float64)
         self._task_index = np.empty(self._capacity, np.int64)
         self.num_frames = 0
@@ -94,7 +95,7 @@ class EpisodeRows:
         if rows <= self._capacity:
             return
         n = self.num_frames
-        values = {name: np.empty((rows, d), np.float32) for name, d in self.features.items()}
+        values = self._arrays(rows)
         task_index = np.empty(rows, np.int64)
         times = np.empty((rows, len(self.capture)), np.float64)
         for name, bigger in values.items():
@@ -103,6 +104,9 @@ class EpisodeRows:
         times[:n] = self._times[:n]
         self._values, self._task_index, self._capacity = values, task_index, rows
         self._times = times
+
+    def _arrays(self, rows: int) -> dict[str, np.ndarray]:
+        return {n: np.empty((rows, s.width), s.numpy) for n, s in self.features.items()}
 
     def append(self, row: dict[str, np.ndarray], task_index: int,
                capture_times: Sequence[float] | None = None) -> None:  # fmt: skip
@@ -153,11 +157,8 @@ class EpisodeRows:
         return cols
 
 
-def _hf_features(features: dict[str, int], capture: Sequence[str]) -> dict:
-    out = {
-        name: {"feature": {"dtype": "float32", "_type": "Value"}, "length": d, "_type": "List"}
-        for name, d in features.items()
-    }
+def _hf_features(features: dict[str, FeatureSpec], capture: Sequence[str]) -> dict:
+    out = {name: spec.hf_feature() for name, spec in features.items()}
     for name in capture:
         out[name] = {"dtype": "float64", "_type": "Value"}
     out["timestamp"] = {"dtype": "float32", "_type": "Value"}
@@ -174,15 +175,14 @@ def _fingerprint(columns: dict[str, np.ndarray]) -> str:
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
-def rows_table(columns: dict[str, np.ndarray], features: dict[str, int],
+def rows_table(columns: dict[str, np.ndarray], features: dict[str, FeatureSpec],
                capture: Sequence[str] = ()) -> pa.Table:  # fmt: skip
     """An arrow table with LeRobot's schema and its `huggingface` schema metadata; `capture`:
     the capture-time columns (float64 scalars), after the features."""
     arrays, fields = [], []
-    for name, d in features.items():
-        values = np.ascontiguousarray(columns[name], np.float32)
-        arrays.append(pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), d))
-        fields.append(pa.field(name, pa.list_(pa.float32(), d)))
+    for name, spec in features.items():
+        arrays.append(spec.arrow_array(columns[name]))
+        fields.append(pa.field(name, spec.arrow_type()))
     for name in capture:
         arrays.append(pa.array(np.asarray(columns[name], np.float64)))
         fields.append(pa.field(name, pa.float64()))

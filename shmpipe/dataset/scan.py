@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from shmpipe.dataset import capture_times, layout
+from shmpipe.dataset.feature_types import integer_columns
 from shmpipe.dataset.reader import EPISODE_COLUMNS, episodes_files, read_ahead
 from shmpipe.dataset.untrusted import DamagedDatasetError, read_parquet
 from shmpipe.dataset.video_histograms import DecodedHistograms, video_columns
@@ -38,6 +39,7 @@ class Features:
     cameras: dict[str, tuple[int, ...]]  # video feature -> (height, width, channels)
     numeric: dict[str, int]  # data column with stats -> values per row
     columns: list[str]  # every data column kept (numeric ones and others, capture times not)
+    integers: frozenset[str] = frozenset()  # numeric columns of integers (min/max kept so)
 
     @classmethod
     def of(cls, info: dict, name: str = "") -> Features:
@@ -58,7 +60,8 @@ class Features:
                 numeric[feature] = int(np.prod(shape)) if shape else 1
                 columns.append(feature)
             order.append(feature)
-        return cls(order, cameras, numeric, columns)
+        integers = integer_columns({n: info["features"][n] for n in numeric})
+        return cls(order, cameras, numeric, columns, integers)
 
     def histogram_shapes(self) -> dict[str, tuple[int, int]]:
         return {camera: histogram_shape(shape) for camera, shape in self.cameras.items()}

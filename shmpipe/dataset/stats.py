@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,33 +23,37 @@ from shmpipe.errors import ConfigError
 from shmpipe.stats.columns import ColumnValues, Stats
 from shmpipe.stats.images import STAT_KEYS, histogram_shape, stats_from_histograms
 
-INTEGER_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
+INTEGER_COLUMNS = ("frame_index", "episode_index", "index", "task_index")  # LeRobot's own
 READ_AHEAD = 8  # data files read ahead while rebuilding
 _ROW_KEYS = ("data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
 
 
 class DatasetStats:
-    """Histograms per camera and ColumnValues per numeric column, keyed in info.json's order."""
+    """Histograms per camera and ColumnValues per numeric column, keyed in info.json's order;
+    `integers`: the columns of integers (their min and max stay integers)."""
 
     def __init__(
         self,
         order: Sequence[str],
         histograms: dict[str, np.ndarray],
         values: dict[str, ColumnValues],
+        integers: Collection[str] = INTEGER_COLUMNS,
     ) -> None:
         self.order = list(order)
         self.histograms = histograms
         self.values = values
+        self.integers = frozenset(integers)
 
     @classmethod
     def empty(
-        cls, order: Sequence[str], cameras: Mapping[str, tuple], numeric: Mapping[str, int]
+        cls, order: Sequence[str], cameras: Mapping[str, tuple], numeric: Mapping[str, int],
+        integers: Collection[str] = INTEGER_COLUMNS,
     ) -> DatasetStats:
         """No frames yet. cameras: name -> shape; numeric: column -> values per row (1 for the
-        index columns)."""
+        index columns); integers: the numeric columns that hold integers."""
         zeros = {name: np.zeros(histogram_shape(s), np.int64) for name, s in cameras.items()}
         values = {name: ColumnValues.empty(width) for name, width in numeric.items()}
-        return cls(order, zeros, values)
+        return cls(order, zeros, values, integers)
 
     def episode_stats(
         self,
@@ -63,13 +67,13 @@ class DatasetStats:
             for name, old in self.values.items()
         }
         counts = {name: np.asarray(histograms[name], np.int64) for name in self.histograms}
-        return DatasetStats(self.order, counts, values)
+        return DatasetStats(self.order, counts, values, self.integers)
 
     def merged(self, other: DatasetStats) -> DatasetStats:
         """The stats of both sets of frames."""
         histograms = {name: h + other.histograms[name] for name, h in self.histograms.items()}
         values = {name: v.merged(other.values[name]) for name, v in self.values.items()}
-        return DatasetStats(self.order, histograms, values)
+        return DatasetStats(self.order, histograms, values, self.integers)
 
     def rebuilt(self, root: Path, episodes: int, frames: int) -> DatasetStats:
         """These stats merged with those of episodes 0..episodes-1, one episode at a time in
@@ -124,7 +128,7 @@ class DatasetStats:
             if name in self.histograms:
                 out[name] = stats_from_histograms(self.histograms[name])
             else:
-                out[name] = self.values[name].stats(integer=name in INTEGER_COLUMNS)
+                out[name] = self.values[name].stats(integer=name in self.integers)
         return out
 
     # -- meta/shmpipe/state.npz ------------------------------------------------------------------
@@ -146,7 +150,7 @@ class DatasetStats:
             name: ColumnValues.from_arrays(arrays, f"col.{name}.", old.dims)
             for name, old in self.values.items()
         }
-        return DatasetStats(self.order, histograms, values)
+        return DatasetStats(self.order, histograms, values, self.integers)
 
 
 def stats_json(stats: Mapping[str, Stats]) -> str:
@@ -194,5 +198,5 @@ def _rows(column: np.ndarray | pa.ChunkedArray, width: int) -> np.ndarray:
         column = column.combine_chunks()
         if pa.types.is_fixed_size_list(column.type):
             column = column.flatten()
-        column = column.to_numpy()
+        column = column.to_numpy(zero_copy_only=False)  # bools are bits: copied
     return np.asarray(column).reshape(-1, width)

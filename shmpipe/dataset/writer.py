@@ -23,6 +23,7 @@ from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
 from shmpipe.dataset.cleanup import remove_new_dataset, remove_shmpipe_dir, remove_unfinished
 from shmpipe.dataset.episode_commit import EpisodeCommit
+from shmpipe.dataset.feature_types import specs_of
 from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
 from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
 from shmpipe.dataset.meta_tables import TaskList
@@ -91,7 +92,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         root: str | os.PathLike,
         fps: int,
         cameras: Mapping[str, tuple[int, int, int]],
-        features: Mapping[str, tuple[int, ...]],
+        features: Mapping[str, tuple],
         video: Mapping[str, object],
         robot_type: str | None = None,
         feature_names: Mapping[str, Sequence[str]] | None = None,
@@ -108,6 +109,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         """
         root = Path(root).absolute()  # resolved once: the caller may chdir later
         fps = check_fps(fps)
+        features = specs_of(features)  # (n,) means float32
         check_names(cameras, features, feature_names, capture)
         wanted = new_info(fps, cameras, features, video, robot_type, feature_names, capture)
         checks = (root, wanted, robot_type is not None, feature_names is not None)

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
-from shmpipe.recorder.finish import begin, complete
+from shmpipe.recorder.finish import begin, complete, discard
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.take import COMMITTED, FINISHING, Take
@@ -94,6 +94,15 @@ class Committer:
             handle = self._submit(take, started)
             self._session.live.current = take.follower(self.next_index(), rows)
         return handle
+
+    def discard_current(self, wait_s: float, stop: bool = False) -> None:
+        """cancel_episode / close: discard the current take (its files with it unless commits
+        are pending: the workers delete theirs); its successor is then current."""
+        take = self._session.live.current
+        try:
+            discard(take, self._session, self._dataset, wait_s, stop, alone=not self.pending)
+        finally:
+            self._session.live.current = take.successor(self.next_index())
 
     def _submit(self, take: Take, started: float) -> FinishHandle:
         """Queue the FINISHING take (its FinishEpisode sent); the caller holds the session

@@ -1,7 +1,7 @@
 """Checking what a caller hands to `add_frame`, before anything is written: the keys, and the
-numeric features, which become float32 vectors (camera images are checked where they are
-written, shmpipe.recorder.camera_feed). Every problem raises FrameError (a ValueError) naming
-the key,
+numeric features, which become vectors of their dtype (float32 unless declared otherwise, see
+shmpipe.dataset.feature_types; camera images are checked where they are written,
+shmpipe.recorder.camera_feed). Every problem raises FrameError (a ValueError) naming the key,
 what was expected and what came, so the caller's episode stays valid.
 """
 
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from shmpipe.dataset.feature_types import FeatureSpec
 from shmpipe.errors import FrameError
 
 
@@ -51,27 +52,20 @@ _FLOAT32 = np.dtype(np.float32)
 SMALL_FEATURE = 64  # values checked in plain Python: cheaper than numpy calls on a cold cache
 
 
-def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | list[float]:
-    """A numeric feature value as `shape` numbers (a list, or an array), every one finite;
-    ValueError if it can't be. The caller stores it as float32.
+def to_feature_row(name: str, value, spec: FeatureSpec) -> np.ndarray | list[float]:
+    """A numeric feature value as `spec.shape` values (a list, or an array) that its dtype
+    holds exactly (floats finite); FrameError if it can't be. The caller stores it as that dtype.
     A small float32 vector of the right shape, the usual case, is only checked for NaN/inf."""
+    shape = spec.shape
+    if spec.dtype != "float32":
+        return _typed_row(name, value, spec)
     if (value.__class__ is np.ndarray and value.dtype is _FLOAT32 and value.shape == shape
             and len(shape) == 1 and shape[0] <= SMALL_FEATURE  # no numpy calls: a cold cache
             and all(map(math.isfinite, value.tolist()))):  # fmt: skip
         return value
-    if isinstance(value, (str, bytes)) or value is None:
-        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}, got {value!r}")
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError) as exc:
-        raise FrameError(f"feature {name!r}: expected numbers of shape {shape}: {exc}") from None
+    arr = _as_array(name, value, shape, f"numbers of shape {shape}")
     if arr.dtype.kind not in "biuf":
         raise FrameError(f"feature {name!r}: expected real numbers, got dtype {arr.dtype}")
-    if arr.shape != shape:
-        if arr.size == math.prod(shape) and arr.ndim <= 1:
-            arr = arr.reshape(shape)
-        else:
-            raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
     if arr.size <= SMALL_FEATURE:
         values = arr.ravel().tolist()
         if all(map(math.isfinite, values)) and _fits_float32(values):
@@ -85,6 +79,51 @@ def to_feature_row(name: str, value, shape: tuple[int, ...]) -> np.ndarray | lis
     bad = np.flatnonzero(np.abs(flat) > FLOAT32_MAX).tolist()
     raise FrameError(f"feature {name!r}: values at positions {bad} do not fit float32 (largest "
                      f"magnitude {FLOAT32_MAX:.4g}); they would be stored as inf")  # fmt: skip
+
+
+def _typed_row(name: str, value, spec: FeatureSpec) -> np.ndarray:
+    """A value of a bool, integer or float64 feature, as an array of its dtype: bools are
+    True/False (or 0/1), integers whole numbers in the dtype's range (a float is refused, not
+    rounded), float64 finite real numbers."""
+    want = f"{spec.dtype} values of shape {spec.shape}"
+    if spec.dtype == "bool":
+        want += " (True/False, or 0/1)"
+    arr = _as_array(name, value, spec.shape, want)
+    kind = arr.dtype.kind
+    if spec.dtype == "bool" and (kind == "b" or kind in "iu" and np.isin(arr, (0, 1)).all()):
+        return arr.astype(bool)
+    if spec.integer and kind in "iu":
+        limits = np.iinfo(spec.numpy)
+        if arr.min() >= limits.min and arr.max() <= limits.max:
+            return arr.astype(spec.numpy)
+        raise FrameError(f"feature {name!r}: values {_shown(arr)} do not fit {spec.dtype} "
+                         f"({limits.min}..{limits.max})")  # fmt: skip
+    if spec.dtype == "float64" and kind in "biuf":
+        bad = np.flatnonzero(~np.isfinite(arr.ravel())).tolist()
+        if bad:
+            raise FrameError(f"feature {name!r}: NaN or inf at positions {bad}")
+        return arr.astype(np.float64)
+    raise FrameError(f"feature {name!r}: expected {want}, got {_shown(arr)} (dtype {arr.dtype})")
+
+
+def _as_array(name: str, value, shape: tuple[int, ...], want: str) -> np.ndarray:
+    """`value` as an array of `shape` (a scalar or a flat sequence of as many values is
+    reshaped); FrameError naming the feature and `want` otherwise."""
+    if isinstance(value, (str, bytes)) or value is None:
+        raise FrameError(f"feature {name!r}: expected {want}, got {value!r}")
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as exc:
+        raise FrameError(f"feature {name!r}: expected {want}: {exc}") from None
+    if arr.shape == shape:
+        return arr
+    if arr.size == math.prod(shape) and arr.ndim <= 1:
+        return arr.reshape(shape)
+    raise FrameError(f"feature {name!r}: expected shape {shape}, got {arr.shape}")
+
+
+def _shown(arr: np.ndarray) -> str:
+    return repr(arr.ravel()[:8].tolist()) + ("..." if arr.size > 8 else "")
 
 
 def _fits_float32(values: list) -> bool:

@@ -29,7 +29,7 @@ from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, limits, rolling, settings
 from shmpipe.recorder.committer import Committer, FinishHandle
-from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
+from shmpipe.recorder.finish import CANCEL_WAIT_S, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
@@ -47,23 +47,24 @@ _NO_TASK = object()  # add_frame checks a task text once per text object
 
 class Pipeline:
     """Records episodes of cameras (name -> (h, w, 3) RGB uint8) and numeric features (name ->
-    (dims,) float32) under `root`. A full ring (`ring_slots`, default from `ring_budget_bytes`)
-    sends frames to the backlog (memory up to `backlog_bytes`, then disk), or with `overflow`
-    "block" waits, "error" raises. backend "process"/"thread" (default $SHMPIPE_BACKEND); workers
-    run at `encoder_priority` ("idle" or nice 0..19), the thread calling start() in SCHED_FIFO
-    `control_priority` if permitted (None: left alone); workers are replaced after
-    `stall_timeout_s` of silence; robot_type and feature_names go into meta/info.json.
-    `capture_times=True` stores each camera's capture time add_frame is given (float64 column
-    `capture_time.<camera>`); `preview=PreviewConfig(...)` shows the cameras live in Rerun.
-    `preroll_s=N`: rolling capture (shmpipe.recorder.rolling): frames roll through an encoded
-    window of the last N s until keep(), which starts the episode with them."""
+    (n,) float32, or ((n,), dtype) for "float64", "int32", "int64" or "bool") under `root`. A
+    full ring (`ring_slots`, default from `ring_budget_bytes`) sends frames to the backlog
+    (memory up to `backlog_bytes`, then disk), or with `overflow` "block" waits, "error" raises.
+    backend "process"/"thread" (default $SHMPIPE_BACKEND); workers run at `encoder_priority`
+    ("idle" or nice 0..19), the thread calling start() in SCHED_FIFO `control_priority` if
+    permitted (None: left alone); workers are replaced after `stall_timeout_s` of silence;
+    robot_type and feature_names go into meta/info.json. `capture_times=True` stores each
+    camera's capture time add_frame is given (float64 column `capture_time.<camera>`);
+    `preview=PreviewConfig(...)` shows the cameras live in Rerun. `preroll_s=N`: rolling capture
+    (shmpipe.recorder.rolling): frames roll through an encoded window of the last N s until
+    keep(), which starts the episode with them."""
 
     def __init__(
         self,
         root: str | os.PathLike,
         fps: int,
         cameras: Mapping[str, tuple[int, int, int]],
-        features: Mapping[str, tuple[int, ...]] | None = None,
+        features: Mapping[str, tuple] | None = None,
         encoder: VideoEncoderConfig | None = None,
         ring_slots: int | None = None,
         ring_budget_bytes: int = settings.DEFAULT_RING_BUDGET_BYTES,
@@ -124,10 +125,11 @@ class Pipeline:
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
-                self.control_priority, self.preview, self.features,
+                self.control_priority, self.preview,
+                {name: spec.shape for name, spec in self.features.items()},
                 self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
             self._committer = Committer(self._session, self._dataset, self._stack)
-            self._set_current(first)
+            self._session.live.current = first
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -141,8 +143,9 @@ class Pipeline:
         self._guard.started()
         return self
 
-    def _set_current(self, take: Take) -> None:
-        self._current = self._session.live.current = take
+    @property
+    def _current(self) -> Take:
+        return self._session.live.current
 
     @property
     def next_episode_index(self) -> int:
@@ -155,6 +158,11 @@ class Pipeline:
         """Frames in the open episode (0 if none), the frame of an add_frame that raised too
         if it went in (a signal arriving during its commit is delivered once it is in)."""
         return self._current.frames if self._guard.state is STARTED else 0
+
+    @property
+    def rolling(self) -> bool:
+        """Rolling capture: frames go into the window, nothing is kept yet (keep() keeps it)."""
+        return self._guard.state is STARTED and self._current.state is ROLLING
 
     def close(self) -> None:
         """Wait for every episode committing in the background, then stop the workers and
@@ -169,7 +177,7 @@ class Pipeline:
             say("close(): episode %d discarded with its %d frames (finish_episode() was not "
                 "called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
-                self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
+                self._committer.discard_current(0.0, stop=True)  # nobody waits on workers stopping
             except Exception as exc:
                 log.warning("close(): cancelling the open episode failed: %s", exc)
         self._guard.closed()
@@ -211,30 +219,27 @@ class Pipeline:
 
     def finish_episode(self, wait: bool = True) -> EpisodeResult | FinishHandle:
         """Close the open episode: its videos, stats and rows are on disk on return (timings:
-        see EpisodeResult), after every episode finished earlier. If it fails (a worker error,
-        the disk), the episode is discarded and the error raised. `wait=False` returns a
-        FinishHandle at once (shmpipe.recorder.committer): the episode commits in the
-        background while add_frame records the next one; close() waits for it."""
+        see EpisodeResult), after any finished before. If it fails, the episode is discarded and
+        the error raised. `wait=False` returns a FinishHandle at once: the episode commits in the
+        background while add_frame records the next (shmpipe.recorder.committer)."""
         with self._guard.call("finish_episode"):
             take = self._current
             if take.state is IDLE or take.frames == 0:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
             take.check_finishable()  # rolling: nothing kept yet; the window goes on
-            if not wait:  # hand_over makes live.current the next take
-                try:
-                    return self._committer.hand_over(take, self._new_rows())
-                finally:
-                    self._current = self._session.live.current
+            if not wait:  # the next take is current on return, however it went
+                return self._committer.hand_over(take, self._new_rows())
             self._committer.wait_all()  # episodes commit in order
             try:
                 return finish(take, self._session, self._dataset)
             finally:
-                self._set_current(take.successor(self._committer.next_index(take)))
+                self._session.live.current = take.successor(self._committer.next_index(take))
 
-    def keep(self) -> None:
+    def keep(self) -> int:
         """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
         what follows as the open episode; finish_episode() commits it, cancel_episode() goes
-        back to rolling. Before any frame rolled, the next frame starts the kept episode."""
+        back to rolling. Before any frame rolled, the next frame starts the kept episode.
+        Returns the frames the episode holds now (the pre-roll kept)."""
         with self._guard.call("keep"), self._session.lock:
             if self.preroll_s is None:
                 raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
@@ -242,20 +247,14 @@ class Pipeline:
                 self._keep_next = True
             elif self._current.state is not OPEN:
                 self._session.keep(self._current)
+            return self._current.frames
 
     def cancel_episode(self, wait: bool = True) -> None:
         """Discard the open episode (frames skipped, partial files deleted); the workers confirm
         within 0.5 s, or with `wait=False` (Ctrl-C) are not waited for: they drop it first."""
         with self._guard.call("cancel_episode"):
             if self._current.state in LIVE:
-                self._discard(CANCEL_WAIT_S if wait else 0.0)
-
-    def _discard(self, wait_s: float, stop: bool = False) -> None:
-        alone = not self._committer.pending  # else only the workers delete the take's files
-        try:
-            discard(self._current, self._session, self._dataset, wait_s, stop, alone=alone)
-        finally:
-            self._set_current(self._current.successor(self._committer.next_index()))
+                self._committer.discard_current(CANCEL_WAIT_S if wait else 0.0)
 
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""

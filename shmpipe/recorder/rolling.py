@@ -15,7 +15,10 @@ start: at most N + 2 s per camera; 29.5 MB per minute per 480x640 camera-like st
 default settings, libsvtav1 crf 30 preset 12 g 2: `python -m bench.rolling`), plus N + 1 s of
 numeric rows in memory; 60 s of 3 such cameras: ~90 MB. Segments are whole files, each from a
 freshly opened codec: any segment start is a cut point whatever the GOP, and cutting every
-second costs no more CPU or bytes than one long stream (measured at 480x640).
+second costs no more CPU or bytes than one long stream (measured at 480x640). Why not the
+alternatives: raw frames cost ~26 MB per second of 3 cameras and a burst at keep; one long
+file per take cannot lose its start without a rewrite; and one codec fed into a new container
+per segment depends on how each PyAV release (15 to 19) ties a codec to its container.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import ConfigError, WorkerError
 from shmpipe.ipc.histogram_store import StatsStore
+from shmpipe.video.rolling_segments import window_start
 
 SEGMENT_S = 1.0  # the granularity of the kept pre-roll and of the window's trimming
 
@@ -70,9 +74,9 @@ class Roll:
         self._before: list[np.ndarray | None] = []  # per camera: histogram of frames < kept_from
 
     def window_start(self, frames: int) -> int:
-        """The start of the segment holding frame `frames` - window (0 before a full window)."""
-        segment = self.plan.segment
-        return max(0, (frames - self.plan.window) // segment * segment)
+        """The start of the segment holding frame `frames` - window (0 before a full window);
+        the encoders delete only what comes before it (shmpipe.video.rolling_segments)."""
+        return window_start(frames, self.plan.window, self.plan.segment)
 
     def trim(self, rows: EpisodeRows) -> None:
         """Before a frame is added: while not kept, drop the rows before the window, at each

@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
+from shmpipe.dataset.feature_types import specs_of
 from shmpipe.dataset.writer import check_names
 from shmpipe.errors import ConfigError
 
@@ -47,13 +48,14 @@ def ring_capacity(
 
 def check_layout(cameras: Mapping, features: Mapping | None,
                  feature_names: Mapping | None) -> tuple[dict, dict]:  # fmt: skip
-    """Cameras (name -> (h, w, c)) and features (name -> shape) as tuples of ints, names
-    checked as the dataset requires."""
+    """Cameras (name -> (h, w, c)) as tuples of ints and features (name -> (n,) or ((n,),
+    dtype)) as FeatureSpecs, names checked as the dataset requires."""
     if not cameras:
         raise ConfigError("cameras: expected at least one camera name -> (height, width, 3)")
-    check_names(cameras, features or {}, feature_names)
+    specs = specs_of(features)
+    check_names(cameras, specs, feature_names)
     cams = {name: tuple(int(x) for x in shape) for name, shape in cameras.items()}
-    return cams, {n: tuple(int(x) for x in s) for n, s in (features or {}).items()}
+    return cams, specs
 
 
 def check_stall_timeout(value: object) -> float:

@@ -126,11 +126,12 @@ SPOILED = {  # what is wrong -> (how: episode, rows, histograms -> the same, spo
     ),
     "missing feature": (
         lambda e, r, h: (e, other_rows({"observation.state": (6,)}), h),
-        "rows have features [('observation.state', 6)]",
+        "rows have features [observation.state float32 (6,)], the dataset [observation.state "
+        "float32 (6,), action float32 (6,)]",
     ),
     "feature width": (
         lambda e, r, h: (e, other_rows({"observation.state": (6,), "action": (7,)}), h),
-        "('action', 7)",
+        "action float32 (7,)], the dataset",
     ),
     "no frames": (lambda e, r, h: (e, EpisodeRows(FEATURES), h), "no frames"),
 }

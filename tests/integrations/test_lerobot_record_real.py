@@ -93,9 +93,33 @@ def saved_frames(stdout: str, episodes: int, least_per_episode: int = 27) -> int
     return frames
 
 
-def test_lerobot_record_creates_then_resumes_through_shmpipe(lerobot, tmp_path):
+def codecs_of(root: Path) -> dict[str, str]:
+    """Each video file's codec (its stream's, as a decoder reports it)."""
+    import av
+
+    out = {}
+    for path in sorted((root / "videos").rglob("*.mp4")):
+        with av.open(str(path)) as container:
+            out[path.relative_to(root).as_posix()] = (
+                container.streams.video[0].codec_context.codec.canonical_name
+            )
+    return out
+
+
+def codec_flag(lerobot_version: str, vcodec: str) -> str:
+    """lerobot-record's codec flag: --dataset.rgb_encoder.vcodec since LeRobot 0.5, before
+    that --dataset.vcodec."""
+    old = tuple(int(p) for p in lerobot_version.split(".")[:2]) < (0, 5)
+    return f"--dataset.vcodec={vcodec}" if old else f"--dataset.rgb_encoder.vcodec={vcodec}"
+
+
+@pytest.mark.parametrize("vcodec", [None, "h264"])
+def test_lerobot_record_creates_then_resumes_through_shmpipe(lerobot, tmp_path, vcodec):
+    """Created with LeRobot's default codec (AV1) or with the codec flag (h264); the resume,
+    without any flag, appends with the dataset's codec: every file decodes as that codec, every
+    frame in place."""
     root = tmp_path / "counter"
-    first = lerobot_record(root)
+    first = lerobot_record(root, *([codec_flag(lerobot, vcodec)] if vcodec else []))
     assert first.returncode == 0, first.stderr[-4000:]
     assert tracebacks(first.stderr) == 0, first.stderr[-4000:]
     assert "Streaming encoding is disabled" not in first.stderr  # shmpipe encodes while recording
@@ -109,6 +133,8 @@ def test_lerobot_record_creates_then_resumes_through_shmpipe(lerobot, tmp_path):
     assert "episode 3:" in again.stdout, again.stdout
     assert not (root / "images").exists()  # LeRobot's PNG writer never ran
     assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2))
+    codecs = codecs_of(root)  # one file per episode and camera
+    assert len(codecs) == 4 * 2 and set(codecs.values()) == {vcodec or "av1"}, codecs
 
 
 def test_a_failure_in_the_loop_surfaces_as_itself(lerobot, tmp_path):

@@ -47,9 +47,12 @@ def test_keep_commits_the_window_rounded_to_a_segment_plus_live_frames(tmp_path,
     rolled, live = 37, 8  # keep at frame 37: the window's frame 27 is in the segment from 20
     images = frames_for(rolled + live)
     with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
+        assert not pipe.rolling  # no frame yet
         for k in range(rolled):
             pipe.add_frame(frame(k, images), task="roll")
-        pipe.keep()
+        assert pipe.rolling
+        assert pipe.keep() == rolled - 20  # the pre-roll: frames 20..36
+        assert not pipe.rolling
         for k in range(rolled, rolled + live):
             pipe.add_frame(frame(k, images), task="roll")
         result = pipe.finish_episode()
@@ -283,3 +286,35 @@ def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path):
     report = verify_dataset(root, decode=True)
     assert report.problems == []
     assert (report.episodes, report.frames, report.video_frames) == (2, 50, 100)
+
+
+def test_capture_times_of_the_kept_frames_only(tmp_path):
+    images = frames_for(45)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  capture_times=True) as pipe:  # fmt: skip
+        for k in range(45):
+            if k == 37:
+                pipe.keep()
+            times = {name: 1000.0 + k + c / 10 for c, name in enumerate(CAMERAS)}
+            pipe.add_frame(frame(k, images), task="roll", capture_times=times)
+        result = pipe.finish_episode()
+    rows = pq.read_table(result.data).to_pydict()
+    assert rows["capture_time.cam.b"] == [1000.0 + k + 0.1 for k in range(20, 45)]
+
+
+def test_a_bool_and_an_int64_feature_roll_and_keep_exactly(tmp_path):
+    features = {"intervention": ((1,), "bool"), "counts": ((2,), "int64")}
+    images = frames_for(45)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=features,
+                  preroll_s=1.0) as pipe:  # fmt: skip
+        for k in range(45):
+            if k == 37:
+                pipe.keep()
+            values = {"intervention": np.array([k % 3 == 0]),
+                      "counts": np.array([k, 2**40 + k], np.int64)}  # fmt: skip
+            pipe.add_frame({**{n: images[n][k] for n in CAMERAS}, **values}, task="roll")
+        result = pipe.finish_episode()
+    rows = pq.read_table(result.data).to_pydict()
+    assert rows["intervention"] == [k % 3 == 0 for k in range(20, 45)]
+    assert rows["counts"] == [[k, 2**40 + k] for k in range(20, 45)]
+    assert result.stats["counts"]["min"].tolist() == [20, 2**40 + 20]

@@ -1,5 +1,5 @@
 """LeRobot's conventions, read for shmpipe.integrations.lerobot.recorder: its `features` dict (what
-`hw_to_dataset_features` produces) becomes Pipeline cameras and feature vectors (its encoder
+`hw_to_dataset_features` produces) becomes Pipeline cameras and typed feature vectors (its encoder
 settings: shmpipe.integrations.lerobot.encoders), a frame's timestamp is checked, and
 RecorderMeta answers what LeRobot's LeRobotDatasetMetadata answers, from the meta/info.json that
 shmpipe writes.
@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from shmpipe.dataset import layout
+from shmpipe.dataset.feature_types import DTYPES, FeatureSpec
 from shmpipe.dataset.info import read_info
 from shmpipe.dataset.rows import INDEX_COLUMNS
 from shmpipe.errors import ConfigError, FrameError
 
 SUPPORTED = (
     "'video' or 'image' cameras of shape (height, width, 3) or (3, height, width), "
-    "stored as video, and 'float32' vectors of shape (n,)"
+    f"stored as video, and vectors of shape (n,) of dtype {' / '.join(DTYPES)}"
 )
 HWC_NAMES = ["height", "width", "channels"]
 CHW_NAMES = ["channels", "height", "width"]
@@ -32,10 +33,10 @@ CHW_NAMES = ["channels", "height", "width"]
 @dataclass(frozen=True)
 class RecordingLayout:
     """What Pipeline needs from a LeRobot features dict: cameras (name -> (h, w, 3)), numeric
-    features (name -> (n,)) and the per-dimension names of those that have them."""
+    features (name -> ((n,), dtype)) and the per-dimension names of those that have them."""
 
     cameras: dict[str, tuple[int, int, int]]
-    features: dict[str, tuple[int]]
+    features: dict[str, FeatureSpec]
     feature_names: dict[str, list[str]]
 
 
@@ -56,10 +57,10 @@ def parse_features(features: Mapping[str, Mapping]) -> RecordingLayout:
         dtype = spec["dtype"]
         if dtype in ("video", "image"):
             cameras[name] = _camera_shape(name, spec)
-        elif dtype == "float32":
-            vectors[name] = _vector_shape(name, spec["shape"])
+        elif dtype in DTYPES:
+            vectors[name] = FeatureSpec(_vector_shape(name, spec["shape"]), dtype)
             if spec.get("names") is not None:
-                names[name] = _dimension_names(name, spec["names"], vectors[name][0])
+                names[name] = _dimension_names(name, spec["names"], vectors[name].shape[0])
         else:
             raise ConfigError(f"feature {name!r}: dtype {dtype!r} is not supported; "
                               f"LeRobotRecorder records {SUPPORTED}")  # fmt: skip

@@ -8,7 +8,8 @@ are encoded while the episode goes on, so save_episode only flushes what is left
 - `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
   cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
   width), depth cameras (h, w, 1) taking uint16 millimetres (stored as LeRobot stores depth,
-  see shmpipe.depth), and 'float32' vectors (n,) with their `names`. Other dtypes raise
+  see shmpipe.depth), and vectors (n,) of 'float32', 'float64', 'int32', 'int64' or 'bool'
+  (DAgger's `intervention`) with their `names`. Other dtypes ('string', 'language') raise
   ConfigError (a ValueError) naming the feature. LeRobot's index columns, if present, are
   skipped: shmpipe writes them. `features` answers with info.json's dict: every camera as
   (h, w, 3) "video", index columns included, shapes as tuples, as LeRobot loads them.

@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from shmpipe.dataset.feature_types import from_info
 from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, read_parquet
+from shmpipe.errors import ConfigError
 from shmpipe.tools.verify.video import TOLERANCE_S
 
 ROW_COLUMNS = ("episode_index", "frame_index", "index", "timestamp")
@@ -63,6 +65,24 @@ def unlisted_rows(table: pa.Table, episodes: list[int]) -> int:
     if "episode_index" not in table.column_names:
         return 0  # episode_problems says so
     return int(np.count_nonzero(~np.isin(table.column("episode_index").to_numpy(), episodes)))
+
+
+def layout_problem(entry: dict, stored: pa.DataType) -> str | None:
+    """How a numeric feature's column is not laid out as LeRobot's loader casts it (a (1,)
+    feature as a plain column, an (n,) one as a list of n, of info.json's dtype), or None.
+    LeRobot cannot load a (1,) feature stored as a list (shmpipe before its feature dtypes)."""
+    try:
+        spec = from_info("", entry)
+    except (ConfigError, TypeError, ValueError):
+        return None  # not numeric: not checked here
+    want = spec.arrow_type()
+    if stored == want or len(spec.shape) != 1:
+        return None
+    listed = pa.types.is_list(stored) or pa.types.is_fixed_size_list(stored)
+    if spec.scalar and listed:
+        return (f"stored as {stored}, info.json says {spec.dtype} {list(spec.shape)}: LeRobot "
+                f"stores and loads that as a plain {want} column, and cannot load this one")
+    return f"stored as {stored}, expected {want} (info.json: {spec.dtype} {list(spec.shape)})"
 
 
 def matrix(column: pa.ChunkedArray) -> np.ndarray:

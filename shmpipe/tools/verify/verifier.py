@@ -193,6 +193,10 @@ class _Check:
             for name in self._numeric_names():
                 if name in table.column_names:
                     self.row_stats.add(name, verify_rows.matrix(table.column(name)))
+                    stored = table.schema.field(name).type
+                    wrong = verify_rows.layout_problem(self.info["features"][name], stored)
+                    if wrong:
+                        self.problem(f"column {name!r} {wrong}", file=file)
         return table
 
     def videos(self, decode: bool) -> None:
