@@ -51,11 +51,11 @@ def forbid(whole_process: bool) -> bool:
             return False
     except (OSError, AttributeError):
         return False
-    return not _may_be_realtime(whole_process)
+    return not allowed()
 
 
-def _may_be_realtime(whole_process: bool) -> bool:
-    """Whether SCHED_FIFO is still allowed here (tried, and undone at once)."""
+def allowed() -> bool:
+    """Whether the calling thread may enter SCHED_FIFO (tried, and undone at once)."""
     before = os.sched_getscheduler(0), os.sched_getparam(0)
     try:
         os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))

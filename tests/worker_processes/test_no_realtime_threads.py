@@ -19,17 +19,7 @@ from shmpipe.system import realtime
 REALTIME = (os.SCHED_FIFO, os.SCHED_RR)
 
 
-def _may_use_fifo() -> bool:
-    before = os.sched_getscheduler(0), os.sched_getparam(0)
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-    except OSError:
-        return False
-    os.sched_setscheduler(0, *before)
-    return True
-
-
-needs_fifo = pytest.mark.skipif(not _may_use_fifo(), reason="SCHED_FIFO is not permitted here: "
+needs_fifo = pytest.mark.skipif(not realtime.allowed(), reason="SCHED_FIFO is not permitted here: "
                                 "SVT-AV1 makes no real-time thread either")  # fmt: skip
 
 
@@ -69,10 +59,10 @@ def test_forbid_takes_realtime_from_the_calling_thread_only():
 
     def worker():
         answers["forbidden"] = realtime.forbid(whole_process=False)
-        answers["worker may"] = _may_use_fifo()
+        answers["worker may"] = realtime.allowed()
 
     thread = threading.Thread(target=worker)
     thread.start()
     thread.join()
     assert answers == {"forbidden": True, "worker may": False}
-    assert _may_use_fifo(), "the caller's own thread lost SCHED_FIFO too"
+    assert realtime.allowed(), "the caller's own thread lost SCHED_FIFO too"
