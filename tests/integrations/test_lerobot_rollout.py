@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from tests.helpers.lerobot import import_lerobot
-from tests.helpers.lerobot_counter import load_in_place
+from tests.helpers.lerobot_counter import JOINT_OFFSETS, TELEOP_OFFSET, load_in_place
 
 pytestmark = [pytest.mark.lerobot06, pytest.mark.timeout(600)]
 HERE = Path(__file__).resolve().parent
@@ -209,3 +209,38 @@ def test_highlight_saves_the_ring_then_the_live_frames(policy_path, tmp_path):
     assert len(loaded.episodes[0]) > flushed + 10  # the ring's frames, then ~1 s live
     verified(root)
 
+
+def test_dagger_records_interventions_as_lerobot_does(policy_path, tmp_path):
+    """record_autonomous: the policy's frames, then a correction driven by the teleop (space
+    pauses, tab starts and ends the correction, space resumes), all in one episode; the bool
+    `intervention` column is True exactly on the teleop's rows (their action is the teleop's:
+    counter + j/10 + 0.05) and False on the policy's. The pause records nothing."""
+    root = tmp_path / "dagger"
+    run = KeyedRollout(rollout_argv(policy_path, root, "dagger", "--duration=7",
+                                    "--strategy.record_autonomous=true",
+                                    "--strategy.smooth_handover=false",
+                                    "--strategy.upload_every_n_episodes=100",
+                                    "--teleop.type=shmpipe_counter_teleop",
+                                    "--teleop.id=mock"), tmp_path / "log")  # fmt: skip
+    started = run.wait_for("DAgger continuous recording started")
+    time.sleep(max(0.0, started + 1.5 - time.monotonic()))
+    for key, phase in ((" ", "autonomous -> paused"), ("\t", "paused -> correcting")):
+        run.press(key)
+        run.wait_for(f"Phase transition: {phase}")
+    time.sleep(1.0)
+    for key, phase in (("\t", "correcting -> paused"), (" ", "paused -> autonomous")):
+        run.press(key)
+        run.wait_for(f"Phase transition: {phase}")
+    code, stdout, stderr = run.finish()
+    ok(code, stderr)
+    loaded = load_in_place(root, REPO_ID, consecutive=False)
+    assert len(loaded.episodes) == 1 and saved(stdout) == [loaded.num_frames]
+    intervention = loaded.rows["intervention"].reshape(-1)
+    assert intervention.dtype == np.bool_
+    teleop = loaded.rows["action"].astype(np.float64) - loaded.counters[:, None]
+    by_teleop = np.all(np.abs(teleop - (JOINT_OFFSETS + TELEOP_OFFSET)) < 1e-3, axis=1)
+    assert np.array_equal(intervention, by_teleop)
+    assert 10 < intervention.sum() < len(intervention) - 30  # ~1 s corrected, ~5 s the policy's
+    changes = np.flatnonzero(np.diff(intervention.astype(int)))
+    assert len(changes) == 2  # policy, correction, policy: one window
+    verified(root)
