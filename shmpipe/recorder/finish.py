@@ -8,10 +8,11 @@ stats worker is done, the videos' early sync next, and only what depends on the 
 (their sync and meta/info.json, the commit point) after every encoder is done. While it waits
 for replies it feeds backlogged frames into the rings.
 
-`finish` is the doing side of a FINISHING take and needs nothing of the pipeline but the take, the
-session and the dataset: a background finish (finish_episode(wait=False), issue 27) can run it
-on a thread and hand the caller a future-like handle (result() / done()), while the pipeline
-opens the take's successor.
+`finish` is `begin` (the workers told, in the thread that adds frames: before the next take's
+first frame) then `complete` (the commit steps). finish_episode(wait=False) runs `complete` on the
+committer's thread (shmpipe.recorder.committer) while the next take records: it then holds the
+session lock only while it feeds frames and reads replies, and a failure discards only the files
+of its own episode.
 """
 
 from __future__ import annotations

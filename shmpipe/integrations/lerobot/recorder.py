@@ -3,7 +3,8 @@
 `LeRobotRecorder.create(...)` takes what `LeRobotDataset.create(...)` takes and answers what
 `lerobot-record` asks of its dataset (add_frame with "task", save_episode, clear_episode_buffer,
 finalize, num_episodes, fps, features, meta, push_to_hub), recording through a Pipeline: frames
-are encoded while the episode goes on, so save_episode only flushes what is left.
+are encoded while the episode goes on, and save_episode hands the episode over to commit in the
+background (Pipeline.finish_episode(wait=False)): the record loop never waits for the encoders.
 
 - `features` is LeRobot's dict (what `hw_to_dataset_features` produces): 'video' or 'image'
   cameras (both stored as video; shape (h, w, 3), or (3, h, w) with names channels, height,
