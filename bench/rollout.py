@@ -11,8 +11,8 @@ each run in a fresh process (bench.rollout_loops reproduces the loops).
 3 cameras 480x640 camera-like at 30 Hz by default (bench.frames). `--busy N` runs N busy loops
 beside each run (a loaded machine). `--no-sys-nice` runs each run under `setpriv
 --bounding-set=-sys_nice`: as a user without CAP_SYS_NICE, no thread can be real-time.
-`--python` runs the runs in another interpreter (a LeRobot 0.6.1 venv with shmpipe importable). A writer that refuses a strategy (a feature dtype it does
-not store) is reported as such, not as a failure. Late: a tick that woke more than one period
+`--python` runs the runs in another interpreter (a LeRobot 0.6.1 venv with shmpipe
+importable). A writer that refuses a strategy (a feature dtype it does not store) is reported as such, not as a failure. Late: a tick that woke more than one period
 after its schedule; gap: more than two.
 """
 
@@ -154,8 +154,8 @@ def main(argv: list[str] | None = None) -> None:
             plan = Plan(strategy, args.cameras, args.height, args.width, args.fps, args.episode_s,
                         args.reset_s, args.episodes, args.ring_s, args.live_s)  # fmt: skip
             for writer in args.writers.split(","):
-                runs = [in_fresh_process(args.python, writer, plan, pool, args.busy, args.no_sys_nice)
-                        for _ in range(args.repeats)]  # fmt: skip
+                one = (args.python, writer, plan, pool, args.busy, args.no_sys_nice)
+                runs = [in_fresh_process(*one) for _ in range(args.repeats)]
                 raw[f"{strategy}/{writer}"] = runs
                 results[(strategy, writer)] = median_of(runs)
                 print(f"{strategy} {writer}: {results[(strategy, writer)]}", flush=True)
