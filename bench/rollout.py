@@ -12,8 +12,9 @@ each run in a fresh process (bench.rollout_loops reproduces the loops).
 beside each run (a loaded machine). `--no-sys-nice` runs each run under `setpriv
 --bounding-set=-sys_nice`: as a user without CAP_SYS_NICE, no thread can be real-time.
 `--python` runs the runs in another interpreter (a LeRobot 0.6.1 venv with shmpipe
-importable). A writer that refuses a strategy (a feature dtype it does not store) is reported as such, not as a failure. Late: a tick that woke more than one period
-after its schedule; gap: more than two.
+importable). A writer that refuses a strategy (a feature dtype it does not store) is reported
+as such, not as a failure. Late: a tick that woke more than one period after its schedule;
+gap: more than two.
 """
 
 from __future__ import annotations
