@@ -6,6 +6,11 @@ LeRobot (0.4.4 and 0.6.1 alike) stores a (1,) feature as a plain column of that 
 one as a fixed-size list; its loader casts each file to that schema, so a (1,) feature stored as
 a list would not load. A caller declares a feature as `(n,)` (float32) or `((n,), dtype)`;
 FeatureSpec is that pair, so the two spellings compare equal.
+
+Stats are computed over the values as float64 (LeRobot 0.6.1 promotes them the same way, bools
+to 0.0/1.0); min and max of integer features stay integers, as for LeRobot's index columns
+(LeRobot 0.4.4 writes them so, 0.6.1 as floats; both load either). Integers beyond 2**53 are
+stored exactly, but their stats are float64's, as LeRobot's are.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ per segment depends on how each PyAV release (15 to 19) ties a codec to its cont
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +35,7 @@ from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.video.rolling_segments import window_start
 
 SEGMENT_S = 1.0  # the granularity of the kept pre-roll and of the window's trimming
+SETTLE_S = 30.0  # at most, for the stats worker to reach the first kept frame at finish
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,24 @@ class Roll:
         self._before = [None] * self._store.num_cameras
         self.poll()
         return first
+
+    def settle(self, feeds) -> None:
+        """Before the kept take finishes: hold the histograms of the frames before the first
+        kept one. Normally they are held already (add_frame picks them up); if the stats worker
+        is still behind that frame, wait for it, feeding it backlogged frames: once the take is
+        finished it may count past many more segments (a background finish: the next take's
+        too) before anyone looks, and its snapshot ring would no longer hold them."""
+        deadline = time.monotonic() + SETTLE_S
+        self.poll()
+        while any(before is None for before in self._before):
+            if time.monotonic() > deadline:
+                raise WorkerError(f"the stats worker did not reach the first kept frame "
+                                  f"({self.kept_from}) within {SETTLE_S:.0f} s")  # fmt: skip
+            for feed in feeds:
+                if feed.backlog:
+                    feed.drain()
+            time.sleep(0.001)
+            self.poll()
 
     def poll(self) -> None:
         for cam, before in enumerate(self._before):

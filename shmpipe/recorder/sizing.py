@@ -70,13 +70,21 @@ def video_settings(cameras: dict[str, tuple[int, int, int]], fps: int,
 def check_capacity(videos: dict[str, VideoSettings], fps: int) -> capacity.Capacity:
     """What the cameras need of this machine's cores, from the probe's CPU per frame; a warning
     before the first frame if they do not fit with a margin (shmpipe.video.capacity)."""
-    costs = {name: (v.height, v.width, probe.cpu_per_frame(v)) for name, v in videos.items()}
+    costs = {name: (v.height, v.width, _cpu_per_frame(name, v)) for name, v in videos.items()}
     need = capacity.estimate(costs, fps)
     if not need.fits:
         log.warning("%d cameras at %d fps may not keep up: %s (at most %.0f %% leaves room for "
                     "the rest); frames would wait in the backlog and finish_episode() for them",
                     len(videos), fps, need.describe(), 100 * capacity.MARGIN)  # fmt: skip
     return need
+
+
+def _cpu_per_frame(camera: str, video: VideoSettings) -> float:
+    """The probe's cost per frame; an encoder that cannot take this camera is refused by name."""
+    try:
+        return probe.cpu_per_frame(video)
+    except probe.EncoderUnusable as exc:
+        raise probe.EncoderUnusable(f"camera {camera!r}: {exc}", exc.reason, exc.errno) from None
 
 
 def plan_start(pipe) -> tuple[dict[str, VideoSettings], VideoEncoderConfig, int, int]:

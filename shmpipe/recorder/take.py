@@ -179,6 +179,9 @@ class Take:
         self.check_finishable()
         if self.state is not OPEN:
             self._move("begin_finish", [OPEN], FINISHING)
+        feeds = list(feeds)
+        if self.roll is not None:
+            self.roll.settle(feeds)  # the kept frames' stats are exact after this
         first = self.first_frame
         counts = self.camera_frames(feeds)
         if any(count != first + self.frames for count in counts.values()):

@@ -30,6 +30,12 @@ log = logging.getLogger("shmpipe")
 MAX_PROBE_FRAMES = 400
 STEADY_FRAMES = 48
 SVT_MAX_FPS = 240  # SVT-AV1 refuses a higher frame rate when it opens
+SVT3_MIN_WIDTH = 32  # SVT-AV1 3.0 (PyAV 15's wheels, LeRobot's pin) dies of SIGFPE below it
+
+
+def _svt_av1_3() -> bool:
+    """PyAV 15's wheels bundle SVT-AV1 3.0 (16 to 19: 4.x, which refuses or pads small frames)."""
+    return int(av.__version__.split(".")[0]) < 16
 
 
 def min_ring_slots(video: VideoSettings, keyframe_interval: int) -> int:
@@ -100,6 +106,12 @@ def _probe_once(key: tuple, options: tuple) -> tuple[int, float]:
             f"fps {fps}: SVT-AV1 (libsvtav1) encodes at most {SVT_MAX_FPS} fps; record at "
             f"{SVT_MAX_FPS} fps or less, or choose another vcodec (e.g. libx264)",
             f"cannot open: fps above {SVT_MAX_FPS}")
+    if vcodec == "libsvtav1" and width < SVT3_MIN_WIDTH and _svt_av1_3():
+        raise EncoderUnusable(
+            f"width {width}: the SVT-AV1 3.0 in PyAV {av.__version__}'s wheel kills the process "
+            f"(SIGFPE) on frames narrower than {SVT3_MIN_WIDTH} pixels; use a camera at least "
+            f"{SVT3_MIN_WIDTH} wide, PyAV 16 or later, or another vcodec (e.g. libx264)",
+            f"cannot open: narrower than {SVT3_MIN_WIDTH} pixels")
     video = VideoSettings(fps, width, height, vcodec, pix_fmt, dict(options), prio, "thread",
                           input_format)  # fmt: skip
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1: errors only, not its banner

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -318,3 +319,26 @@ def test_a_bool_and_an_int64_feature_roll_and_keep_exactly(tmp_path):
     assert rows["intervention"] == [k % 3 == 0 for k in range(20, 45)]
     assert rows["counts"] == [[k, 2**40 + k] for k in range(20, 45)]
     assert result.stats["counts"]["min"].tolist() == [20, 2**40 + 20]
+
+
+def test_stats_exact_when_the_stats_worker_is_far_behind_at_finish(tmp_path):
+    """The stats worker stopped from before the first kept frame until after finish_episode()
+    began: it then counts far more segments than its snapshot ring holds before it answers;
+    the finish waits for it to pass the first kept frame (feeding it the backlog) first."""
+    rolled, live = 37, 200
+    images = frames_for(rolled + live)
+    with Pipeline(tmp_path / "rec", fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0,
+                  backend="process", stall_timeout_s=30, ring_slots=43) as pipe:  # fmt: skip
+        pid = pipe.status().stats.worker_pid
+        for k in range(rolled + live):
+            if k == 15:
+                os.kill(pid, signal.SIGSTOP)  # it has not counted frame 20
+            if k == rolled:
+                pipe.keep()
+            pipe.add_frame(frame(k, images), task="roll")
+        threading.Timer(0.5, os.kill, (pid, signal.SIGCONT)).start()
+        result = pipe.finish_episode()
+    kept = [images["cam.a"][k] for k in range(20, rolled + live)]
+    expected = exact_image_stats(kept)
+    for key, value in expected.items():
+        np.testing.assert_allclose(result.stats["cam.a"][key], value, rtol=1e-12, atol=1e-12)

@@ -188,7 +188,9 @@ def test_a_camera_with_repeated_frames_is_warned_about_by_name(tmp_path):
     done = subprocess.run([sys.executable, "-c", HALF_RATE_CHILD, *args], capture_output=True,
                           text=True, timeout=60, cwd=REPO)  # fmt: skip
     assert done.returncode == EXIT_OK, done.stderr
-    warnings = [line for line in done.stdout.splitlines() if line.startswith("WARNING")]
+    # a busy machine may add other warnings (a loop running late): only wrist repeats frames
+    warnings = [line for line in done.stdout.splitlines()
+                if line.startswith("WARNING") and "distinct frames/s" in line]  # fmt: skip
     assert len(warnings) == 1, done.stdout
     assert "camera wrist delivered 15.0 distinct frames/s" in warnings[0]
     assert "stamped at 30 fps: 50 % of its frames are repeats" in warnings[0]
