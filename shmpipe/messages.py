@@ -104,13 +104,17 @@ class Ready(msgspec.Struct, tag=True):
 
 
 class EpisodeDone(msgspec.Struct, tag=True):
-    """A worker has everything of the episode: for an encoder, the file is complete and renamed."""
+    """A worker has everything of the episode: for an encoder, the file is complete and renamed;
+    for the stats worker, `histograms` holds each camera's pixel counts of the episode (int64,
+    native order, in the cameras' order): the next episode's frames may be counted before the
+    control process reads them, so they travel with the reply."""
 
     take: int
     num_frames: int
     flush_seconds: float = 0.0
     path: str = ""
     size_bytes: int = 0
+    histograms: list[bytes] = []
 
 
 class EpisodeCancelled(msgspec.Struct, tag=True):

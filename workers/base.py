@@ -21,7 +21,7 @@ from shmpipe import messages
 from shmpipe.ipc import names
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import RingReader
-from shmpipe.system import priority
+from shmpipe.system import priority, realtime
 
 IDLE_WAIT_S = 0.02
 OWNER_EXIT_WAIT_S = 1.0  # after EOF: how long the owner may take to finish dying
@@ -40,8 +40,14 @@ class WorkerLoop:
         self.doorbell = doorbell
         self.readers = readers
 
-    def run(self, prio: priority.EncoderPriority) -> None:
-        priority.apply({threading.get_native_id()}, prio)
+    def run(self, prio: priority.EncoderPriority, whole_process: bool = False) -> None:
+        """Serve until Shutdown or the owner's end. First this thread (with `whole_process`,
+        every thread of the worker process) goes to `prio`, then gives up real-time
+        scheduling before any codec starts a thread (shmpipe.system.realtime: a thread without
+        CAP_SYS_NICE may no longer renice one that has it, hence this order)."""
+        me = {threading.get_native_id()}
+        priority.apply(priority.thread_ids() if whole_process else me, prio)
+        realtime.forbid(whole_process)
         try:
             self.prove()
         except Exception as exc:  # a limit too short for this worker: start() names it
@@ -129,7 +135,7 @@ def main(loop_class: type[WorkerLoop]) -> None:
     try:
         spec = messages.decode_to_worker(conn.recv_bytes())
         _set_title(spec)
-        loop_class(conn, spec).run(_priority_of(spec))
+        loop_class(conn, spec).run(_priority_of(spec), whole_process=True)
     except (OwnerGone, EOFError, OSError):
         orphaned = True
     finally:

@@ -102,6 +102,9 @@ class EncoderLoop(WorkerLoop):
             if self.writer is None or self.take != take:
                 if take not in self.paths:
                     return  # its StartEpisode is on the way; the frame waits in the ring
+                if self._whole():  # the next take's frames follow a finish at once
+                    self.finish_if_complete()
+                    return
                 self._drop_writer()
                 if not self._open(take, index):
                     continue
@@ -224,8 +227,12 @@ class EncoderLoop(WorkerLoop):
         self.take = take
         return True
 
+    def _whole(self) -> bool:
+        """The open take has every frame its FinishEpisode counts."""
+        return self.writer is not None and self.targets.get(self.take) == self.writer.frames
+
     def finish_if_complete(self) -> None:
-        if self.writer is None or self.targets.get(self.take) != self.writer.frames:
+        if not self._whole():
             return
         take, writer = self.take, self.writer
         self.ring.beat(flushing=True)

@@ -43,21 +43,28 @@ class StatsLoop(WorkerLoop):
             self.encoder_bells.append(Doorbell.attach(name))
         self.targets: dict[int, int] = {}  # take -> number of frames, from FinishEpisode
         self.cancelled: set[int] = set()
+        self.counting: list[int] = []  # per camera: the take its tally counts
+        self.blocked: set[int] = set()  # cameras held at a later take's first frame
         self.last_frame_at = float("-inf")  # monotonic time this worker last read a frame
         for cam, ring in enumerate(rings):
             # resume after a restart: frames committed before the crash stay counted once
-            ring.release_through(self.store.tally(cam).next_seq)
+            tally = self.store.tally(cam)
+            ring.release_through(tally.next_seq)
+            self.counting.append(tally.take)
 
     def has_unread(self) -> bool:
-        return any(ring.unread(ring.released(STATS_READER)) for ring in self.readers)
+        return any(ring.unread(ring.released(STATS_READER))
+                   for cam, ring in enumerate(self.readers) if cam not in self.blocked)  # fmt: skip
 
     def handle(self, message: messages.ToWorker) -> None:
         match message:
             case messages.FinishEpisode(take=take, num_frames=n):
-                self.targets[take] = n
+                if all(counted <= take for counted in self.counting):
+                    self.targets[take] = n  # (else answered before a restart: a camera moved on)
             case messages.CancelEpisode(take=take):
                 self.cancelled.add(take)
                 self.targets.pop(take, None)
+                self.blocked.clear()
                 self.reply(messages.EpisodeCancelled(take=take))
 
     def sleep(self) -> None:
@@ -78,24 +85,56 @@ class StatsLoop(WorkerLoop):
     def work(self) -> None:
         self.relay_wake_ups()  # first: the encoders' work is the longer
         for cam, ring in enumerate(self.readers):
-            seq = ring.released(STATS_READER)
-            while ring.unread(seq):
-                slot = ring.read(seq)
-                if slot.take not in self.cancelled:
-                    histogram = frame_histogram(slot.frame)
-                    if self.every and (slot.frame_index + 1) % self.every == 0:
-                        self._snapshot(cam, slot.take, slot.frame_index + 1, histogram)
-                    self.store.commit(cam, slot.take, seq, histogram)
-                del slot
-                seq += 1
-                ring.release_through(seq)
-                ring.beat()
-                self.last_frame_at = time.monotonic()
+            if cam not in self.blocked:
+                self.count(cam, ring)
+        self.answer_finished()
+
+    def count(self, cam: int, ring: RingReader) -> None:
+        """Count the camera's unread frames, up to the first of a take its tally must not
+        move to yet."""
+        seq = ring.released(STATS_READER)
+        while ring.unread(seq):
+            slot = ring.read(seq)
+            take = slot.take
+            if take not in self.cancelled:
+                if take != self.counting[cam] and not self.may_move_on(cam):
+                    del slot
+                    return
+                histogram = frame_histogram(slot.frame)
+                if self.every and (slot.frame_index + 1) % self.every == 0:
+                    self._snapshot(cam, take, slot.frame_index + 1, histogram)
+                self.store.commit(cam, take, seq, histogram)
+                self.counting[cam] = take
+            del slot
+            seq += 1
+            ring.release_through(seq)
+            ring.beat()
+            self.last_frame_at = time.monotonic()
+
+    def may_move_on(self, cam: int) -> bool:
+        """Whether the camera's tally may leave its take for a later one: not while a finish
+        of that take awaits its histograms (the tally would be overwritten: the camera waits
+        until every camera has the take whole, then the reply carries them). The control
+        process sends a take's FinishEpisode or CancelEpisode before any later frame, so a
+        take without either, and no message waiting, was settled before this worker began."""
+        if self.counting[cam] < 0:
+            return True  # the tally holds no take yet
+        self.answer_finished()
+        if self.counting[cam] in self.targets:
+            self.blocked.add(cam)
+            return False
+        return not self.messages_waiting()  # (if one waits: read it first, then count)
+
+    def answer_finished(self) -> None:
+        """Reply EpisodeDone, with the histograms, for each finished take every camera holds
+        whole."""
         for take, n in list(self.targets.items()):
             tallies = [self.store.tally(cam) for cam in range(len(self.readers))]
             if all(t.take == take and t.frames == n for t in tallies):
                 del self.targets[take]
-                self.reply(messages.EpisodeDone(take=take, num_frames=n))
+                self.blocked.clear()
+                histograms = [t.histogram.tobytes() for t in tallies]
+                self.reply(messages.EpisodeDone(take=take, num_frames=n, histograms=histograms))
 
     def _snapshot(self, cam: int, take: int, frames: int, histogram) -> None:
         """Rolling capture: the take's cumulative histogram once this frame is counted."""

@@ -11,6 +11,7 @@ folder) before anything is deleted.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from shmpipe.dataset import layout
@@ -19,9 +20,11 @@ from shmpipe.dataset.pack_journal import finish_pack
 from shmpipe.errors import ConfigError
 
 
-def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False) -> None:
+def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False,
+                      only: Sequence[int] | None = None) -> None:  # fmt: skip
     """Delete temporaries and every numbered file of episode >= `committed_episodes`; when
-    `opening`, also backlog spill files a killed recorder left.
+    `opening`, also backlog spill files a killed recorder left. `only`: of the numbered files,
+    temporaries included, only those of these episodes (others are still being recorded).
 
     The one cleanup path: on opening a dataset (under its lock) and when an episode is
     discarded. Only chunk folders that can hold such files are listed, so it costs at most one
@@ -51,6 +54,8 @@ def remove_unfinished(root: Path, committed_episodes: int, opening: bool = False
                 continue
             for path in chunk.iterdir():
                 episode = layout.file_number(path)
+                if only is not None and episode not in only:
+                    continue
                 if episode is not None and episode < committed_episodes and _rolled_forward(path):
                     continue
                 if is_temporary(path.name) or (

@@ -128,7 +128,7 @@ class EpisodeCommit:
         written = write_unpublished(histograms, lambda f: np.savez(f, **episode.histograms))
         self._replacing.append((written, histograms))  # ours: no reader looks
         self._stage(layout.episodes_path(self.root, index), lambda f: pq.write_table(row, f))
-        tasks = self._tasks.stage()
+        tasks = self._tasks.stage(len(self._texts))
         if tasks is not None:
             self._replacing.append((tasks, self._tasks.path))
         stats = write_unpublished(self.root / layout.STATS_PATH, lambda f: f.write(dataset_stats))
@@ -183,7 +183,7 @@ class EpisodeCommit:
             renames = [*self._replacing, *self._new, *staged, info]
             self.renaming = True
             rename_together(renames)
-            self._tasks.published()
+            self._tasks.published(len(self._texts))
             sync_folders([final for _, final in renames], self.root, self._linked)
             self.timings["commit"] = time.perf_counter() - started
             self.timings["meta"] += self.timings["commit"]

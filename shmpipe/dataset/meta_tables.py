@@ -170,18 +170,19 @@ class TaskList:
     def forget_uncommitted(self) -> None:
         self.indices = dict(list(self.indices.items())[: self.committed])
 
-    def stage(self) -> Path | None:
-        """tasks.parquet holding every task written under its staged name (returned) for a
+    def stage(self, count: int | None = None) -> Path | None:
+        """tasks.parquet holding every task (the first `count`: a task first seen after the
+        commit began is the next episode's) written under its staged name (returned) for a
         commit to publish; None if the file holds them already."""
-        texts = self.texts()
+        texts = self.texts()[:count]
         if texts == self._on_disk or not texts:
             return None
         table = tasks_table(texts)
         return write_unpublished(self.path, lambda f: pq.write_table(table, f))
 
-    def published(self) -> None:
-        """The staged tasks.parquet is in place and counted: every task is committed."""
-        self._on_disk = self.texts()
+    def published(self, count: int | None = None) -> None:
+        """The staged tasks.parquet is in place and counted: its tasks are committed."""
+        self._on_disk = self.texts()[:count]
         self.committed = len(self._on_disk)
 
     def save(self) -> None:

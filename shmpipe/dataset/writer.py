@@ -236,6 +236,15 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self._tasks.forget_uncommitted()
         self._restore_meta()
 
+    def discard_files(self, numbers: Sequence[int]) -> None:
+        """Delete the files numbered `numbers` (episodes not committed: a commit that failed
+        while later episodes are recorded or encoded, whose files stay) and metadata a failed
+        commit left staged or replaced. Tasks stay known: a later episode may use them."""
+        if min(numbers) < self.next_episode_index:
+            raise ConfigError(f"discard_files: episode {min(numbers)} is committed")
+        remove_unfinished(self.root, self.next_episode_index, only=numbers)
+        self._restore_meta()
+
     def close(self, discard_new: bool = False) -> None:
         """Let another writer open this dataset. Writes nothing; `discard_new` removes it if
         this open created it and nothing was recorded (a start() that failed after opening

@@ -109,6 +109,10 @@ class CameraFeed:
             self._loan = (buffer[...], InMemory(buffer))  # a view: the spare stays writable
         return self._loan[0]
 
+    def end_loan(self) -> None:
+        """End the loan, if any (the episode was discarded; its backlog flows on)."""
+        self._end_loan()
+
     def _end_loan(self) -> tuple[np.ndarray, Staged] | None:
         """End the loan, if any: its array turns read-only, so a write after add_frame (which
         would change a frame already handed over) raises instead of corrupting it."""

@@ -28,7 +28,8 @@ from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import frame_input, limits, rolling, settings
-from shmpipe.recorder.finish import CANCEL_WAIT_S, discard, finish
+from shmpipe.recorder.committer import Committer, FinishHandle
+from shmpipe.recorder.finish import CANCEL_WAIT_S, finish
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
@@ -117,8 +118,9 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            rows = EpisodeRows(self.features, capture=self._dataset.capture_cameras, fps=self.fps)
-            self._current = Take(1, self._dataset.next_episode_index, rows)
+            self._new_rows = functools.partial(EpisodeRows, self.features, fps=self.fps,
+                                               capture=self._dataset.capture_cameras)  # fmt: skip
+            first = Take(1, self._dataset.next_episode_index, self._new_rows())
             self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
@@ -126,6 +128,8 @@ class Pipeline:
                 self.control_priority, self.preview,
                 {name: spec.shape for name, spec in self.features.items()},
                 self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
+            self._committer = Committer(self._session, self._dataset, self._stack)
+            self._session.live.current = first
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -140,9 +144,14 @@ class Pipeline:
         return self
 
     @property
+    def _current(self) -> Take:
+        return self._session.live.current
+
+    @property
     def next_episode_index(self) -> int:
-        """The index the next (or the open) episode gets; known once start() opened the dataset."""
-        return self._dataset.next_episode_index
+        """The index the next (or the open) episode gets, once start() opened the dataset
+        (counting the episodes committing in the background)."""
+        return self._committer.final_index(self._current.episode)
 
     @property
     def episode_frames(self) -> int:
@@ -156,16 +165,19 @@ class Pipeline:
         return self._guard.state is STARTED and self._current.state is ROLLING
 
     def close(self) -> None:
-        """Stop the workers and remove all shared memory. An open episode is discarded, with a
-        warning on the `shmpipe` logger naming it: only finish_episode() keeps frames."""
+        """Wait for every episode committing in the background, then stop the workers and
+        remove all shared memory. An open episode is discarded, with a warning on the `shmpipe`
+        logger naming it: only finish_episode() keeps frames."""
         if self._guard.state is CLOSED:
             return
-        if self._guard.state is STARTED and self._current.state in LIVE and self._guard.in_owner():
+        if started := self._guard.state is STARTED and self._guard.in_owner():
+            self._committer.finish_all()
+        if started and self._current.state in LIVE:
             say = log.info if self._current.state is ROLLING else log.warning  # nothing kept
             say("close(): episode %d discarded with its %d frames (finish_episode() was not "
                 "called)", self._current.episode, self._current.frames)  # fmt: skip
             try:
-                self._discard(wait_s=0.0, stop=True)  # nobody waits on workers being stopped
+                self._committer.discard_current(0.0, stop=True)  # nobody waits on workers stopping
             except Exception as exc:
                 log.warning("close(): cancelling the open episode failed: %s", exc)
         self._guard.closed()
@@ -187,43 +199,48 @@ class Pipeline:
         self._guard.enter("add_frame")  # no context-manager objects on this path
         try:
             sources, row, times = self._checked(frame, task, capture_times)
-            take = self._ready()
-            feeds = self._feed_list
-            staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
-            with self._signals_deferred:
-                index = take.add(feeds, staged, row, self._dataset.task_index(task), times)
-                self._session.publish_row(row, take.number, index)
-                self._session.wake_readers()
-            take.warn_if_behind(feeds)
+            with self._session.lock:  # the rings, the backlog and the workers are ours
+                take = self._ready()
+                feeds = self._feed_list
+                staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
+                with self._signals_deferred:
+                    index = take.add(feeds, staged, row, self._dataset.task_index(task), times)
+                    self._session.publish_row(row, take.number, index)
+                    self._session.wake_readers()
+                take.warn_if_behind(feeds)
         finally:
             self._guard.leave()
 
     def loan(self, camera: str) -> np.ndarray:
         """A writable (H, W, 3) uint8 view of `camera`'s next ring slot for a driver to fill in
         place; add_frame then copies nothing. One not added ends at the next loan/add_frame."""
-        with self._guard.call("loan"):
+        with self._guard.call("loan"), self._session.lock:
             return self._session.loan(camera)
 
-    def finish_episode(self) -> EpisodeResult:
+    def finish_episode(self, wait: bool = True) -> EpisodeResult | FinishHandle:
         """Close the open episode: its videos, stats and rows are on disk on return (timings:
-        see EpisodeResult). If it fails (a worker error, the disk), the episode is discarded
-        and the error raised."""
+        see EpisodeResult), after any finished before. If it fails, the episode is discarded and
+        the error raised. `wait=False` returns a FinishHandle at once: the episode commits in the
+        background while add_frame records the next (shmpipe.recorder.committer)."""
         with self._guard.call("finish_episode"):
             take = self._current
             if take.state is IDLE or take.frames == 0:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
             take.check_finishable()  # rolling: nothing kept yet; the window goes on
+            if not wait:  # the next take is current on return, however it went
+                return self._committer.hand_over(take, self._new_rows())
+            self._committer.wait_all()  # episodes commit in order
             try:
                 return finish(take, self._session, self._dataset)
             finally:
-                self._current = take.successor(self._dataset.next_episode_index)
+                self._session.live.current = take.successor(self._committer.next_index(take))
 
     def keep(self) -> int:
         """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
         what follows as the open episode; finish_episode() commits it, cancel_episode() goes
         back to rolling. Before any frame rolled, the next frame starts the kept episode.
         Returns the frames the episode holds now (the pre-roll kept)."""
-        with self._guard.call("keep"):
+        with self._guard.call("keep"), self._session.lock:
             if self.preroll_s is None:
                 raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
             if self._current.state is IDLE:
@@ -237,18 +254,12 @@ class Pipeline:
         within 0.5 s, or with `wait=False` (Ctrl-C) are not waited for: they drop it first."""
         with self._guard.call("cancel_episode"):
             if self._current.state in LIVE:
-                self._discard(CANCEL_WAIT_S if wait else 0.0)
-
-    def _discard(self, wait_s: float, stop: bool = False) -> None:
-        try:
-            discard(self._current, self._session, self._dataset, wait_s, stop)
-        finally:
-            self._current = self._current.successor(self._dataset.next_episode_index)
+                self._committer.discard_current(CANCEL_WAIT_S if wait else 0.0)
 
     def status(self) -> PipelineStatus:
         """Live figures read from shared counters; cheap enough for a progress display."""
-        with self._guard.call("status"):
-            return self._session.status(self._current)
+        with self._guard.call("status"), self._session.lock:
+            return self._committer.status(self._session.status(self._current))
 
     def _checked(self, frame: Mapping, task: str, capture_times) -> tuple:
         """add_frame's checks, before anything is written: (each camera's source for stage(),
@@ -268,7 +279,7 @@ class Pipeline:
         refuses the frame until cancelled), room in every ring (overflow "block"/"error"), the
         take opened at its first frame, room for the row."""
         take = self._current
-        self._session.supervisor.supervise(take)
+        self._session.supervisor.supervise(self._session.live)
         if take.state is FAILED:
             raise take.refused_frame()
         if self.overflow != "backlog":

@@ -100,6 +100,8 @@ class PipelineStatus:
     encoder_notes: list[str] = field(default_factory=list)  # "auto": why each earlier one was not
     preview: PreviewStatus | None = None  # Pipeline(preview=...): its worker, not waited for
     capacity: Capacity | None = None  # start()'s estimate: what the cameras need of the cores
+    commits_pending: int = 0  # episodes finished with wait=False, not yet committed
+    commit_failures: list[str] = field(default_factory=list)  # background commits that failed
 
     @property
     def headroom(self) -> float | None:

@@ -4,13 +4,18 @@
 if asked, the preview worker), in that order, and the stack undoes them in reverse: each object
 is closed once, by the stack (a feed closes its spill file, not its ring or doorbells). Their
 sizes come from shmpipe.recorder.sizing. The session holds no episode state: the open take
-(shmpipe.recorder.take) is handed to each call that needs it.
+(shmpipe.recorder.take) is handed to each call that needs it; `live` only says which takes the
+workers know of (shmpipe.recorder.live), for their replies and replays. `lock` makes one owner
+at a time of the rings' writing side, the backlog and the workers' channels: add_frame holds it,
+and a commit running in the background (shmpipe.recorder.committer) holds it while it feeds
+backlogged frames and reads replies, never while it waits.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -26,8 +31,9 @@ from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.histogram_store import StatsStore
 from shmpipe.ipc.ring import ENCODER_READER, STATS_READER, RingWriter
 from shmpipe.ipc.segment import shm_creation_error
-from shmpipe.messages import EncoderSpec, Owner, StatsSpec
+from shmpipe.messages import EncoderSpec, EpisodeDone, Owner, StatsSpec
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
+from shmpipe.recorder.live import LiveTakes
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
 from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import CameraStatus, PipelineStatus, StatsStatus
@@ -55,6 +61,9 @@ class Session:
             self._make_shared_memory(stack, cameras, ring_slots, backlog_bytes, spill_dir)
         except (OSError, posix_ipc.Error) as exc:  # a read-only /dev/shm, or out of inodes
             raise shm_creation_error(exc) from exc
+        self.lock = threading.RLock()
+        self.live = LiveTakes()
+        self.closing = False  # close() began: a commit still waiting gives up
         self.supervisor = Supervisor(backend, self._heartbeat, self.wake_all, stall_timeout_s,
                                      self._unreleased)  # fmt: skip
         stack.callback(self.supervisor.close)  # the watchdog stops before the rings go
@@ -163,7 +172,7 @@ class Session:
 
     def status(self, take: Take) -> PipelineStatus:
         """Live figures; the episode's are `take`'s (none while it is idle)."""
-        self.supervisor.supervise(take)
+        self.supervisor.supervise(self.live)
         cameras = {name: self._camera_status(name, take) for name in self.feeds}
         choice = self.encoder_choice
         preview = self.preview.status() if self.preview is not None else None
@@ -196,10 +205,12 @@ class Session:
         if self.preview is not None:
             self.preview.publish_row(row, take, frame_index)
 
-    def histograms(self) -> dict[str, np.ndarray]:
-        """The open episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), as
-        the stats worker committed."""
-        return {name: self.store.tally(i).histogram for i, name in enumerate(self.feeds)}
+    def histograms(self, done: EpisodeDone) -> dict[str, np.ndarray]:
+        """An episode's per-camera pixel counts ((3, 256) RGB, (1, 4096) depth codes), from the
+        stats worker's EpisodeDone."""
+        pairs = zip(self.feeds, done.histograms, strict=True)
+        return {name: np.frombuffer(data, np.int64).reshape(self.store.shapes[i])
+                for i, (name, data) in enumerate(pairs)}  # fmt: skip
 
     def open_take(self, take: Take, video_path: VideoPath) -> None:
         """Open the IDLE `take` (rolling, if the pipeline rolls): tell each encoder where its
@@ -208,12 +219,12 @@ class Session:
             feed.ring.reset_high_water()
         roll = None if self.roll is None else Roll(self.roll, self.store, take.number)
         for role, message in take.open(self.feeds.values(), video_path, roll).items():
-            self.supervisor.send(role, message, take)
+            self.supervisor.send(role, message, self.live)
 
     def keep(self, take: Take) -> None:
         """Keep the ROLLING `take`'s window: each encoder told where the episode starts."""
         for role, message in take.keep().items():
-            self.supervisor.send(role, message, take)
+            self.supervisor.send(role, message, self.live)
 
     def loan(self, camera: str) -> np.ndarray:
         if camera not in self.feeds:
@@ -229,7 +240,7 @@ class Session:
                         f"camera {name!r}: ring full ({feed.ring.capacity} slots); the encoder is "
                         "behind (overflow='error'); the frame was not added"
                     )
-                self.supervisor.supervise(take)
+                self.supervisor.supervise(self.live)
                 time.sleep(0.001)
 
     def drain_all(self) -> None:

@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 from multiprocess.connection import wait
 
 from shmpipe.errors import WorkerError
 from shmpipe.recorder.take import Take
+
+if TYPE_CHECKING:
+    from shmpipe.recorder.live import LiveTakes
 from shmpipe.recorder.watchdog import Watchdog
 from shmpipe.recorder.worker_handle import (
     Heartbeat,
@@ -76,41 +80,56 @@ class Supervisor:
         self.watchdog.watch([(h, h.conn.fileno()) for h in self.handles.values()])
 
     # -- messages --------------------------------------------------------------------------
-    def send(self, role: WorkerRole, message: msgspec.Struct, take: Take) -> None:
+    def send(self, role: WorkerRole, message: msgspec.Struct, take: Take | LiveTakes) -> None:
         """Send to one worker; if it has died, replace it (`take` says what to replay)."""
         try:
             self.handles[role].send(message)
         except OSError:
             self._restart(role, take, "died (its channel closed)")
 
-    def broadcast(self, message: msgspec.Struct, take: Take) -> None:
+    def broadcast(self, message: msgspec.Struct, take: Take | LiveTakes) -> None:
         """Send to every worker and ring their doorbells."""
         for role in list(self.handles):
             self.send(role, message, take)
         self._wake()
 
-    def replies(self, roles: set[WorkerRole], take: Take, timeout: float
-                ) -> list[tuple[WorkerRole, msgspec.Struct]]:  # fmt: skip
-        """The replies of `roles` that have arrived (waiting up to `timeout` if none has), each
-        shown to `take` first; a worker whose channel ended is replaced."""
+    def replies(self, roles: set[WorkerRole], take: Take | LiveTakes, timeout: float,
+                number: int | None = None) -> list[tuple[WorkerRole, msgspec.Struct]]:  # fmt: skip
+        """The replies of `roles` to take `number` (None: to any take) that have arrived
+        (waiting up to `timeout` if none has), each shown to `take` (a Take or LiveTakes)
+        first; replies to other live takes stay for their own caller; a worker whose channel
+        ended is replaced."""
         handles = [self.handles[role] for role in roles]
-        if not any(h.inbox for h in handles):
-            wait([h.conn for h in handles], timeout)
-        out = []
+        if timeout > 0 and not any(_wanted(h.inbox, number) for h in handles):
+            self.wait_for_replies(roles, timeout)
+        out, live = [], take.live_numbers()
         for handle in handles:
             try:
                 handle.collect()
             except (EOFError, OSError):
                 self._restart(handle.role, take, "died (its channel closed)")
                 continue
+            kept = []
             while handle.inbox:
                 reply = handle.inbox.popleft()
                 take.note(handle.role, reply)
-                out.append((handle.role, reply))
+                if number is None or reply.take == number:
+                    out.append((handle.role, reply))
+                elif reply.take in live:
+                    kept.append(reply)
+            handle.inbox.extend(kept)
         return out
 
+    def wait_for_replies(self, roles: set[WorkerRole], timeout: float) -> None:
+        """Sleep until one of `roles` sent something, at most `timeout`; safe beside another
+        thread replacing a worker (its closed channel just ends the wait)."""
+        try:
+            wait([self.handles[role].conn for role in roles if role in self.handles], timeout)
+        except (OSError, ValueError):
+            pass
+
     # -- health ----------------------------------------------------------------------------
-    def supervise(self, take: Take, force: bool = False) -> None:
+    def supervise(self, take: Take | LiveTakes, force: bool = False) -> None:
         """Replace dead and overdue workers, and show `take` what they sent. Cheap enough for
         every add_frame: it looks only when the watchdog raised its flag (a reply, a closed
         channel, a beat standing still), or when forced."""
@@ -129,7 +148,7 @@ class Supervisor:
                     raise _stalled_thread(role, overdue)
                 self._restart(role, take, f"stalled: no heartbeat for {overdue:.1f} s")
 
-    def _read(self, handle: WorkerHandle, take: Take) -> bool:
+    def _read(self, handle: WorkerHandle, take: Take | LiveTakes) -> bool:
         """Read what the worker sent and show it to the take (a failure is noted at once; the
         replies stay for `replies`). False if its channel ended (it died)."""
         try:
@@ -149,17 +168,22 @@ class Supervisor:
             return 0.0 if waited < READY_TIMEOUT_S else waited
         return self.watchdog.stalled_s(handle)
 
-    def _restart(self, role: WorkerRole, take: Take, why: str) -> None:
+    def _restart(self, role: WorkerRole, take: Take | LiveTakes, why: str) -> None:
         """Kill the worker and start another, told what the take asks to replay; a WARNING
         says which, why, and how many frames it reads again."""
         old = self.handles[role]
         replayed = self._unreleased(role)
         code = old.process.poll() if old.process is not None else None
+        try:
+            old.collect()  # what it said before it went is kept (an EpisodeDone, say)
+        except (EOFError, OSError):
+            pass
         old.kill()
         log.warning("%s (pid %s) %s%s; restarted, replaying %d frames from its ring",
                     role, old.pid, why, f", exit code {code}" if code is not None else "",
                     replayed)  # fmt: skip
         self.handles[role] = WorkerHandle(role, self._specs[role], self.backend, self._heartbeat)
+        self.handles[role].inbox.extend(old.inbox)
         self._watch()
         self.restarts[role] = self.restarts.get(role, 0) + 1
         told = take.replay(role)
@@ -167,6 +191,10 @@ class Supervisor:
             self.send(role, message, take)
         if told:
             self._wake()
+
+
+def _wanted(inbox, number: int | None) -> bool:
+    return any(number is None or reply.take == number for reply in inbox)
 
 
 def _stalled_thread(role: WorkerRole, stalled_s: float) -> WorkerError:

@@ -216,6 +216,18 @@ class Take:
         self.rows.clear()
         return Take(self.number + 1, episode, self.rows)
 
+    def follower(self, episode: int, rows: EpisodeRows) -> Take:
+        """The next take (IDLE) while this one is FINISHING in the background: it gets its own
+        `rows` (these are still being committed) and provisional episode index `episode`."""
+        if self.state is not FINISHING:
+            raise UsageError(f"take {self.number}: follower needs FINISHING, but the take is "
+                             f"{self.state.name}")  # fmt: skip
+        return Take(self.number + 1, episode, rows)
+
+    def live_numbers(self) -> set[int]:
+        """{number} while the workers know of the take (as LiveTakes.live_numbers)."""
+        return {self.number} if self.state in LIVE else set()
+
     # -- frames ----------------------------------------------------------------------------
     def add(self, feeds: list[CameraFeed], staged: list, row, task_index: int, times) -> int:
         """Commit a staged frame in every camera and its row (all or nothing: the caller defers

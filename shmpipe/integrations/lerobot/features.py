@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,10 @@ def _info_field(key: str, doc: str) -> property:
 
 
 class RecorderMeta:
-    """What LeRobotDatasetMetadata answers while recording, read from `root`'s info.json;
-    `refresh()` re-reads it (LeRobotRecorder calls it after every saved episode)."""
+    """What LeRobotDatasetMetadata answers while recording, read from `root`'s info.json
+    (re-read by `refresh()`), plus the episodes `committing` in the background (their
+    FinishHandles): `info`'s total_episodes and total_frames count them from save_episode
+    on, as LeRobot's own meta does, and info.json is re-read once they are committed."""
 
     fps = _info_field("fps", "Frames per second of the dataset.")
     features = _info_field("features", "Every feature, LeRobot's index columns included.")
@@ -164,13 +167,47 @@ class RecorderMeta:
 
     def __init__(self, repo_id: str, root: Path) -> None:
         self.repo_id, self.root = repo_id, root
+        self.committing: list = []  # FinishHandles of saved episodes not committed yet
+        self.failed: list[BaseException] = []  # what failed their commits, not yet raised
+        self._lock = threading.Lock()  # a push (sentry's thread) settles beside the loop
         self.refresh()
+
+    def committing_too(self, handle) -> None:
+        with self._lock:
+            self.committing.append(handle)
+
+    def settle(self, wait: bool = False) -> None:
+        """Forget the handles of commits that ended (with `wait`, once those saved so far
+        have), re-reading info.json; the errors of those that failed go to `failed`."""
+        if wait:
+            for handle in list(self.committing):
+                handle.exception()  # waits
+        with self._lock:
+            ended = [h for h in self.committing if h.done()]
+            if not ended:
+                return
+            self.committing = [h for h in self.committing if h not in ended]
+            self.failed += [e for h in ended if (e := h.exception()) is not None]
+            self.refresh()
+
+    @property
+    def info(self) -> InfoDict:
+        """info.json, counting the episodes still committing."""
+        self.settle()
+        committing = list(self.committing)
+        if not committing:
+            return self._on_disk
+        info = InfoDict(self._on_disk)
+        info["total_episodes"] += len(committing)
+        info["total_frames"] += sum(h.num_frames for h in committing)
+        info["total_tasks"] = max(info["total_tasks"], *(h.total_tasks for h in committing))
+        return info
 
     def refresh(self) -> None:
         info = read_info(self.root / layout.INFO_PATH)
         for feature in info.get("features", {}).values():
             feature["shape"] = tuple(feature["shape"])
-        self.info = InfoDict(info)
+        self._on_disk = InfoDict(info)
 
     @property
     def stats(self) -> dict[str, dict[str, np.ndarray]] | None:

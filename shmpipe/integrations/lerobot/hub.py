@@ -63,7 +63,9 @@ class HubUpload:
         """Upload `root` to the Hub dataset repo `repo_id` as LeRobot does (create the repo,
         upload the folder, tag the codebase version), with huggingface_hub (LeRobot's own
         dependency). Differences: no dataset card is written (tags, license and card_kwargs are
-        unused), and each episode is its own file (many files for a large dataset)."""
+        unused), and each episode is its own file (many files for a large dataset). Episodes
+        saved so far are committed first (save_episode commits in the background)."""
+        self.meta.settle(wait=True)
         push_folder(self.root, self.repo_id, self.meta.info["codebase_version"], branch,
                     tag_version, push_videos, private, allow_patterns,
                     upload_large_folder)  # fmt: skip

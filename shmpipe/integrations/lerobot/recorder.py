@@ -67,6 +67,7 @@ from shmpipe.integrations.lerobot.features import (
     parse_features,
 )
 from shmpipe.integrations.lerobot.hub import HubUpload
+from shmpipe.recorder.committer import FinishHandle
 from shmpipe.recorder.pipeline import Pipeline
 from shmpipe.recorder.results import EpisodeResult
 
@@ -98,9 +99,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         self.pipeline, self.repo_id, self.tolerance_s = pipeline, repo_id, tolerance_s
         self.root: Path = pipeline.root
         self.meta = RecorderMeta(repo_id, self.root)
-        self.last_episode: EpisodeResult | None = None  # what the last save_episode wrote
-        # (episode index, frames, seconds save_episode took) of each episode this object saved
-        self.saved: list[tuple[int, int, float]] = []
+        self._last: FinishHandle | None = None
+        self._handed: list[tuple[FinishHandle, float]] = []  # each save, and what it took
         self._cameras = frozenset(pipeline.cameras)
         self._finalized = False
 
@@ -193,20 +193,37 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         self.pipeline.add_frame(values, task=frame["task"])
 
     def save_episode(self, episode_data: dict | None = None, parallel_encoding=True) -> None:
-        """Finish the episode: its videos, rows and stats are on disk on return, and meta
-        counts it. The EpisodeResult is in `last_episode`. If it fails (a worker, the disk),
-        the episode is discarded and the error raised; UsageError if no frame was added."""
+        """Finish the episode without waiting for its encoders: it commits in the background
+        (finish_episode(wait=False)) while the next one records, and meta counts it at once.
+        finalize() waits for every commit. If a commit fails, that episode is discarded (the
+        `shmpipe` logger says so) and the next save_episode raises its error; UsageError if no
+        frame was added."""
         if episode_data is not None:
             raise ConfigError("save_episode(episode_data=...): a pre-built episode buffer is not "
                               "supported; add its frames with add_frame()")  # fmt: skip
         self._writable("save_episode")
         started = time.perf_counter()
-        self.last_episode = self.pipeline.finish_episode()  # saved, or discarded if it raises
-        self.meta.refresh()
-        episode, took = self.last_episode, time.perf_counter() - started
-        self.saved.append((episode.episode_index, episode.num_frames, took))
-        log.info("shmpipe: episode %d saved: %d frames, save_episode %.2f s",
-                 episode.episode_index, episode.num_frames, took)  # fmt: skip
+        self._last = handle = self.pipeline.finish_episode(wait=False)
+        self.meta.committing_too(handle)
+        took = time.perf_counter() - started
+        self._handed.append((handle, took))
+        log.info("shmpipe: episode %d saved: %d frames, save_episode %.3f s (committing in the "
+                 "background)", handle.episode_index, handle.num_frames, took)  # fmt: skip
+        self.meta.settle()
+        if self.meta.failed:
+            raise self.meta.failed.pop(0)
+
+    @property
+    def saved(self) -> list[tuple[int, int, float]]:
+        """(episode index, frames, seconds save_episode took) of each episode this object
+        saved, but those whose commit failed (an index is final once committed)."""
+        return [(h.result().episode_index if h.done() else h.episode_index, h.num_frames, took)
+                for h, took in self._handed if not (h.done() and h.exception())]  # fmt: skip
+
+    @property
+    def last_episode(self) -> EpisodeResult | None:
+        """What the last save_episode wrote, once committed (this waits for it)."""
+        return None if self._last is None else self._last.result()
 
     def clear_episode_buffer(self, delete_images: bool = True) -> None:
         """Discard the open episode (nothing if none): its frames and partial files are gone,
@@ -225,7 +242,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         if self._finalized:
             return
         self._finalized = True
-        self.pipeline.close()
+        self.pipeline.close()  # every commit first
+        self.meta.settle(wait=True)
 
     def _writable(self, method: str) -> None:
         if self._finalized:
