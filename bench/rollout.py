@@ -5,13 +5,16 @@ each run in a fresh process (bench.rollout_loops reproduces the loops).
 
     python -m bench.rollout [--strategies episodic,sentry,highlight,dagger]
         [--writers shmpipe,lerobot] [--repeats 3] [--episode-s 10 --episodes 3]
-        [--ring-s 10 --live-s 5] [--busy 2] [--python VENV/bin/python] [--out results.json]
+        [--ring-s 10 --live-s 5] [--busy 2] [--no-sys-nice] [--python VENV/bin/python]
+        [--out results.json]
 
 3 cameras 480x640 camera-like at 30 Hz by default (bench.frames). `--busy N` runs N busy loops
-beside each run (a loaded machine). `--python` runs the runs in another interpreter (a LeRobot
-0.6.1 venv with shmpipe importable). A writer that refuses a strategy (a feature dtype it does
-not store) is reported as such, not as a failure. Late: a tick that woke more than one period
-after its schedule; gap: more than two.
+beside each run (a loaded machine). `--no-sys-nice` runs each run under `setpriv
+--bounding-set=-sys_nice`: as a user without CAP_SYS_NICE, no thread can be real-time.
+`--python` runs the runs in another interpreter (a LeRobot 0.6.1 venv with shmpipe
+importable). A writer that refuses a strategy (a feature dtype it does not store) is reported
+as such, not as a failure. Late: a tick that woke more than one period after its schedule;
+gap: more than two.
 """
 
 from __future__ import annotations
@@ -78,12 +81,14 @@ def one_run(writer: str, plan: Plan, pool: Path) -> dict:
     }  # fmt: skip
 
 
-def in_fresh_process(python: str, writer: str, plan: Plan, pool: Path, busy: int) -> dict:
+def in_fresh_process(python: str, writer: str, plan: Plan, pool: Path, busy: int,
+                     no_sys_nice: bool = False) -> dict:  # fmt: skip
     loads = [subprocess.Popen([python, "-c", BUSY]) for _ in range(busy)]
+    prefix = ["setpriv", "--bounding-set=-sys_nice"] if no_sys_nice else []
     try:
         done = subprocess.run(
-            [python, "-m", "bench.rollout", "--one", writer, "--plan", json.dumps(asdict(plan)),
-             "--pool", str(pool)],
+            [*prefix, python, "-m", "bench.rollout", "--one", writer,
+             "--plan", json.dumps(asdict(plan)), "--pool", str(pool)],
             capture_output=True, text=True, cwd=REPO,
             env={**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"})  # fmt: skip
     finally:
@@ -132,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ring-s", type=float, default=10.0)
     parser.add_argument("--live-s", type=float, default=5.0)
     parser.add_argument("--busy", type=int, default=0, help="busy loops beside each run")
+    parser.add_argument("--no-sys-nice", action="store_true", help="runs without CAP_SYS_NICE")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--one", choices=WRITERS, help=argparse.SUPPRESS)
@@ -149,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
             plan = Plan(strategy, args.cameras, args.height, args.width, args.fps, args.episode_s,
                         args.reset_s, args.episodes, args.ring_s, args.live_s)  # fmt: skip
             for writer in args.writers.split(","):
-                runs = [in_fresh_process(args.python, writer, plan, pool, args.busy)
-                        for _ in range(args.repeats)]  # fmt: skip
+                one = (args.python, writer, plan, pool, args.busy, args.no_sys_nice)
+                runs = [in_fresh_process(*one) for _ in range(args.repeats)]
                 raw[f"{strategy}/{writer}"] = runs
                 results[(strategy, writer)] = median_of(runs)
                 print(f"{strategy} {writer}: {results[(strategy, writer)]}", flush=True)

@@ -236,10 +236,9 @@ class Pipeline:
                 self._session.live.current = take.successor(self._committer.next_index(take))
 
     def keep(self) -> int:
-        """Rolling capture: keep the last preroll_s seconds (rounded up to a whole second) and
-        what follows as the open episode; finish_episode() commits it, cancel_episode() goes
-        back to rolling. Before any frame rolled, the next frame starts the kept episode.
-        Returns the frames the episode holds now (the pre-roll kept)."""
+        """Rolling capture: the last preroll_s seconds (rounded up to a second) and what follows
+        are the open episode (finish_episode() commits it, cancel_episode() rolls again; before
+        any frame, the next one starts it). Returns the frames it holds now: the pre-roll."""
         with self._guard.call("keep"), self._session.lock:
             if self.preroll_s is None:
                 raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")

@@ -342,3 +342,31 @@ def test_stats_exact_when_the_stats_worker_is_far_behind_at_finish(tmp_path):
     expected = exact_image_stats(kept)
     for key, value in expected.items():
         np.testing.assert_allclose(result.stats["cam.a"][key], value, rtol=1e-12, atol=1e-12)
+
+
+def test_a_kept_episode_commits_in_the_background_while_the_next_window_rolls(tmp_path):
+    """finish_episode(wait=False) after keep(): the next frames roll at once into a new window,
+    whose keep() and finish come out whole too, each episode with only its own frames."""
+    root = tmp_path / "rec"
+    images = frames_for(100)
+    with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
+        for k in range(100):
+            if k in (30, 85):
+                pipe.keep()
+            if k == 45:
+                handle = pipe.finish_episode(wait=False)
+            pipe.add_frame(frame(k, images), task="roll")
+            if k == 46:
+                assert pipe.rolling, "the frame after a background finish rolls"
+        second = pipe.finish_episode()
+        first = handle.result()
+    for result, kept in ((first, range(20, 45)), (second, range(75, 100))):
+        assert result.num_frames == len(kept)
+        decoded, _ = decode_video(result.videos["cam.a"].path)
+        corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
+        assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, kept, strict=True))
+        expected = exact_image_stats([images["cam.a"][k] for k in kept])
+        np.testing.assert_allclose(result.stats["cam.a"]["mean"], expected["mean"], rtol=1e-12)
+        assert result.stats["cam.a"]["count"].tolist() == expected["count"].tolist()
+    assert verify_dataset(root, decode=True).problems == []
+    assert segment_files(root) == []
