@@ -203,3 +203,21 @@ def test_verify_names_a_scalar_feature_stored_as_a_list_which_lerobot_cannot_loa
     lines = [p.line() for p in verify_dataset(root).problems]
     assert len(lines) == 1 and "'intervention' stored as fixed_size_list" in lines[0], lines
     assert "cannot load" in lines[0] and path.name in lines[0], lines
+
+
+def test_verify_accepts_an_n_feature_stored_as_a_plain_list_as_lerobot_aggregate_writes(tmp_path):
+    """LeRobot's aggregate_datasets writes (n,) features as list<float>, not a fixed-size list:
+    LeRobot loads both alike, so verify accepts either (and still names another element type)."""
+    root = tmp_path / "ds"
+    with Pipeline(root, FPS, CAMERAS, FEATURES, encoder=LOW_DELAY, backend="thread") as pipe:
+        record(pipe, 0, 3, [])
+    path = next((root / "data").rglob("*.parquet"))
+    table = pq.read_table(path)
+    at = table.schema.get_field_index("precise")
+    values = table.column(at).combine_chunks().flatten()
+    offsets = pa.array(range(0, len(values) + 1, 2), pa.int32())
+    for value_type, ok in [(values.type, True), (pa.float32(), False)]:
+        plain = pa.ListArray.from_arrays(offsets, values.cast(value_type))
+        pq.write_table(table.set_column(at, pa.field("precise", plain.type), plain), path)
+        lines = [p.line() for p in verify_dataset(root).problems]
+        assert (lines == []) if ok else ("'precise' stored as list" in " ".join(lines)), lines

@@ -79,6 +79,9 @@ def layout_problem(entry: dict, stored: pa.DataType) -> str | None:
     if stored == want or len(spec.shape) != 1:
         return None
     listed = pa.types.is_list(stored) or pa.types.is_fixed_size_list(stored)
+    if listed and not spec.scalar and stored.value_type == want.value_type:
+        if pa.types.is_list(stored) or stored.list_size == want.list_size:
+            return None  # a plain list (LeRobot's aggregate_datasets writes one) loads alike
     if spec.scalar and listed:
         return (f"stored as {stored}, info.json says {spec.dtype} {list(spec.shape)}: LeRobot "
                 f"stores and loads that as a plain {want} column, and cannot load this one")
