@@ -188,15 +188,20 @@ def test_sentry_rotates_episodes_by_video_size_without_losing_a_frame(policy_pat
     verified(root)
 
 
-def test_highlight_saves_the_ring_then_the_live_frames(policy_path, tmp_path):
-    """The save key (typed into the terminal) flushes the 1 s ring (30 frames) into the episode
-    in one tick and records live until the key comes again: one episode, the ring's frames and
-    the live ones consecutive, every frame in place."""
+def test_highlight_keeps_its_preroll_by_rolling_capture_then_the_live_frames(policy_path,
+                                                                             tmp_path):
+    """highlight's 1 s ring is shmpipe's rolling capture: before the save key (typed into the
+    terminal) the window is encoded already (1 s segments on disk, the older ones deleted); the
+    key keeps it, 1 s rounded up to a whole segment (30 to 59 frames), and replays no frame
+    (the ring drains empty); live recording follows until the key comes again: one episode,
+    the pre-roll then the live frames, consecutive, every frame in place."""
     root = tmp_path / "highlight"
     run = KeyedRollout(rollout_argv(policy_path, root, "highlight", "--duration=8",
                                     "--strategy.ring_buffer_seconds=1"), tmp_path / "log")
     started = run.wait_for("Highlight strategy recording started")
-    time.sleep(max(0.0, started + 3.5 - time.monotonic()))  # 1 s ring: full on a slow loop
+    time.sleep(max(0.0, started + 3.5 - time.monotonic()))  # the window moved on: 3 s > 1 s
+    segments = sorted(int(p.name.rsplit(".", 1)[1]) for p in root.glob("videos/**/*.partial.*"))
+    assert segments and segments[0] > 0, segments  # encoded before the key, the oldest gone
     run.press("s")
     run.wait_for("Flushing ring buffer")
     time.sleep(1.0)
@@ -204,11 +209,13 @@ def test_highlight_saves_the_ring_then_the_live_frames(policy_path, tmp_path):
     run.wait_for("Episode saved (total: ")
     code, stdout, stderr = run.finish()
     ok(code, stderr)
+    assert "highlight's ring is rolling capture: the last 1.0 s" in stderr, stderr[-4000:]
     flushed = int(re.search(r"Flushing ring buffer \((\d+) frames\)", stderr)[1])
-    assert flushed == FPS, stderr[-4000:]  # the ring was full: 1 s of frames
-    loaded = load_in_place(root, REPO_ID)
+    kept = int(re.search(r"highlight keeps the pre-roll: (\d+) frames", stderr)[1])
+    assert kept == flushed and FPS <= kept < 2 * FPS, stderr[-4000:]
+    loaded = load_in_place(root, REPO_ID)  # consecutive counters: the pre-roll, then live
     assert len(loaded.episodes) == 1 and saved(stdout) == [len(loaded.episodes[0])]
-    assert len(loaded.episodes[0]) > flushed + 10  # the ring's frames, then ~1 s live
+    assert len(loaded.episodes[0]) > kept + 10  # the pre-roll's frames, then ~1 s live
     verified(root)
 
 

@@ -46,7 +46,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -95,14 +96,17 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
 
     writer = None
 
-    def __init__(self, pipeline: Pipeline, repo_id: str, tolerance_s: float = 1e-4) -> None:
-        """Wraps a started Pipeline; use create() or resume()."""
-        self.pipeline, self.repo_id, self.tolerance_s = pipeline, repo_id, tolerance_s
-        self.root: Path = pipeline.root
+    def __init__(self, make_pipeline: Callable[..., Pipeline], repo_id: str,
+                 tolerance_s: float = 1e-4) -> None:  # fmt: skip
+        """Starts the Pipeline `make_pipeline()` makes; use create() or resume(). It is kept:
+        highlight.roll() makes the Pipeline again with preroll_s=."""
+        self.pipeline, self.make_pipeline = make_pipeline().start(), make_pipeline
+        self.repo_id, self.tolerance_s = repo_id, tolerance_s
+        self.root: Path = self.pipeline.root
         self.meta = RecorderMeta(repo_id, self.root)
         self._last: FinishHandle | None = None
         self._handed: list[tuple[FinishHandle, float]] = []  # each save, and what it took
-        self._cameras = frozenset(pipeline.cameras)
+        self._cameras = frozenset(self.pipeline.cameras)
         self._finalized = False
 
     @classmethod
@@ -131,11 +135,11 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         if root.exists():
             raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
                                   "does), resume() appends to one")  # fmt: skip
-        pipeline = Pipeline(root, fps, recording.cameras, recording.features,
-                            encoder=encoder_config(vcodec, rgb_encoder), robot_type=robot_type,
-                            feature_names=recording.feature_names or None,
-                            **pipeline_options(options))  # fmt: skip
-        return cls(pipeline.start(), repo_id, tolerance_s)
+        pipeline = partial(Pipeline, root, fps, recording.cameras, recording.features,
+                           encoder=encoder_config(vcodec, rgb_encoder), robot_type=robot_type,
+                           feature_names=recording.feature_names or None,
+                           **pipeline_options(options))  # fmt: skip
+        return cls(pipeline, repo_id, tolerance_s)
 
     @classmethod
     def resume(
@@ -164,9 +168,9 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         check_depth_encoder(options.get("depth_encoder"),
                             any(depth.is_depth(s) for s in cameras.values()))  # fmt: skip
         encoder = resume_encoder(vcodec, rgb_encoder, info)
-        pipeline = Pipeline(root, info["fps"], cameras, features, encoder=encoder,
-                            **pipeline_options(options))  # fmt: skip
-        return cls(pipeline.start(), repo_id, tolerance_s)
+        pipeline = partial(Pipeline, root, info["fps"], cameras, features, encoder=encoder,
+                           **pipeline_options(options))  # fmt: skip
+        return cls(pipeline, repo_id, tolerance_s)
 
     # -- LeRobotDataset's recording methods ------------------------------------------------
     def add_frame(self, frame: Mapping) -> None:
@@ -233,8 +237,13 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         self.pipeline.cancel_episode()
 
     def has_pending_frames(self) -> bool:
-        """Whether frames were added since the last save_episode / clear_episode_buffer."""
-        return self.pipeline.episode_frames > 0
+        """Whether frames were added since the last save_episode / clear_episode_buffer (not
+        while rolling: frames in the window are no episode's until keep())."""
+        return self.pipeline.episode_frames > 0 and not self.pipeline.rolling
+
+    @property
+    def finalized(self) -> bool:
+        return self._finalized
 
     def finalize(self) -> None:
         """Stop the workers and release shared memory; idempotent. An episode still open is

@@ -10,6 +10,11 @@ they make their dataset to LeRobotRecorder:
   the dataset of lerobot-rollout's four strategies (episodic, sentry, highlight, dagger); it
   looks `LeRobotDataset` up in its module globals at call time, so the swap reaches it.
 
+and, on LeRobot 0.6+, the name `RolloutRingBuffer` in `lerobot.rollout.strategies.highlight`
+(looked up by HighlightStrategy.setup()) with `rolling_ring`: the highlight strategy's pre-roll
+is then the recorder's rolling capture, not raw frames in RAM (shmpipe.integrations.lerobot.
+highlight says why and how).
+
 The three calls:
 
 - `LeRobotDataset.create(repo_id, fps, ...)`      both 0.4.x and main: a new dataset;
@@ -31,17 +36,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 from types import ModuleType
 
 from shmpipe.integrations.lerobot.display import DisplayRedirect
+from shmpipe.integrations.lerobot.highlight import rolling_ring
 from shmpipe.integrations.lerobot.recorder import LeRobotRecorder
 
 __all__ = ["Installed", "LeRobotMissing", "install", "lerobot_api"]
 log = logging.getLogger("shmpipe.integrations.lerobot")
 RECORD_MODULE = "lerobot.scripts.lerobot_record"
 ROLLOUT_MODULE = "lerobot.rollout.context"  # LeRobot 0.6+: lerobot-rollout's dataset
+HIGHLIGHT_MODULE = "lerobot.rollout.strategies.highlight"  # 0.6+: its RolloutRingBuffer
 
 
 class LeRobotMissing(ImportError):
@@ -82,6 +90,15 @@ def dataset_modules() -> list[ModuleType]:
         log.debug("shmpipe: no %s here (%s): only lerobot-record is routed", ROLLOUT_MODULE,
                   error)  # fmt: skip
     return modules
+
+
+def highlight_module() -> ModuleType | None:
+    """The highlight strategy's module, if this LeRobot has one (0.6+) with a ring to swap."""
+    try:
+        module = import_module(HIGHLIGHT_MODULE)
+    except ImportError:
+        return None
+    return module if hasattr(module, "RolloutRingBuffer") else None
 
 
 class EncodingAdviceFilter(logging.Filter):
@@ -141,8 +158,9 @@ class Installed(contextlib.AbstractContextManager):
     replaced it in (`modules`: lerobot-record's first, then lerobot-rollout's if present)."""
 
     def __init__(self, originals: dict[ModuleType, type], stand_in: type,
-                 display: DisplayRedirect) -> None:  # fmt: skip
+                 display: DisplayRedirect, ring: tuple | None = None) -> None:  # fmt: skip
         self.originals, self.stand_in, self.display = originals, stand_in, display
+        self.ring = ring  # (highlight's module, LeRobot's RolloutRingBuffer, rolling_ring)
         self.modules = list(originals)
         self.module, self.original = self.modules[0], originals[self.modules[0]]  # record's
         logging.getLogger().addFilter(ADVICE_FILTER)  # once, however often installed
@@ -163,6 +181,8 @@ class Installed(contextlib.AbstractContextManager):
         for module, original in self.originals.items():
             if module.LeRobotDataset is self.stand_in:
                 module.LeRobotDataset = original
+        if self.ring is not None and self.ring[0].RolloutRingBuffer is self.ring[2]:
+            self.ring[0].RolloutRingBuffer = self.ring[1]
         self.display.undo()
         logging.getLogger().removeFilter(ADVICE_FILTER)
 
@@ -173,6 +193,19 @@ class Installed(contextlib.AbstractContextManager):
         return (f"Installed(lerobot {self.lerobot_version}, {self.api} API, "
                 f"rollout={self.rollout}, active={self.active}, "
                 f"recorders={len(self.recorders)})")  # fmt: skip
+
+
+def swap_ring(made: list[LeRobotRecorder]) -> tuple | None:
+    """Put `rolling_ring` (bound to the recorders the stand-in makes) in place of highlight's
+    RolloutRingBuffer; (module, LeRobot's class, ours) for undo, or None without one."""
+    module = highlight_module()
+    if module is None:
+        return None
+    real = module.RolloutRingBuffer
+    if isinstance(real, partial) and real.func is rolling_ring:  # installed before
+        real = real.args[1]
+    module.RolloutRingBuffer = ours = partial(rolling_ring, made, real)
+    return module, real, ours
 
 
 def install(recorder_class: type[LeRobotRecorder] = LeRobotRecorder) -> Installed:
@@ -192,7 +225,7 @@ def install(recorder_class: type[LeRobotRecorder] = LeRobotRecorder) -> Installe
     for module in modules:
         module.LeRobotDataset = stand_in
     stand_in._display = DisplayRedirect(modules[0])
-    handle = Installed(originals, stand_in, stand_in._display)
+    handle = Installed(originals, stand_in, stand_in._display, swap_ring(stand_in._made))
     log.info("shmpipe: %s record through shmpipe (lerobot %s, %s API)",
              "lerobot-record and lerobot-rollout" if handle.rollout else "lerobot-record",
              handle.lerobot_version, handle.api)  # fmt: skip
