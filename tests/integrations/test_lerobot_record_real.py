@@ -82,10 +82,11 @@ def check_counters(root: Path) -> tuple[int, int]:
     return len(loaded.episodes), loaded.num_frames
 
 
-def saved_frames(stdout: str, episodes: int, least_per_episode: int = 27) -> int:
+def saved_frames(stdout: str, episodes: int, least_per_episode: int = 1) -> int:
     """The frames shmpipe says it saved in the session. LeRobot's loop runs on the clock
-    (`while timestamp < episode_time_s`), so a busy machine may give one frame less than
-    fps x seconds: the count is LeRobot's to decide, shmpipe's to keep whole."""
+    (`while timestamp < episode_time_s`), so a busy machine gives fewer than fps x seconds
+    (21 of 30 were seen beside another test run): the count is LeRobot's to decide, shmpipe's
+    to keep whole (check_counters); the loop's rate beside shmpipe is measured in bench/."""
     match = re.search(rf"{episodes} episodes saved in this session \((\d+) frames\)", stdout)
     assert match, stdout
     frames = int(match[1])
@@ -176,7 +177,7 @@ def test_a_dataset_lerobots_own_writer_made_resumes_through_shmpipe(lerobot, tmp
     assert "(2 episodes there)" in again.stderr, again.stderr[-4000:]
     # LeRobot's loop may run well under 30 Hz on a loaded machine (it did beside 0.4.4's own
     # writer's processes): the count is LeRobot's to decide, every frame of it shmpipe's to keep
-    assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2, 1))
+    assert check_counters(root) == (4, frames + saved_frames(again.stdout, 2))
 
 
 @pytest.mark.timeout(900)
