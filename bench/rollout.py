@@ -42,8 +42,10 @@ def open_writer(writer: str, plan: Plan, root: Path):
     if writer == "shmpipe":
         from shmpipe.integrations.lerobot import LeRobotRecorder
 
+        # highlight: the ring is rolling capture, as `shmpipe lerobot-rollout` makes it
+        preroll = {"preroll_s": plan.ring_s} if plan.strategy == "highlight" else {}
         return LeRobotRecorder.create("bench/rollout", plan.fps, features=plan.features(),
-                                      root=root, robot_type="bench")  # fmt: skip
+                                      root=root, robot_type="bench", **preroll)  # fmt: skip
     from lerobot.datasets import LeRobotDataset  # LeRobot 0.6: the rollout's own writer
 
     return LeRobotDataset.create("bench/rollout", plan.fps, features=plan.features(), root=root,

@@ -6,9 +6,10 @@ drawn into each camera, so frames lost are counted from the decoded videos (rows
 
 - episodic: episodes of `episode_s` with `reset_s` between (not recorded), save in the loop;
 - sentry:   continuous, an episode saved every `episode_s` in the loop thread;
-- highlight: the last `ring_s` of frames kept raw in RAM (LeRobot's RolloutRingBuffer keeps
+- highlight: the last `ring_s` of frames kept raw in RAM by LeRobot (its RolloutRingBuffer keeps
   frame dicts in a deque); the save key 1 s after the ring is full: every buffered frame goes to
-  add_frame in ONE tick ("flush"), then `live_s` live, then save;
+  add_frame in ONE tick ("flush"), then `live_s` live, then save; through shmpipe the ring is
+  rolling capture (Pipeline preroll_s, as `shmpipe lerobot-rollout` makes it): the key is keep();
 - dagger:   as sentry, with LeRobot's bool `intervention` (1,) flipping every 2 s.
 """
 
@@ -197,6 +198,10 @@ class Highlight(Step):
         return self.saved_at + self.plan.fps  # 1 s of ring after the save
 
     def __call__(self, t: int, frame: dict) -> None:
+        pipeline = getattr(self.dataset, "pipeline", None)
+        if pipeline is not None and pipeline.preroll_s:  # shmpipe: frames roll, encoded
+            self.rolling(t, frame, pipeline)
+            return
         if t == self.key:
             held = sum(f[n].nbytes for f in self.ring for n in self.plan.names)
             self.trace.ring_mb = held / 2**20
@@ -209,6 +214,22 @@ class Highlight(Step):
             self.save()
         else:
             self.ring.append(frame)
+
+    def rolling(self, t: int, frame: dict, pipeline) -> None:
+        """What shmpipe's ring stand-in does (integrations/lerobot/highlight.py): append is
+        add_frame into the window, the key's drain is keep(); the frames kept count as added."""
+        if t < self.key or t > self.saved_at:  # rolling: kept only by a keep()
+            started = time.perf_counter()
+            self.dataset.add_frame(frame)
+            self.trace.add_frame_ms.append((time.perf_counter() - started) * 1e3)
+            return
+        if t == self.key:
+            kept = []
+            self.timed("flush", lambda: kept.append(pipeline.keep()))
+            self.trace.added += kept[0]
+        self.add(frame)
+        if t == self.saved_at:
+            self.save()
 
 
 STEPS = {"episodic": Episodic, "sentry": Sentry, "highlight": Highlight, "dagger": Sentry}
