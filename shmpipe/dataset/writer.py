@@ -160,6 +160,10 @@ class DatasetWriter(contextlib.AbstractContextManager):
             self._stats_ahead = rebuilt or counts_in(text) != counts
 
     # -- recording -------------------------------------------------------------------------
+    def new_rows(self) -> EpisodeRows:
+        """Empty rows for an episode, laid out as this dataset's data files."""
+        return EpisodeRows(self.features, fps=self.fps, capture=self.capture_cameras)
+
     def task_index(self, task: str) -> int:
         """The index of `task`; a new task gets the next one (saved at the next commit)."""
         return self._tasks.index(task)

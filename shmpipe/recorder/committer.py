@@ -1,4 +1,5 @@
-"""How a take ends: committed now (finish_episode()), handed to the background, or discarded.
+"""How a take ends when it is not committed in the caller's thread: handed to the background, or
+discarded (cancel_episode(), close()).
 
 Background commits: finish_episode(wait=False) hands its FINISHING take to one thread, which
 takes the commit steps of shmpipe.recorder.finish for each take, in order, as its encoders get
@@ -23,7 +24,7 @@ from contextlib import ExitStack
 
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
-from shmpipe.recorder.finish import begin, complete, discard, finish
+from shmpipe.recorder.finish import begin, complete, discard
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.take import COMMITTED, FINISHING, LIVE, ROLLING, Take
@@ -81,16 +82,6 @@ class Committer:
     def pending(self) -> int:
         """Episodes submitted whose commit has not ended."""
         return self._busy
-
-    def finish_now(self, take: Take) -> EpisodeResult:
-        """finish_episode(): commit the OPEN `take` in this thread, after every episode
-        committing in the background (episodes commit in order); its successor is current on
-        return, however it went."""
-        self.wait_all()
-        try:
-            return finish(take, self._session, self._dataset)
-        finally:
-            self._session.live.current = take.successor(self.next_index(take))
 
     def hand_over(self, take: Take, rows: EpisodeRows) -> FinishHandle:
         """finish_episode(wait=False): tell the workers the OPEN take is finished (here, before

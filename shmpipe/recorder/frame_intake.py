@@ -28,7 +28,7 @@ class FrameIntake:
 
     def __init__(self, session: Session, dataset: DatasetWriter,
                  features: Mapping[str, FeatureSpec], overflow: str, capture_times: bool,
-                 video_path: VideoPath, rolling: RollingCapture | None) -> None:  # fmt: skip
+                 video_path: VideoPath, rolling: RollingCapture) -> None:  # fmt: skip
         self._session, self._dataset, self._features = session, dataset, features
         self.feeds = list(session.feeds.values())
         self._expected_keys = frozenset(session.feeds) | frozenset(features)
@@ -79,7 +79,6 @@ class FrameIntake:
         if take.state is IDLE:
             with self.signals_deferred:  # every encoder is told of the take, or none
                 session.open_take(take, self._video_path)
-                if self._rolling is not None:
-                    self._rolling.opened(take)
+                self._rolling.opened(take)
         take.make_room()
         return take

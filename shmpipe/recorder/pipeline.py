@@ -24,12 +24,11 @@ import numpy as np
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
-from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
 from shmpipe.recorder import limits, rolling, settings
 from shmpipe.recorder.committer import Committer, FinishHandle
-from shmpipe.recorder.finish import CANCEL_WAIT_S
+from shmpipe.recorder.finish import CANCEL_WAIT_S, finish
 from shmpipe.recorder.frame_intake import FrameIntake
 from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard
 from shmpipe.recorder.preview import PreviewConfig
@@ -114,9 +113,7 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            self._new_rows = functools.partial(EpisodeRows, self.features, fps=self.fps,
-                                               capture=self._dataset.capture_cameras)  # fmt: skip
-            first = Take(1, self._dataset.next_episode_index, self._new_rows())
+            first = Take(1, self._dataset.next_episode_index, self._dataset.new_rows())
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
@@ -126,7 +123,7 @@ class Pipeline:
             )  # fmt: skip
             self._committer = Committer(self._session, self._dataset, self._stack)
             self._session.live.current = first
-            self._rolling = None if self.preroll_s is None else RollingCapture(self._session)
+            self._rolling = RollingCapture(self._session)
             video_path = functools.partial(layout.staged_video_path, self.root)
             self._intake = FrameIntake(self._session, self._dataset, self.features, self.overflow,
                                        self.capture_times, video_path, self._rolling)  # fmt: skip
@@ -209,16 +206,18 @@ class Pipeline:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
             take.check_finishable()  # rolling: nothing kept yet; the window goes on
             if not wait:  # the next take is current on return, however it went
-                return self._committer.hand_over(take, self._new_rows())
-            return self._committer.finish_now(take)
+                return self._committer.hand_over(take, self._dataset.new_rows())
+            self._committer.wait_all()  # episodes commit in order
+            try:
+                return finish(take, self._session, self._dataset)
+            finally:
+                self._session.live.current = take.successor(self._committer.next_index(take))
 
     def keep(self) -> int:
         """Rolling capture: the last preroll_s seconds (rounded up to a second) and what follows
         are the open episode (finish_episode() commits it, cancel_episode() rolls again; before
         any frame, the next one starts it). Returns the frames it holds now: the pre-roll."""
         with self._guard.call("keep"), self._session.lock:
-            if self._rolling is None:
-                raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
             self._rolling.keep(self._current)
             return self._current.frames
 

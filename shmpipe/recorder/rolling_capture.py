@@ -6,12 +6,13 @@ the caller may keep the next episode before recording it.
 
 from __future__ import annotations
 
+from shmpipe.errors import UsageError
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.take import IDLE, OPEN, Take
 
 
 class RollingCapture:
-    """keep() of a Pipeline made with preroll_s, on the takes of its `session`."""
+    """keep() on the takes of `session`, which rolls if the Pipeline was made with preroll_s."""
 
     def __init__(self, session: Session) -> None:
         self._session = session
@@ -19,7 +20,9 @@ class RollingCapture:
 
     def keep(self, take: Take) -> None:
         """Keep `take`'s window, or, while it is IDLE, hold the keep for when it opens; a
-        kept (OPEN) take stays as it is."""
+        kept (OPEN) take stays as it is. UsageError if the session does not roll."""
+        if self._session.roll is None:
+            raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
         if take.state is IDLE:
             self._held = True
         elif take.state is not OPEN:
