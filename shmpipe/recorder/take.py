@@ -2,10 +2,10 @@
 
 A take is one attempt at an episode: it has its own number (workers key everything on it: a
 discarded episode's index is reused, its take number never) and the episode index it would
-commit as. It owns the rows, each camera's counts since it opened, the workers' failures, the
-rate meters status() reads (shmpipe.recorder.camera_counts), and what a replaced worker must be
-told again. Transitions are
-methods; each checks the state it starts from and an illegal one raises UsageError naming both.
+commit as. It owns the rows, each camera's counts since it opened and the rate meters status()
+reads (shmpipe.recorder.camera_counts), the workers' failures, and what a replaced worker must
+be told again. Transitions are methods; each checks the state it starts from and an illegal one
+raises UsageError naming both.
 
     IDLE --open--> OPEN --begin_finish--> FINISHING --committed--> COMMITTED
                     |  ^                      |
