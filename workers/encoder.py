@@ -187,7 +187,8 @@ class EncoderLoop(WorkerLoop):
         take, writer = self.take, self.writer
         self.ring.beat(flushing=True)
         try:
-            seconds, size = writer.finish(self.orders.kept_from(take))
+            kept_from = self.orders.kept_from(take)
+            seconds, size = writer.finish() if kept_from is None else writer.finish(kept_from)
         except Exception as exc:
             self._recover(f"finishing {writer.path}", exc)  # finished again in the next turn
             return

@@ -53,10 +53,10 @@ class TakeOrders:
         self._reencodes[take] = tries + 1
         return True
 
-    def kept_from(self, take: int) -> int:
-        """The take's first kept frame: its video starts there (rolling capture), else 0."""
+    def kept_from(self, take: int) -> int | None:
+        """A rolling take's first kept frame, where its video starts; None if it does not roll."""
         roll = self.rolls.get(take)
-        return roll.first_kept if roll is not None else 0
+        return roll.first_kept if roll is not None else None
 
     def void_take(self, take: int) -> str | None:
         """`take` is void (cancelled, or it failed): forgotten, its frames skipped from now on;
