@@ -3,7 +3,9 @@
 `add_frame` is called as fast as it returns, so the encoder runs flat out beside the busy
 loops; SVT-AV1 has then been seen to emit a frame out of order (~1 episode in 30 before the
 encoder learnt to encode again from its last durable frame). Prints failed episodes and how
-often a worker encoded again (its "encoding again" warnings), per backend.
+often a worker encoded again (its "encoding again" warnings), per backend; then `shmpipe verify`
+of the dataset (each video's frames counted against its episode's rows; --decode decodes them,
+~800 frames/s here).
 
     python3 -m bench.unpaced_soak --episodes 300 --backend process
 """
@@ -20,6 +22,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from shmpipe.tools.verify import verify_dataset
 
 CAMERA = "observation.images.front"
 BUSY = "while True: pass"
@@ -60,6 +64,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=1000)
     parser.add_argument("--backend", choices=("process", "thread"), default="process")
     parser.add_argument("--busy", type=int, default=2, help="busy loops beside it (nice 0)")
+    parser.add_argument("--decode", action="store_true", help="verify by decoding every frame")
     args = parser.parse_args()
     os.environ["SHMPIPE_BACKEND"] = args.backend
     count = _Count()  # the only handler: the backlog's warnings (every episode) are not printed
@@ -68,6 +73,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="shmpipe-soak-"))
     try:
         failed, errors = soak(root / "ds", args.episodes, args.frames)
+        report = verify_dataset(root / "ds", decode=args.decode)
     finally:
         for loop in loops:
             loop.kill()
@@ -78,6 +84,7 @@ def main() -> None:
     print(f"{args.backend}: {failed} failed of {args.episodes} unpaced episodes of "
           f"{args.frames} frames beside {args.busy} busy loops; encoded again "
           f"{count.again} times (a worker process logs that to stderr instead)")  # fmt: skip
+    print(f"verify{' --decode' if args.decode else ''}: {report.text()}")
 
 
 if __name__ == "__main__":

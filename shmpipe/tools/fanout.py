@@ -76,6 +76,18 @@ def _call(fn: Callable[[Any], Any], item: Any) -> Any:
     return fn(item)
 
 
+def add_command(commands: argparse._SubParsersAction, name: str, summary: str, description: str,
+                run: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:  # fmt: skip
+    """A subcommand over many datasets (merge, stats) with --json, --ray and --workers, run by
+    `run`; the caller adds its dataset paths and its own options."""
+    parser = commands.add_parser(name, help=summary, description=description,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """--ray [ADDRESS] and --workers N, for commands that take many datasets."""
     parser.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",

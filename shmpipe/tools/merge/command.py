@@ -21,15 +21,11 @@ the dataset and feature), 2 a source is not whole (as `shmpipe verify` finds it)
 
 
 def add_merge(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("merge", help="merge LeRobot v3.0 datasets into one",
-                                 description=MERGE_DESCRIPTION,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = fanout.add_command(commands, "merge", "merge LeRobot v3.0 datasets into one",
+                                MERGE_DESCRIPTION, _run_merge)  # fmt: skip
     parser.add_argument("out", metavar="OUT", type=Path, help="the new dataset's folder")
     parser.add_argument("sources", metavar="SRC", type=Path, nargs="+",
                         help="source datasets, or folders holding datasets")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    fanout.add_arguments(parser)
-    parser.set_defaults(run=_run_merge)
 
 
 def _run_merge(args: argparse.Namespace) -> int:

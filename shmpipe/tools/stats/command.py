@@ -21,16 +21,12 @@ verify` finds them; nothing changed) or failed.
 
 
 def add_stats(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("stats", help="recompute a dataset's stats exactly, in place",
-                                 description=STATS_DESCRIPTION,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = fanout.add_command(commands, "stats", "recompute a dataset's stats exactly, in place",
+                                STATS_DESCRIPTION, _run_stats)  # fmt: skip
     parser.add_argument("roots", metavar="DIR", type=Path, nargs="+",
                         help="datasets, or folders holding datasets")  # fmt: skip
     parser.add_argument("--dry-run", action="store_true",
                         help="only report the differences; change nothing")  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    fanout.add_arguments(parser)
-    parser.set_defaults(run=_run_stats)
 
 
 def _run_stats(args: argparse.Namespace) -> int:
