@@ -31,10 +31,10 @@ TASK = "pick the cube"
 
 
 def _parts(pipe) -> dict:
-    feeds = pipe._feed_list  # the bench reaches into the pipeline to time its pieces alone
+    feeds = pipe._intake.feeds  # the bench reaches into the pipeline to time its pieces alone
 
     def signals_deferred(frame: dict) -> None:
-        with pipe._signals_deferred:
+        with pipe._intake.signals_deferred:
             pass
 
     def ring_publishes(frame: dict) -> None:
@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict[str, list[float]]:
                 if part == "add_frame":
                     pipe.finish_episode()
                 else:
-                    for feed in pipe._feed_list:
+                    for feed in pipe._intake.feeds:
                         feed._end_loan()
                     pipe.cancel_episode()
     return times

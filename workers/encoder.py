@@ -4,12 +4,14 @@ Frames arrive in ring order, tagged with take and frame index; control messages 
 take's file goes (start), how many frames it has (finish) or that it is void (cancel). A slot is
 released only once its frame is in a flushed fragment on disk, and then at once (a writer ahead
 of us needs it), so if this worker is killed its successor finds every frame it needs either in
-the file or still in the ring. Rings are sized for
-the frames the codec holds (shmpipe.video.probe); should the codec ever hold a whole ring anyway,
-the worker closes its segment early (a flush and a keyframe) instead of releasing unsaved frames.
+the file or still in the ring (workers.held_frames keeps those slots; workers.take_orders what
+the worker was told of each take). Rings are sized for the frames the codec holds
+(shmpipe.video.probe); should the codec ever hold a whole ring anyway, the worker closes its
+segment early (a flush and a keyframe) instead of releasing unsaved frames.
 Because of that, a failed encode (the codec refusing a frame or emitting one out of order) costs
 nothing: the worker encodes the take again from its last durable frame into a new segment, from
-the frames it still holds (at most MAX_REENCODES times per take; a full disk fails at once).
+the frames it still holds (at most take_orders.MAX_REENCODES times per take; a full disk fails
+at once).
 
 Rolling capture uses the same segments: a rolling take (StartEpisode.roll_frames) is cut every
 segment_frames frames and the segments before its window are deleted
@@ -20,7 +22,6 @@ segments from the first kept frame (a remux, no re-encode).
 from __future__ import annotations
 
 import logging
-from collections import deque
 from pathlib import Path
 
 from multiprocess.connection import Connection
@@ -28,15 +29,15 @@ from multiprocess.connection import Connection
 from shmpipe import messages
 from shmpipe.ipc.doorbell import Doorbell
 from shmpipe.ipc.ring import ENCODER_READER, RingReader
-from shmpipe.video.episode_writer import EpisodeVideoWriter, retryable
+from shmpipe.video.episode_writer import EpisodeVideoWriter
 from shmpipe.video.probe import open_codec
-from shmpipe.video.rolling_segments import RollingSegments
 from shmpipe.video.segments import remove_segments
 
 from .base import WorkerLoop, main
+from .held_frames import VOID, HeldFrames
+from .take_orders import TakeOrders
 
 log = logging.getLogger("shmpipe")
-MAX_REENCODES = 3  # per take: the codec's misorder is rare (~1 in 30,000 frames under load)
 
 
 class EncoderLoop(WorkerLoop):
@@ -44,23 +45,16 @@ class EncoderLoop(WorkerLoop):
         self.ring = RingReader.attach(spec.ring_name, ENCODER_READER)
         super().__init__(conn, Doorbell.attach(spec.doorbell_name), [self.ring])
         self.camera, self.video = spec.camera, spec.video
-        # keyed by take (see shmpipe.ipc.ring): where its file goes, and how many frames it has
-        self.paths: dict[int, str] = {}
-        self.rolls: dict[int, RollingSegments] = {}  # rolling takes
-        self.targets: dict[int, int] = {}
-        self.newest_take = 0  # the highest take announced; older unannounced takes are void
-        self.void: set[int] = set()  # cancelled or failed takes: their frames are skipped
+        self.orders = TakeOrders()
         self.writer: EpisodeVideoWriter | None = None
-        self.take = -1
-        self.next_seq = self.ring.released(ENCODER_READER)  # next frame to read
-        self.held: deque[tuple[int, int, int]] = deque()  # (seq, take, frame index) unreleased
-        self.reencodes: dict[int, int] = {}  # take -> times encoded again after a failure
+        self.take = -1  # the take being written (-1: none)
+        self.held = HeldFrames(self.ring)  # slots read, not yet released
 
     def prove(self) -> None:
         open_codec(self.video)  # its threads and memory: a short limit fails start()
 
     def has_unread(self) -> bool:
-        return self.ring.unread(self.next_seq)
+        return self.held.unread()
 
     def work(self) -> None:
         self.encode_available()
@@ -69,38 +63,34 @@ class EncoderLoop(WorkerLoop):
 
     def handle(self, message: messages.ToWorker) -> None:
         match message:
-            case messages.StartEpisode(take=take, video_path=path):
-                self.paths[take] = path
-                self.newest_take = max(self.newest_take, take)
-                if message.roll_frames > 0:  # sent again with kept_from by a keep
-                    self.rolls[take] = RollingSegments(Path(path), message.roll_frames,
-                                                       message.segment_frames, message.kept_from)
-            case messages.FinishEpisode(take=take, num_frames=n):
-                self.targets[take] = n
+            case messages.StartEpisode():
+                self.orders.start(message)
+            case messages.FinishEpisode():
+                self.orders.finish(message)
             case messages.CancelEpisode(take=take):
                 # answer first: dropping the writer drains the codec (seconds at 720p), and
                 # nobody waits for that; the take's frames are skipped from now on
-                self.void.add(take)
+                path = self.orders.void_take(take)
                 self.reply(messages.EpisodeCancelled(take=take))
                 if self.take == take:
                     self._drop_writer()
-                elif take in self.paths:
-                    remove_segments(Path(self.paths[take]))
-                self._forget(take)
+                elif path is not None:
+                    remove_segments(Path(path))
 
     def encode_available(self) -> None:
         """Encode every unread frame; back to the loop as soon as a control message waits (a
         cancel is then heard within one frame's encoding, however far behind we are)."""
-        while self.ring.unread(self.next_seq):
+        held, orders = self.held, self.orders
+        while held.unread():
             if self.messages_waiting():
                 return
-            slot = self.ring.read(self.next_seq)
+            slot = self.ring.read(held.next_seq)
             take, index = slot.take, slot.frame_index
-            if take in self.void or (take < self.newest_take and take not in self.paths):
-                self._hold(slot.seq, take, -1)
+            if orders.skips(take):
+                held.hold(slot.seq, take, VOID)
                 continue
             if self.writer is None or self.take != take:
-                if take not in self.paths:
+                if take not in orders.paths:
                     return  # its StartEpisode is on the way; the frame waits in the ring
                 if self._whole():  # the next take's frames follow a finish at once
                     self.finish_if_complete()
@@ -108,9 +98,9 @@ class EncoderLoop(WorkerLoop):
                 self._drop_writer()
                 if not self._open(take, index):
                     continue
-            if take in self.rolls and not self._roll(take, index):
+            if take in orders.rolls and not self._roll(take, index):
                 continue
-            self._hold(slot.seq, take, index)
+            held.hold(slot.seq, take, index)
             try:
                 self.writer.encode(slot.frame, index)
                 failed = None
@@ -119,58 +109,28 @@ class EncoderLoop(WorkerLoop):
             del slot  # no view of the slot may outlive its release
             if failed is not None:
                 self._recover(f"encoding frame {index} into {self.writer.path}", failed)
-            self._release_on_disk()  # at once: a writer behind us needs every free slot now
+            # at once: a writer behind us needs every free slot now
+            held.release_on_disk(self.take, self.writer)
             self.ring.beat()
 
     def _roll(self, take: int, index: int) -> bool:
         """Rolling capture: a new segment at every segment_frames-th frame, the segments
         before the window deleted; False if the take failed (its frame is skipped)."""
-        if not self.rolls[take].cut_at(index, self.writer.first_frame):
+        if not self.orders.rolls[take].cut_at(index, self.writer.first_frame):
             return True
         self._cut_segment()
         if self.writer is None or self.take != take:
             return False
-        self.rolls[take].trim(index)
+        self.orders.rolls[take].trim(index)
         return True
-
-    def _hold(self, seq: int, take: int, index: int) -> None:
-        self.held.append((seq, take, index))
-        self.next_seq = seq + 1
-        self.ring.set_progress(self.next_seq)
 
     def release_durable(self) -> None:
         """Release held frames that are on disk; should the codec still hold the whole ring
         with nothing new to read, cut the segment so that its frames are on disk too."""
-        self._release_on_disk()
-        if self._starving():
+        self.held.release_on_disk(self.take, self.writer)
+        if self.writer is not None and self.held.full():  # every slot ours, none saved
             self._cut_segment()
-            self._release_on_disk()
-
-    def _release_on_disk(self) -> None:
-        """Release held frames, oldest first, that are on disk (or void)."""
-        released = None
-        while self.held:
-            seq, take, index = self.held[0]
-            on_disk = (
-                index < 0
-                or take != self.take
-                or self.writer is None
-                or index < self.writer.durable_frames
-            )
-            if not on_disk:
-                break
-            self.held.popleft()
-            released = seq + 1
-        if released is not None:
-            self.ring.release_through(released)
-
-    def _starving(self) -> bool:
-        """Every slot is held by us, unsaved, and nothing new can arrive."""
-        return (
-            self.writer is not None
-            and len(self.held) >= self.ring.capacity - 1
-            and not self.ring.unread(self.next_seq)
-        )
+            self.held.release_on_disk(self.take, self.writer)
 
     def _cut_segment(self) -> None:
         take, first = self.take, self.writer.frames
@@ -191,11 +151,9 @@ class EncoderLoop(WorkerLoop):
         failing."""
         take = self.take
         while True:
-            tries = self.reencodes.get(take, 0)
-            if not retryable(exc) or tries >= MAX_REENCODES:
+            if not self.orders.may_encode_again(take, exc):
                 self._fail(take, f"{doing}: {exc}", exc)
                 return
-            self.reencodes[take] = tries + 1
             first = self.writer.durable_frames
             log.warning("camera %r: %s: %s; encoding again from frame %d",
                         self.camera, doing, exc, first)  # fmt: skip
@@ -204,32 +162,24 @@ class EncoderLoop(WorkerLoop):
             if not self._open(take, first):
                 return
             try:
-                self._encode_held(take, first)
+                self.held.encode_again(self.writer, take, first)
                 return
             except Exception as again:
                 doing, exc = f"encoding {self.writer.path} again", again
 
-    def _encode_held(self, take: int, first: int) -> None:
-        for seq, held_take, index in list(self.held):
-            if held_take == take and index >= first:
-                slot = self.ring.read(seq)
-                self.writer.encode(slot.frame, index)
-                del slot
-                self.ring.beat()
-
     def _open(self, take: int, first_frame: int) -> bool:
         try:
-            self.writer = EpisodeVideoWriter(self.paths[take], self.video, first_frame)
+            self.writer = EpisodeVideoWriter(self.orders.paths[take], self.video, first_frame)
         except Exception as exc:
             self.take = take
-            self._fail(take, f"opening {self.paths[take]}: {exc}", exc)
+            self._fail(take, f"opening {self.orders.paths[take]}: {exc}", exc)
             return False
         self.take = take
         return True
 
     def _whole(self) -> bool:
         """The open take has every frame its FinishEpisode counts."""
-        return self.writer is not None and self.targets.get(self.take) == self.writer.frames
+        return self.writer is not None and self.orders.targets.get(self.take) == self.writer.frames
 
     def finish_if_complete(self) -> None:
         if not self._whole():
@@ -237,15 +187,15 @@ class EncoderLoop(WorkerLoop):
         take, writer = self.take, self.writer
         self.ring.beat(flushing=True)
         try:
-            roll = self.rolls.get(take)
-            seconds, size = writer.finish(roll.first_kept) if roll else writer.finish()
+            kept_from = self.orders.kept_from(take)
+            seconds, size = writer.finish() if kept_from is None else writer.finish(kept_from)
         except Exception as exc:
             self._recover(f"finishing {writer.path}", exc)  # finished again in the next turn
             return
         finally:
             self.ring.beat()
         self.writer, self.take = None, -1
-        self._forget(take)
+        self.orders.forget(take)
         self.reply(
             messages.EpisodeDone(
                 take=take,
@@ -260,8 +210,7 @@ class EncoderLoop(WorkerLoop):
         """The take is lost: say so now (the control process stops the episode at its next
         add_frame), then skip its frames."""
         self._drop_writer()
-        self.void.add(take)
-        self._forget(take)
+        self.orders.void_take(take)
         code = getattr(exc, "errno", None)
         self.reply(messages.WorkerFailed(take=take, error=error, errno=code or 0))
 
@@ -270,12 +219,6 @@ class EncoderLoop(WorkerLoop):
         if self.writer is not None:
             self.writer.abort()
             self.writer, self.take = None, -1
-
-    def _forget(self, take: int) -> None:
-        self.paths.pop(take, None)
-        self.rolls.pop(take, None)
-        self.targets.pop(take, None)
-        self.reencodes.pop(take, None)
 
     def close(self, crashed: bool) -> None:
         """A bug leaves the segment for the successor to continue; a shutdown or a dead owner

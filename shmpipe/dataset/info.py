@@ -118,15 +118,10 @@ def _is_shape(shape: object, ndim: int) -> bool:
     return all(hasattr(d, "__index__") and not isinstance(d, bool) and d >= 1 for d in shape)
 
 
-def new_info(
-    fps: int,
-    cameras: Mapping[str, Sequence[int]],
-    features: Mapping[str, tuple],
-    video: Mapping[str, object],
-    robot_type: str | None = None,
-    feature_names: Mapping[str, Sequence[str]] | None = None,
-    capture: bool = False,
-) -> dict:
+def new_info(fps: int, cameras: Mapping[str, Sequence[int]], features: Mapping[str, tuple],
+             video: Mapping[str, object], robot_type: str | None = None,
+             feature_names: Mapping[str, Sequence[str]] | None = None,
+             capture: bool = False) -> dict:  # fmt: skip
     """info.json of an empty dataset, in LeRobot's key order, plus our own "shmpipe" block.
     `capture`: one capture-time column per camera (shmpipe.dataset.capture_times)."""
     video = json.loads(json.dumps(dict(video)))  # as stored (tuples become lists), to compare

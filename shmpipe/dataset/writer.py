@@ -3,7 +3,8 @@
 Each episode has files of its own (data, one video per camera, a meta/episodes row, its image
 histograms), so saving costs O(that episode). They are staged under names no reader globs and
 published together, `meta/info.json` last: the commit point (shmpipe.dataset.episode_commit).
-Files it does not count are not part of the dataset, and reopening removes them.
+Files it does not count are not part of the dataset, and reopening removes them; the metadata
+files a commit replaces before it are put back (shmpipe.dataset.committed_meta).
 """
 
 from __future__ import annotations
@@ -22,17 +23,13 @@ import numpy as np
 from shmpipe.dataset import adopt, capture_times, layout
 from shmpipe.dataset.checks import check_episode, check_rows
 from shmpipe.dataset.cleanup import remove_new_dataset, remove_shmpipe_dir, remove_unfinished
+from shmpipe.dataset.committed_meta import CommittedMeta
 from shmpipe.dataset.episode_commit import EpisodeCommit
 from shmpipe.dataset.feature_types import specs_of
-from shmpipe.dataset.files import sync_folders, take_lock, write_atomically
+from shmpipe.dataset.files import take_lock
 from shmpipe.dataset.info import check_fps, check_names, new_info, shapes, write_info
-from shmpipe.dataset.meta_tables import TaskList
-from shmpipe.dataset.resume import empty_stats, saved_stats
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.settings_match import matching_info
-from shmpipe.dataset.state import save_state
-from shmpipe.dataset.stats import counts_in, stats_json
-from shmpipe.dataset.untrusted import file_problem
 from shmpipe.errors import ConfigError, UsageError
 from shmpipe.stats.columns import Stats
 
@@ -57,6 +54,14 @@ class CommittedEpisode:
     timings: dict[str, float]
     videos: dict[str, Path]  # camera -> its video of the episode
 
+    @classmethod
+    def of(cls, staged: EpisodeCommit, started: float | None = None) -> CommittedEpisode:
+        """What the published `staged` commit wrote; "total" from `started` (or its start)."""
+        timings = dict(staged.timings)
+        timings["total"] = time.perf_counter() - (staged.started if started is None else started)
+        return cls(staged.episode_index, staged.length, staged.tasks, staged.stats,
+                   str(staged.data_path), timings, staged.videos)  # fmt: skip
+
 
 class DatasetWriter(contextlib.AbstractContextManager):
     """Appends episodes to the LeRobot v3.0 dataset at `root`; one writer per root at a time.
@@ -79,11 +84,9 @@ class DatasetWriter(contextlib.AbstractContextManager):
         self.capture_cameras = capture_times.cameras_of(info)  # cameras with capture times
         self.next_episode_index: int = info["total_episodes"]
         self.next_frame_index: int = info["total_frames"]
-        self._tasks = TaskList(root / layout.TASKS_PATH)
-        self._stats = empty_stats(info, self.features, self.cameras)
-        self._stats_ahead = False  # stats.json or state.npz count an episode not committed
         self._staged: EpisodeCommit | None = None  # the episode being committed, if any
         self._linked: set[Path] = set()  # folders known durable in their parents (files.py)
+        self._meta = CommittedMeta(root, info, self.features, self.cameras, self._linked)
         self.created, self._root_existed = False, True  # whether open() made the dataset
 
     @classmethod
@@ -128,7 +131,8 @@ class DatasetWriter(contextlib.AbstractContextManager):
                 write_info(root, wanted, writer._linked)
             else:
                 remove_unfinished(root, writer.next_episode_index, opening=True)
-                writer._reload()
+                writer._meta.reload(writer._info, writer.next_episode_index,
+                                    writer.next_frame_index)  # fmt: skip
             if foreign:  # adopted once its scan succeeded, before our stats.json replaces
                 write_info(root, writer._info, writer._linked)  # LeRobot's (verify: either)
             if found is not None:
@@ -142,27 +146,14 @@ class DatasetWriter(contextlib.AbstractContextManager):
                 remove_shmpipe_dir(root)
             raise
 
-    def _reload(self) -> None:
-        """Read back tasks and the stats state of the committed episodes (meta/shmpipe/state.npz,
-        or one scan of the dataset if it is missing or stale), and note whether stats.json is
-        out of step with info.json (a commit died between them): _restore_meta then puts
-        tasks.parquet, stats.json and state.npz back."""
-        self._tasks.load(self._info["total_tasks"])
-        stats_path, rebuilt = self.root / layout.STATS_PATH, False
-        if self.next_episode_index:
-            self._stats, rebuilt = saved_stats(self.root, self._stats, self.next_episode_index,
-                                               self.next_frame_index)  # fmt: skip
-        if self.next_episode_index == 0:
-            self._stats_ahead = stats_path.exists()
-        else:  # rebuilt: stats.json may be another writer's (LeRobot's quantiles); ours then
-            counts = {name: s["count"].tolist() for name, s in self._stats.stats().items()}
-            text = stats_path.read_text() if file_problem(stats_path) is None else ""
-            self._stats_ahead = rebuilt or counts_in(text) != counts
-
     # -- recording -------------------------------------------------------------------------
+    def new_rows(self) -> EpisodeRows:
+        """Empty rows for an episode, laid out as this dataset's data files."""
+        return EpisodeRows(self.features, fps=self.fps, capture=self.capture_cameras)
+
     def task_index(self, task: str) -> int:
         """The index of `task`; a new task gets the next one (saved at the next commit)."""
-        return self._tasks.index(task)
+        return self._meta.tasks.index(task)
 
     def commit_episode(
         self,
@@ -180,7 +171,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         """
         t0 = time.perf_counter()
         _check_next(self.next_episode_index, episode_index)
-        check_episode(self.root, self.cameras, self.features, len(self._tasks.texts()),
+        check_episode(self.root, self.cameras, self.features, len(self._meta.tasks.texts()),
                       episode_index, rows, image_histograms)  # fmt: skip
         staged = self.stage_episode(episode_index, rows)
         staged.write_meta(image_histograms)
@@ -193,11 +184,11 @@ class DatasetWriter(contextlib.AbstractContextManager):
         Until commit_staged returns the episode is not part of the dataset (discard_episode
         removes what was written)."""
         _check_next(self.next_episode_index, episode_index)
-        check_rows(self.features, len(self._tasks.texts()), rows, self.capture_cameras)
-        self._drop_staged()
-        self._staged = EpisodeCommit(self.root, self._info, self.cameras, self._stats,
-                                     self._tasks, rows, episode_index, self.next_frame_index,
-                                     self._linked)  # fmt: skip
+        check_rows(self.features, len(self._meta.tasks.texts()), rows, self.capture_cameras)
+        self._meta.dropped(self._staged)
+        self._staged = EpisodeCommit(self.root, self._info, self.cameras, self._meta.stats,
+                                     self._meta.tasks, rows, episode_index,
+                                     self.next_frame_index, self._linked)  # fmt: skip
         return self._staged
 
     def stage_episode(self, episode_index: int, rows: EpisodeRows) -> EpisodeCommit:
@@ -216,14 +207,11 @@ class DatasetWriter(contextlib.AbstractContextManager):
                              "the one this writer staged last")  # fmt: skip
         staged.publish()
         # Committed: only now does the writer's state move on.
-        self._info, self._stats, self._stats_ahead = staged.info, staged.merged, False
-        self._staged = None
+        self._info, self._staged = staged.info, None
+        self._meta.committed(staged.merged)
         self.next_episode_index = staged.episode_index + 1
         self.next_frame_index += staged.length
-        timings = dict(staged.timings)
-        timings["total"] = time.perf_counter() - (staged.started if started is None else started)
-        return CommittedEpisode(staged.episode_index, staged.length, staged.tasks, staged.stats,
-                                str(staged.data_path), timings, staged.videos)  # fmt: skip
+        return CommittedEpisode.of(staged, started)
 
     def discard_episode(self, episode_index: int) -> None:
         """Delete the files of an episode that will not be committed (cancelled, or its commit
@@ -233,7 +221,7 @@ class DatasetWriter(contextlib.AbstractContextManager):
         if episode_index < self.next_episode_index:
             raise ConfigError(f"discard_episode: episode {episode_index} is committed")
         remove_unfinished(self.root, self.next_episode_index)
-        self._tasks.forget_uncommitted()
+        self._meta.tasks.forget_uncommitted()
         self._restore_meta()
 
     def discard_files(self, numbers: Sequence[int]) -> None:
@@ -258,41 +246,13 @@ class DatasetWriter(contextlib.AbstractContextManager):
 
     # -- metadata files ------------------------------------------------------------------
     def _restore_meta(self) -> None:
-        """Put tasks.parquet, stats.json and state.npz back to what info.json counts."""
-        self._tasks.save()
-        self._drop_staged()
-        if self._stats_ahead:
-            _write_stats(self.root, self._stats.stats() if self.next_episode_index else None)
-            self._save_state(self._info)
-            self._stats_ahead = False
-
-    def _drop_staged(self) -> None:
-        """Forget an uncommitted staged episode, noting whether it wrote stats.json/state.npz."""
-        if self._staged is not None and self._staged.renaming:
-            self._stats_ahead = True
+        """Forget a staged episode; put tasks.parquet, stats.json and state.npz back to what
+        info.json counts."""
+        self._meta.dropped(self._staged)
         self._staged = None
-
-    def _save_state(self, info: dict) -> None:
-        """state.npz of the committed episodes (none yet: no file), durable before return."""
-        path = self.root / layout.STATE_PATH
-        if self.next_episode_index == 0:
-            path.unlink(missing_ok=True)
-            return
-        save_state(self.root, info, self._stats.to_arrays())
-        sync_folders([path], self.root, self._linked)
-
+        self._meta.restore(self._info, self.next_episode_index)
 
 
 def _check_next(expected: int, episode_index: int) -> None:
     if episode_index != expected:
         raise ConfigError(f"commit_episode: expected episode {expected}, got {episode_index}")
-
-
-def _write_stats(root: Path, stats: dict[str, Stats] | None) -> None:
-    """stats.json holding `stats` (None: no file)."""
-    path = root / layout.STATS_PATH
-    if stats is None:
-        path.unlink(missing_ok=True)
-    else:
-        text = stats_json(stats).encode()
-        write_atomically(path, lambda f: f.write(text))

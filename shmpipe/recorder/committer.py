@@ -1,4 +1,7 @@
-"""Background commits: finish_episode(wait=False) hands its FINISHING take to one thread, which
+"""How a take ends when it is not committed in the caller's thread: handed to the background, or
+discarded (cancel_episode(), close()).
+
+Background commits: finish_episode(wait=False) hands its FINISHING take to one thread, which
 takes the commit steps of shmpipe.recorder.finish for each take, in order, as its encoders get
 done, while the control loop records the next episode.
 
@@ -24,7 +27,7 @@ from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.recorder.finish import begin, complete, discard
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
-from shmpipe.recorder.take import COMMITTED, FINISHING, Take
+from shmpipe.recorder.take import COMMITTED, FINISHING, LIVE, ROLLING, Take
 
 log = logging.getLogger("shmpipe")
 
@@ -131,6 +134,22 @@ class Committer:
             self.wait_all()
         finally:
             self._session.closing = True
+
+    def close(self) -> None:
+        """Pipeline.close(): finish_all, then discard the open take if there is one, saying so
+        on the `shmpipe` logger (a warning: only finish_episode() keeps frames; a take still
+        rolling kept nothing, so that is only noted)."""
+        self.finish_all()
+        take = self._session.live.current
+        if take.state not in LIVE:
+            return
+        say = log.info if take.state is ROLLING else log.warning
+        say("close(): episode %d discarded with its %d frames (finish_episode() was not "
+            "called)", take.episode, take.frames)  # fmt: skip
+        try:
+            self.discard_current(0.0, stop=True)  # nobody waits on workers stopping
+        except Exception as exc:
+            log.warning("close(): cancelling the open episode failed: %s", exc)
 
     def status(self, status: PipelineStatus) -> PipelineStatus:
         """`status` with the background commits' figures."""

@@ -191,7 +191,7 @@ def _result(take: Take, session: Session, committed: CommittedEpisode, done: dic
         stats=committed.stats,
         timings=timings,
         ring_high_water={name: feed.ring.high_water for name, feed in feeds.items()},
-        overflow_count={name: take.overflowed(feed) for name, feed in feeds.items()},
+        overflow_count={name: take.counts.overflowed(feed) for name, feed in feeds.items()},
         tasks=committed.tasks,
         worker_restarts=take.restarts,
     )

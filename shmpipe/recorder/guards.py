@@ -43,6 +43,12 @@ class CallGuard:
         self._caller: int | None = None  # the thread inside a call
         self._generation = _forks[0]
 
+    def check_new(self) -> None:
+        """start() makes a pipeline run once: UsageError if it was started or closed."""
+        if self.state is not NEW:
+            state = "already started" if self.state is STARTED else "closed"
+            raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
+
     def started(self) -> None:
         if self.state is not NEW:
             raise UsageError(f"Pipeline.start(): goes from NEW to STARTED, but it is "

@@ -2,9 +2,10 @@
 
 `add_frame` checks the whole frame, stages every camera image (a ring slot, or the backlog when
 a ring is full) and then commits them and the numeric row together, so a frame is in every camera
-and in the rows, or in none. `finish_episode` ends the take (shmpipe.recorder.finish): the
-workers are told how many frames the episode has, its data and metadata are written while the
-encoders flush, and once they are done it is committed to the LeRobot v3.0 dataset at `root`.
+and in the rows, or in none (shmpipe.recorder.frame_intake). `finish_episode` ends the take
+(shmpipe.recorder.finish): the workers are told how many frames the episode has, its data and
+metadata are written while the encoders flush, and once they are done it is committed to the
+LeRobot v3.0 dataset at `root`.
 The episode's state is the take's (shmpipe.recorder.take); the pipeline is a front over it.
 Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
 """
@@ -12,7 +13,6 @@ Workers that die or stall are replaced on the way (shmpipe.recorder.supervisor).
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import weakref
 from collections.abc import Mapping
@@ -24,25 +24,24 @@ import numpy as np
 
 from shmpipe.dataset import layout
 from shmpipe.dataset.info import check_fps
-from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.dataset.writer import DatasetWriter
 from shmpipe.errors import UsageError
-from shmpipe.recorder import frame_input, limits, rolling, settings
+from shmpipe.recorder import limits, rolling, settings
 from shmpipe.recorder.committer import Committer, FinishHandle
 from shmpipe.recorder.finish import CANCEL_WAIT_S, finish
-from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard, SignalsDeferred
+from shmpipe.recorder.frame_intake import FrameIntake
+from shmpipe.recorder.guards import CLOSED, NEW, STARTED, CallGuard
 from shmpipe.recorder.preview import PreviewConfig
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
+from shmpipe.recorder.rolling_capture import RollingCapture
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.sizing import plan_start
-from shmpipe.recorder.take import FAILED, IDLE, LIVE, OPEN, ROLLING, Take
+from shmpipe.recorder.take import IDLE, LIVE, ROLLING, Take
 from shmpipe.system import priority
 from shmpipe.video.encoder_config import VideoEncoderConfig
 
-log = logging.getLogger("shmpipe")
 Overflow = Literal["backlog", "block", "error"]
 OVERFLOW_POLICIES = ("backlog", "block", "error")
-_NO_TASK = object()  # add_frame checks a task text once per text object
 
 
 class Pipeline:
@@ -93,20 +92,16 @@ class Pipeline:
         self.control_priority = settings.check_fifo_priority(control_priority)
         self.robot_type, self.feature_names = robot_type, dict(feature_names or {})
         self.capture_times, self.preview = bool(capture_times), preview
-        self.preroll_s, self._keep_next = rolling.check_preroll(preroll_s), False
+        self.preroll_s = rolling.check_preroll(preroll_s)
         self._guard, self._stack = CallGuard(), ExitStack()
-        self._signals_deferred = SignalsDeferred()  # reused by every add_frame
         self._owner = [os.getpid()]  # the process that started it (set again by start())
         self._finalizer = weakref.finalize(self, _release, self._stack, self._owner)
-        self._task_checked = _NO_TASK
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Pipeline:
         """Check every setting (the encoder is opened once at the real size), make the rings
         and start the workers; they live until close(). Nothing is written if this fails."""
-        if self._guard.state is not NEW:
-            state = "already started" if self._guard.state is STARTED else "closed"
-            raise UsageError(f"Pipeline.start(): the pipeline is {state}; make a new one")
+        self._guard.check_new()
         self._owner[0] = os.getpid()
         try:
             videos, self.encoder, self.ring_slots, self.backlog_bytes = plan_start(self)
@@ -118,18 +113,20 @@ class Pipeline:
             self._stack.callback(lambda: dataset.close(discard_new=failed[0]))
             # a resumed dataset fixes the column order of every later file
             self.cameras, self.features = dict(self._dataset.cameras), dict(self._dataset.features)
-            self._new_rows = functools.partial(EpisodeRows, self.features, fps=self.fps,
-                                               capture=self._dataset.capture_cameras)  # fmt: skip
-            first = Take(1, self._dataset.next_episode_index, self._new_rows())
-            self._expected_keys = frozenset(self.cameras) | frozenset(self.features)
+            first = Take(1, self._dataset.next_episode_index, self._dataset.new_rows())
             self._session = Session(
                 self._stack, self.cameras, videos, self.ring_slots, self.backlog_bytes,
                 self.root / layout.SPILL_DIR, self.backend, self.stall_timeout_s,
                 self.control_priority, self.preview,
                 {name: spec.shape for name, spec in self.features.items()},
-                self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots))
+                self.preroll_s and rolling.plan(self.preroll_s, self.fps, self.ring_slots)
+            )  # fmt: skip
             self._committer = Committer(self._session, self._dataset, self._stack)
             self._session.live.current = first
+            self._rolling = RollingCapture(self._session)
+            video_path = functools.partial(layout.staged_video_path, self.root)
+            self._intake = FrameIntake(self._session, self._dataset, self.features, self.overflow,
+                                       self.capture_times, video_path, self._rolling)  # fmt: skip
             limits.prove_room()  # for an episode's threads and files, naming a short limit
         except BaseException as exc:
             self._stack.close()
@@ -138,8 +135,6 @@ class Pipeline:
                 raise error from exc
             raise
         failed[0] = False
-        self._feed_list = list(self._session.feeds.values())
-        self._video_path = functools.partial(layout.staged_video_path, self.root)
         self._guard.started()
         return self
 
@@ -170,16 +165,8 @@ class Pipeline:
         logger naming it: only finish_episode() keeps frames."""
         if self._guard.state is CLOSED:
             return
-        if started := self._guard.state is STARTED and self._guard.in_owner():
-            self._committer.finish_all()
-        if started and self._current.state in LIVE:
-            say = log.info if self._current.state is ROLLING else log.warning  # nothing kept
-            say("close(): episode %d discarded with its %d frames (finish_episode() was not "
-                "called)", self._current.episode, self._current.frames)  # fmt: skip
-            try:
-                self._committer.discard_current(0.0, stop=True)  # nobody waits on workers stopping
-            except Exception as exc:
-                log.warning("close(): cancelling the open episode failed: %s", exc)
+        if self._guard.state is STARTED and self._guard.in_owner():
+            self._committer.close()
         self._guard.closed()
         self._finalizer()
 
@@ -198,16 +185,7 @@ class Pipeline:
         camera and no row, and the episode goes on."""
         self._guard.enter("add_frame")  # no context-manager objects on this path
         try:
-            sources, row, times = self._checked(frame, task, capture_times)
-            with self._session.lock:  # the rings, the backlog and the workers are ours
-                take = self._ready()
-                feeds = self._feed_list
-                staged = [feed.stage(source) for feed, source in zip(feeds, sources, strict=True)]
-                with self._signals_deferred:
-                    index = take.add(feeds, staged, row, self._dataset.task_index(task), times)
-                    self._session.publish_row(row, take.number, index)
-                    self._session.wake_readers()
-                take.warn_if_behind(feeds)
+            self._intake.add(frame, task, capture_times)
         finally:
             self._guard.leave()
 
@@ -228,7 +206,7 @@ class Pipeline:
                 raise UsageError("finish_episode(): no frames were added since the last episode")
             take.check_finishable()  # rolling: nothing kept yet; the window goes on
             if not wait:  # the next take is current on return, however it went
-                return self._committer.hand_over(take, self._new_rows())
+                return self._committer.hand_over(take, self._dataset.new_rows())
             self._committer.wait_all()  # episodes commit in order
             try:
                 return finish(take, self._session, self._dataset)
@@ -240,12 +218,7 @@ class Pipeline:
         are the open episode (finish_episode() commits it, cancel_episode() rolls again; before
         any frame, the next one starts it). Returns the frames it holds now: the pre-roll."""
         with self._guard.call("keep"), self._session.lock:
-            if self.preroll_s is None:
-                raise UsageError("keep(): the pipeline does not roll; make it with preroll_s=")
-            if self._current.state is IDLE:
-                self._keep_next = True
-            elif self._current.state is not OPEN:
-                self._session.keep(self._current)
+            self._rolling.keep(self._current)
             return self._current.frames
 
     def cancel_episode(self, wait: bool = True) -> None:
@@ -259,38 +232,6 @@ class Pipeline:
         """Live figures read from shared counters; cheap enough for a progress display."""
         with self._guard.call("status"), self._session.lock:
             return self._committer.status(self._session.status(self._current))
-
-    def _checked(self, frame: Mapping, task: str, capture_times) -> tuple:
-        """add_frame's checks, before anything is written: (each camera's source for stage(),
-        the feature row, the capture times or None); a task text is checked once per object."""
-        if task is not self._task_checked:
-            self._task_checked = frame_input.check_task(task)
-        frame_input.check_keys(frame, self._expected_keys)
-        sources = [feed.source_of(frame[feed.name]) for feed in self._feed_list]
-        row = {n: frame_input.to_feature_row(n, frame[n], s) for n, s in self.features.items()}
-        times = None
-        if capture_times is not None or self.capture_times:
-            times = frame_input.to_capture_times(capture_times, self._current.rows.capture)
-        return sources, row, times
-
-    def _ready(self) -> Take:
-        """add_frame's take, ready for the frame: workers looked after (a failure of the take
-        refuses the frame until cancelled), room in every ring (overflow "block"/"error"), the
-        take opened at its first frame, room for the row."""
-        take = self._current
-        self._session.supervisor.supervise(self._session.live)
-        if take.state is FAILED:
-            raise take.refused_frame()
-        if self.overflow != "backlog":
-            self._session.make_room(self.overflow == "error", take)
-        if take.state is IDLE:
-            with self._signals_deferred:  # every encoder is told of the take, or none
-                self._session.open_take(take, self._video_path)
-                if self._keep_next:
-                    self._keep_next = False
-                    self._session.keep(take)
-        take.make_room()
-        return take
 
 
 def _release(stack: ExitStack, owner: list[int]) -> None:

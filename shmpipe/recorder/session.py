@@ -35,7 +35,6 @@ from shmpipe.messages import EncoderSpec, EpisodeDone, Owner, StatsSpec
 from shmpipe.recorder.camera_feed import BacklogBudget, CameraFeed
 from shmpipe.recorder.live import LiveTakes
 from shmpipe.recorder.preview import PreviewConfig, PreviewWorker
-from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.results import CameraStatus, PipelineStatus, StatsStatus
 from shmpipe.recorder.rolling import Roll, RollPlan
 from shmpipe.recorder.sizing import histogram_shapes
@@ -184,12 +183,12 @@ class Session:
     def _camera_status(self, name: str, take: Take) -> CameraStatus:
         feed, worker = self.feeds[name], self.supervisor.handles[encoder_for(name)]
         written, encoded = feed.ring.write_seq, feed.encoded()
-        rates = take.meters.get(name, RateMeter()).rates(feed.added(), encoded)
+        rates = take.counts.rates(feed, encoded)
         stalled_s = self.supervisor.stalled_s(encoder_for(name))
         return CameraStatus(
             worker.pid, worker.alive(), stalled_s, written, encoded,
             feed.ring.slots_used(), feed.ring.capacity, len(feed.backlog),
-            feed.backlog_bytes(), take.spilled(feed), *rates,
+            feed.backlog_bytes(), take.counts.spilled(feed), *rates,
             take.message_of(encoder_for(name)),
         )  # fmt: skip
 

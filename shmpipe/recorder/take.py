@@ -2,9 +2,10 @@
 
 A take is one attempt at an episode: it has its own number (workers key everything on it: a
 discarded episode's index is reused, its take number never) and the episode index it would
-commit as. It owns the rows, each camera's counts since it opened, the workers' failures, the
-rate meters status() reads, and what a replaced worker must be told again. Transitions are
-methods; each checks the state it starts from and an illegal one raises UsageError naming both.
+commit as. It owns the rows, each camera's counts since it opened and the rate meters status()
+reads (shmpipe.recorder.camera_counts), the workers' failures, and what a replaced worker must
+be told again. Transitions are methods; each checks the state it starts from and an illegal one
+raises UsageError naming both.
 
     IDLE --open--> OPEN --begin_finish--> FINISHING --committed--> COMMITTED
                     |  ^                      |
@@ -47,8 +48,8 @@ import msgspec
 from shmpipe import messages
 from shmpipe.dataset.rows import EpisodeRows
 from shmpipe.errors import DatasetError, ShmpipeError, UsageError, WorkerError
+from shmpipe.recorder.camera_counts import CameraCounts
 from shmpipe.recorder.camera_feed import CameraFeed
-from shmpipe.recorder.rate_meter import RateMeter
 from shmpipe.recorder.rolling import Roll
 from shmpipe.recorder.worker_handle import WorkerRole, encoder_for
 
@@ -86,11 +87,9 @@ class Take:
         self.state = IDLE
         self.restarts = 0  # workers replaced while the workers knew of the take
         self.failures: dict[WorkerRole, messages.WorkerFailed] = {}  # the first of each worker
-        self.meters: dict[str, RateMeter] = {}
+        self.counts = CameraCounts()  # each camera's frames, backlog and rates since open
         self._starts: dict[WorkerRole, messages.StartEpisode] = {}
         self._finish: messages.FinishEpisode | None = None
-        self._counted: dict[str, tuple[int, int, int]] = {}  # camera -> counters at open
-        self._warned: set[str] = set()  # cameras whose backlog was reported
         self.roll: Roll | None = None  # rolling capture's window, if the take rolls
 
     def __repr__(self) -> str:
@@ -123,16 +122,13 @@ class Take:
         whole or not at all)."""
         if self.state is not IDLE:
             self._move("open", [IDLE], OPEN)
-        counted, meters, starts = {}, {}, {}
+        feeds = list(feeds)
+        counts, starts = CameraCounts(feeds), {}
         for feed in feeds:
-            added, encoded = feed.added(), feed.encoded()
-            counted[feed.name] = (added, feed.backlogged, feed.spilled)
-            meters[feed.name] = meter = RateMeter()
-            meter.restart(added, encoded)
             path = str(video_path(feed.name, self.episode))
             window = (roll.plan.window, roll.plan.segment) if roll is not None else (0, 0)
             starts[encoder_for(feed.name)] = messages.StartEpisode(self.number, path, *window)
-        self._counted, self.meters, self._starts = counted, meters, starts
+        self.counts, self._starts = counts, starts
         self.roll, self.state = roll, OPEN if roll is None else ROLLING
         return dict(starts)
 
@@ -183,7 +179,7 @@ class Take:
         if self.roll is not None:
             self.roll.settle(feeds)  # the kept frames' stats are exact after this
         first = self.first_frame
-        counts = self.camera_frames(feeds)
+        counts = self.counts.frames(feeds)
         if any(count != first + self.frames for count in counts.values()):
             raise WorkerError(f"finish_episode(): episode {self.episode} has {self.frames} rows "
                               f"but camera frames {counts}; it cannot be saved whole and is "
@@ -247,15 +243,6 @@ class Take:
                           "added: call cancel_episode() (finish_episode() raises this and "
                           "discards it)")  # fmt: skip
 
-    def warn_if_behind(self, feeds: list[CameraFeed]) -> None:
-        """One warning per camera and take, when its frames start to wait in the backlog."""
-        for feed in feeds:
-            if feed.backlog and feed.name not in self._warned:
-                self._warned.add(feed.name)
-                log.warning("camera %r: the encoder is %d frames behind (its ring is full); "
-                            "frames wait in the backlog and finish_episode() will wait for "
-                            "them; see status()", feed.name, feed.ring.capacity)  # fmt: skip
-
     # -- what the take knows ---------------------------------------------------------------
     def replay(self, role: WorkerRole) -> list:
         """What a worker replacing `role` must be told of the take, in order (counted)."""
@@ -277,15 +264,3 @@ class Take:
     def message_of(self, role: WorkerRole) -> str:
         failed = self.failures.get(role)
         return "" if failed is None else failed.error
-
-    def camera_frames(self, feeds: Iterable[CameraFeed]) -> dict[str, int]:
-        """Frames each camera got since the take opened (in its ring, or waiting for it)."""
-        return {f.name: f.added() - self._counted[f.name][0] for f in feeds if self._counted}
-
-    def overflowed(self, feed: CameraFeed) -> int:
-        """Frames of the take that went through the camera's backlog."""
-        return feed.backlogged - self._counted[feed.name][1] if self._counted else 0
-
-    def spilled(self, feed: CameraFeed) -> int:
-        """Of those, frames that went through the disk spill file."""
-        return feed.spilled - self._counted[feed.name][2] if self._counted else 0

@@ -17,14 +17,15 @@ from tests.helpers.paths import REFERENCE, REPO, needs_reference
 pytestmark = needs_reference
 # Adopt the dataset (DatasetWriter.open) in a process killed right after one write of it
 ADOPT_AND_DIE = """
-import os, signal, sys
-from shmpipe.dataset import writer
+import importlib, os, signal, sys
 from shmpipe.dataset.writer import DatasetWriter
-real = getattr(writer, sys.argv[2])
+where, _, name = sys.argv[2].rpartition(".")
+module = importlib.import_module("shmpipe.dataset." + where)
+real = getattr(module, name)
 def then_die(*args, **kwargs):
     real(*args, **kwargs)
     os.kill(os.getpid(), signal.SIGKILL)
-setattr(writer, sys.argv[2], then_die)
+setattr(module, name, then_die)
 cameras = {f"observation.images.cam{i}": (96, 128, 3) for i in range(2)}
 features = {"observation.state": (6,), "action": (6,)}
 video = {"vcodec": "libsvtav1", "pix_fmt": "yuv420p", "g": 2, "crf": 30, "preset": 12,
@@ -33,7 +34,7 @@ DatasetWriter.open(sys.argv[1], 30, cameras, features, video)
 """
 
 
-@pytest.mark.parametrize("killed_after", ["_write_stats", "write_info"])
+@pytest.mark.parametrize("killed_after", ["committed_meta._write_stats", "writer.write_info"])
 def test_adoption_killed_between_its_writes_leaves_a_dataset_that_verifies(
     tmp_path, killed_after
 ):

@@ -106,7 +106,7 @@ def test_encoder_thread_that_crashes_is_restarted_and_keeps_every_frame(tmp_path
 
     def crash_once(self):
         original(self)
-        if self.camera == "front" and self.next_seq >= 60 and not calls["n"]:
+        if self.camera == "front" and self.held.next_seq >= 60 and not calls["n"]:
             calls["n"] += 1
             raise RuntimeError("injected encoder bug")
 

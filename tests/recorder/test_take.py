@@ -178,13 +178,13 @@ def test_counts_are_the_takes_own_not_the_feeds_since_start(feed):
     first = take_in(S.OPEN, feed)
     for _ in range(5):  # the ring holds 4: the fifth waits in the backlog
         add_frame(first, feed)
-    assert (first.camera_frames([feed]), first.overflowed(feed)) == ({"front": 6}, 2)
+    assert (first.counts.frames([feed]), first.counts.overflowed(feed)) == ({"front": 6}, 2)
     first.discard()
     feed.clear()
     second = first.successor(3)
-    assert (second.overflowed(feed), second.spilled(feed), second.frames) == (0, 0, 0)
+    assert (second.counts.overflowed(feed), second.counts.spilled(feed), second.frames) == (0, 0, 0)
     second.open([feed], path_of)
-    assert second.camera_frames([feed]) == {"front": 0}
+    assert second.counts.frames([feed]) == {"front": 0}
     assert feed.backlogged == 2, "the feed counts since start"
 
 

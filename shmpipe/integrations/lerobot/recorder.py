@@ -21,9 +21,11 @@ background (Pipeline.finish_episode(wait=False)): the record loop never waits fo
   dataset at `root`, which defaults to $HF_LEROBOT_HOME/repo_id as for create() (LeRobot
   demands a root there: without one it would download; this never downloads).
 - LeRobot's other create/resume options are accepted by keyword and ignored, as they do
-  not apply (IGNORED_OPTIONS): image_writer_processes, image_writer_threads (no temporary
-  images), batch_encoding_size, streaming_encoding, encoder_queue_maxsize, encoder_threads
-  (frames are always encoded while recording, one process per camera sizing its threads),
+  not apply (IGNORED_OPTIONS of shmpipe.integrations.lerobot.pipeline_args, which makes the
+  Pipeline from create's and resume's arguments): image_writer_processes,
+  image_writer_threads (no temporary images), batch_encoding_size, streaming_encoding,
+  encoder_queue_maxsize, encoder_threads (frames are always encoded while recording, one
+  process per camera sizing its threads),
   video_backend, metadata_buffer_size, depth_encoder (depth is stored with LeRobot's defaults;
   other depth settings are refused: shmpipe.integrations.lerobot.encoders),
   data/video_files_size_in_mb (one file per episode; info.json records LeRobot's
@@ -46,47 +48,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 
-from shmpipe import depth
-from shmpipe.dataset import layout
-from shmpipe.dataset.info import read_info, shapes
 from shmpipe.errors import ConfigError, FrameError, UsageError
+from shmpipe.integrations.lerobot import pipeline_args
 from shmpipe.integrations.lerobot.compat04 import LeRobot04Attributes
-from shmpipe.integrations.lerobot.encoders import (
-    check_depth_encoder,
-    encoder_config,
-    resume_encoder,
-)
-from shmpipe.integrations.lerobot.features import (
-    RecorderMeta,
-    check_timestamp,
-    default_root,
-    parse_features,
-)
+from shmpipe.integrations.lerobot.features import RecorderMeta, check_timestamp
 from shmpipe.integrations.lerobot.hub import HubUpload
 from shmpipe.recorder.committer import FinishHandle
-from shmpipe.recorder.pipeline import Pipeline
 from shmpipe.recorder.results import EpisodeResult
 
 __all__ = ["LeRobotRecorder"]
 log = logging.getLogger("shmpipe.integrations.lerobot")
 NOT_RECORDED = ("task", "timestamp")  # frame keys LeRobot's add_frame takes that are not columns
-IGNORED_OPTIONS = frozenset({
-    "image_writer_processes", "image_writer_threads", "video_backend", "batch_encoding_size",
-    "depth_encoder", "metadata_buffer_size", "streaming_encoding", "encoder_queue_maxsize",
-    "encoder_threads", "video_files_size_in_mb", "data_files_size_in_mb", "revision",
-    "force_cache_sync", "token",
-})  # fmt: skip
-
-
-def pipeline_options(options: Mapping[str, object]) -> dict[str, object]:
-    """The keyword arguments for Pipeline: all but LeRobot's options that do not apply."""
-    return {k: v for k, v in options.items() if k not in IGNORED_OPTIONS}
 
 
 class LeRobotRecorder(LeRobot04Attributes, HubUpload):
@@ -96,7 +73,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
 
     writer = None
 
-    def __init__(self, make_pipeline: Callable[..., Pipeline], repo_id: str,
+    def __init__(self, make_pipeline: pipeline_args.PipelineMaker, repo_id: str,
                  tolerance_s: float = 1e-4) -> None:  # fmt: skip
         """Starts the Pipeline `make_pipeline()` makes; use create() or resume(). It is kept:
         highlight.roll() makes the Pipeline again with preroll_s=."""
@@ -126,19 +103,8 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
     ) -> LeRobotRecorder:
         """A new, empty dataset at `root` (default $HF_LEROBOT_HOME/repo_id), its encoders
         started; see the class docstring for the arguments that are ignored."""
-        if not use_videos:
-            raise ConfigError("use_videos=False: LeRobotRecorder stores cameras only as video")
-        recording = parse_features(features)
-        check_depth_encoder(options.get("depth_encoder"),
-                            any(depth.is_depth(s) for s in recording.cameras.values()))  # fmt: skip
-        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
-        if root.exists():
-            raise FileExistsError(f"{root} exists; create() makes a new dataset (as LeRobot's "
-                                  "does), resume() appends to one")  # fmt: skip
-        pipeline = partial(Pipeline, root, fps, recording.cameras, recording.features,
-                           encoder=encoder_config(vcodec, rgb_encoder), robot_type=robot_type,
-                           feature_names=recording.feature_names or None,
-                           **pipeline_options(options))  # fmt: skip
+        pipeline = pipeline_args.for_create(repo_id, fps, features, root, robot_type, use_videos,
+                                            vcodec, rgb_encoder, options)  # fmt: skip
         return cls(pipeline, repo_id, tolerance_s)
 
     @classmethod
@@ -158,18 +124,7 @@ class LeRobotRecorder(LeRobot04Attributes, HubUpload):
         them (ConfigError naming each: shmpipe.integrations.lerobot.encoders). The first resume
         of a dataset LeRobot wrote scans it once (its videos are decoded for exact image
         stats)."""
-        root = (Path(root) if root is not None else default_root(repo_id)).absolute()
-        info_path = root / layout.INFO_PATH
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{info_path}: no dataset to resume (LeRobotRecorder never "
-                                    "downloads from the Hub)")  # fmt: skip
-        info = read_info(info_path)  # LeRobot's own (no shmpipe block): adopted, one scan
-        cameras, features = shapes(info)
-        check_depth_encoder(options.get("depth_encoder"),
-                            any(depth.is_depth(s) for s in cameras.values()))  # fmt: skip
-        encoder = resume_encoder(vcodec, rgb_encoder, info)
-        pipeline = partial(Pipeline, root, info["fps"], cameras, features, encoder=encoder,
-                           **pipeline_options(options))  # fmt: skip
+        pipeline = pipeline_args.for_resume(repo_id, root, vcodec, rgb_encoder, options)
         return cls(pipeline, repo_id, tolerance_s)
 
     # -- LeRobotDataset's recording methods ------------------------------------------------

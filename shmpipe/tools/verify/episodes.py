@@ -41,6 +41,29 @@ class EpisodeIndex:
     def frames(self) -> int:
         return int(self.columns["length"].sum()) if len(self) else 0
 
+    def video_files(self, cameras: list[str], video_path: str,
+                    problem: Callable[..., None]) -> dict[str, list[tuple[int, str]]]:  # fmt: skip
+        """Each video file (info.json's `video_path` filled in) -> the (episode i, camera) it
+        holds, in episode order; a camera whose file columns a row lacks is reported through
+        `problem(message, episode, camera)` and left out."""
+        wanted: dict[str, list[tuple[int, str]]] = {}
+        for i in range(len(self)):
+            e = self.row(i)
+            for camera in cameras:
+                key = video_prefix(camera)
+                absent = [k for k in ("chunk_index", "file_index") if e[key + k] == ABSENT]
+                if absent:
+                    episode = e["episode_index"]
+                    problem(f"meta/episodes has no '{key}{absent[0]}'", episode, camera)
+                    continue
+                file = video_path.format(
+                    video_key=camera,
+                    chunk_index=e[key + "chunk_index"],
+                    file_index=e[key + "file_index"],
+                )
+                wanted.setdefault(file, []).append((i, camera))
+        return wanted
+
 
 def read_index(
     root: Path,

@@ -18,14 +18,14 @@ import pyarrow as pa
 from shmpipe.dataset import capture_times, layout
 from shmpipe.dataset.adopt import ADOPTED_KEY
 from shmpipe.dataset.info import is_camera
-from shmpipe.dataset.reader import episodes_files, video_prefix
+from shmpipe.dataset.reader import episodes_files
 from shmpipe.dataset.untrusted import DamagedDatasetError, file_problem, parquet_rows, read_json
 from shmpipe.tools.progress import NO_PROGRESS, ProgressBar
 from shmpipe.tools.verify import reading
 from shmpipe.tools.verify import rows as verify_rows
 from shmpipe.tools.verify import stats as verify_stats
 from shmpipe.tools.verify import video as verify_video
-from shmpipe.tools.verify.episodes import ABSENT, EpisodeIndex, read_index
+from shmpipe.tools.verify.episodes import EpisodeIndex, read_index
 from shmpipe.tools.verify.images import histogram_problems
 from shmpipe.tools.verify.reading import NotADatasetError as NotADatasetError
 from shmpipe.tools.verify.report import Problem as Problem
@@ -203,22 +203,7 @@ class _Check:
         """Each camera's frames of each episode: the count and the time of every frame. Video
         files are read a few at a time (on every core) and dropped once their episodes are
         checked."""
-        wanted: dict[str, list[tuple[int, str]]] = {}  # video file -> (episode, camera)
-        for i in range(len(self.episodes)):
-            e = self.episodes.row(i)
-            for camera in self.cameras:
-                key = video_prefix(camera)
-                absent = [k for k in ("chunk_index", "file_index") if e[key + k] == ABSENT]
-                if absent:
-                    episode = e["episode_index"]
-                    self.problem(f"meta/episodes has no '{key}{absent[0]}'", episode, camera)
-                    continue
-                file = self.info["video_path"].format(
-                    video_key=camera,
-                    chunk_index=e[key + "chunk_index"],
-                    file_index=e[key + "file_index"],
-                )
-                wanted.setdefault(file, []).append((i, camera))
+        wanted = self.episodes.video_files(self.cameras, self.info["video_path"], self.problem)
         for camera in self.cameras:
             self._unlisted(layout.READERS_VIDEO_GLOB.format(video_key=camera), wanted)
         problems = {f: file_problem(self.root / f) for f in wanted}
@@ -231,24 +216,10 @@ class _Check:
         advance = self.progress.phase("checking videos", len(present))
         for file, video in zip(present, read, strict=True):
             self.report.video_frames += len(video.times)
-            self._video_problems(file, video, wanted[file])
+            held = [(self.episodes.row(i), camera) for i, camera in wanted[file]]
+            for message, episode, camera in verify_video.file_problems(video, held, self.fps):
+                self.problem(message, episode, camera, file)
             advance(1)
-
-    def _video_problems(self, file: str, video, episodes: list[tuple[int, str]]) -> None:
-        """The problems of the episodes (index into self.episodes, camera) this file holds."""
-        unexplained = video.error is not None  # a read error not yet reported
-        for i, camera in episodes:
-            e, key = self.episodes.row(i), video_prefix(camera)
-            ep = e["episode_index"]
-            start, end = e[key + "from_timestamp"], e[key + "to_timestamp"]
-            found = verify_video.episode_problems(video.times, start, end, e["length"], self.fps)
-            if found and video.error:  # the frames this episode misses may be behind the error
-                found[0] += f"; {video.error}"
-                unexplained = False
-            for message in found:
-                self.problem(message, ep, camera, file)
-        if unexplained:
-            self.problem(video.error, camera=episodes[0][1], file=file)
 
     def stats(self) -> None:
         """stats.json against the merged per-episode stats; for shmpipe's datasets, exactly

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from shmpipe.dataset.reader import read_ahead
+from shmpipe.dataset.reader import read_ahead, video_prefix
 from shmpipe.video.packets import frame_packets
 
 TOLERANCE_S = 1e-4  # LeRobot's tolerance between a frame's time and i / fps
@@ -90,6 +90,25 @@ def episode_problems(
             f"expected {expected[i]:.6f} s"
         ]
     return []
+
+
+def file_problems(video: VideoFrames, held: list[tuple[dict, str]], fps: float
+                  ) -> list[tuple[str, int | None, str]]:  # fmt: skip
+    """The problems of the episodes one video file holds (`held`: each one's meta/episodes row
+    and camera), as (message, episode index, camera). A read error is added to the first
+    episode whose frames it may explain, else it is a problem of its own (episode None)."""
+    out, unexplained = [], video.error is not None  # a read error not yet reported
+    for e, camera in held:
+        key = video_prefix(camera)
+        start, end = e[key + "from_timestamp"], e[key + "to_timestamp"]
+        found = episode_problems(video.times, start, end, e["length"], fps)
+        if found and video.error:  # the frames this episode misses may be behind the error
+            found[0] += f"; {video.error}"
+            unexplained = False
+        out += [(message, e["episode_index"], camera) for message in found]
+    if unexplained:
+        out.append((video.error, None, held[0][1]))
+    return out
 
 
 def _unmatched(times: np.ndarray, others: np.ndarray) -> np.ndarray:
