@@ -266,7 +266,11 @@ def test_a_long_roll_holds_only_its_window_in_memory_and_on_disk(tmp_path):
     assert 60 <= result.num_frames < 90 and segment_files(root) == []
 
 
-def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path):
+@pytest.mark.parametrize("wait", [True, False], ids=["finish", "background-finish"])
+def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path, wait):
+    """keep() at frame 30 keeps 20..44; a finish at 45 (wait=False: committed in the background)
+    and the next frames roll at once into a new window, kept at its frame 40: 75..99. Each
+    episode holds only its own frames and exact stats, and the dataset verifies."""
     root = tmp_path / "rec"
     images = frames_for(100)
     with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
@@ -274,16 +278,22 @@ def test_two_kept_episodes_make_a_dataset_that_verifies(tmp_path):
             if k in (30, 85):
                 pipe.keep()
             if k == 45:
-                first = pipe.finish_episode()
+                first = pipe.finish_episode(wait=wait)
             pipe.add_frame(frame(k, images), task="roll")
+            if k == 46:
+                assert pipe.rolling, "the frame after a finish rolls"
         second = pipe.finish_episode()
-    # keep at 30 -> from 20: frames 20..44; the next roll starts at 45 and is kept at its
-    # frame 40 -> from its frame 30: frames 75..99
-    assert (first.episode_index, first.num_frames) == (0, 25)
-    assert (second.episode_index, second.num_frames) == (1, 25)
-    decoded, _ = decode_video(second.videos["cam.b"].path)
-    corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
-    assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, range(75, 100), strict=True))
+        if not wait:
+            first = first.result()
+    for index, (result, kept) in enumerate(((first, range(20, 45)), (second, range(75, 100)))):
+        assert (result.episode_index, result.num_frames) == (index, len(kept))
+        for camera in CAMERAS:
+            decoded, _ = decode_video(result.videos[camera].path)
+            corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
+            assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, kept, strict=True))
+        expected = exact_image_stats([images["cam.a"][k] for k in kept])
+        np.testing.assert_allclose(result.stats["cam.a"]["mean"], expected["mean"], rtol=1e-12)
+        assert result.stats["cam.a"]["count"].tolist() == expected["count"].tolist()
     report = verify_dataset(root, decode=True)
     assert report.problems == []
     assert (report.episodes, report.frames, report.video_frames) == (2, 50, 100)
@@ -342,31 +352,3 @@ def test_stats_exact_when_the_stats_worker_is_far_behind_at_finish(tmp_path):
     expected = exact_image_stats(kept)
     for key, value in expected.items():
         np.testing.assert_allclose(result.stats["cam.a"][key], value, rtol=1e-12, atol=1e-12)
-
-
-def test_a_kept_episode_commits_in_the_background_while_the_next_window_rolls(tmp_path):
-    """finish_episode(wait=False) after keep(): the next frames roll at once into a new window,
-    whose keep() and finish come out whole too, each episode with only its own frames."""
-    root = tmp_path / "rec"
-    images = frames_for(100)
-    with Pipeline(root, fps=FPS, cameras=CAMERAS, features=FEATURES, preroll_s=1.0) as pipe:
-        for k in range(100):
-            if k in (30, 85):
-                pipe.keep()
-            if k == 45:
-                handle = pipe.finish_episode(wait=False)
-            pipe.add_frame(frame(k, images), task="roll")
-            if k == 46:
-                assert pipe.rolling, "the frame after a background finish rolls"
-        second = pipe.finish_episode()
-        first = handle.result()
-    for result, kept in ((first, range(20, 45)), (second, range(75, 100))):
-        assert result.num_frames == len(kept)
-        decoded, _ = decode_video(result.videos["cam.a"].path)
-        corners = [int(np.median(d[8:24, 8:24])) for d in decoded]
-        assert all(abs(c - value_of(k)) <= 3 for c, k in zip(corners, kept, strict=True))
-        expected = exact_image_stats([images["cam.a"][k] for k in kept])
-        np.testing.assert_allclose(result.stats["cam.a"]["mean"], expected["mean"], rtol=1e-12)
-        assert result.stats["cam.a"]["count"].tolist() == expected["count"].tolist()
-    assert verify_dataset(root, decode=True).problems == []
-    assert segment_files(root) == []
