@@ -16,6 +16,8 @@ import pytest
 from bench import capacity_report
 from bench.capacity_streams import SYSTEMS, clip_index
 
+pytestmark = pytest.mark.bench  # not in the default run: CI runs them (-m bench)
+
 pytest.importorskip("skimage", reason="the bench frames need scikit-image (the bench extra)")
 
 FPS = 30

@@ -17,6 +17,8 @@ import pytest
 
 from shmpipe.ipc import names
 
+pytestmark = pytest.mark.bench  # not in the default run: CI runs them (-m bench)
+
 pytest.importorskip("skimage", reason="the bench frames need scikit-image (the bench extra)")
 pytest.importorskip("pytest_benchmark", reason="the micro-benchmarks need pytest-benchmark")
 
