@@ -29,6 +29,16 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 
 
 @pytest.fixture(autouse=True)
+def main_thread_scheduling_kept():
+    """A test that opens SVT-AV1 in pytest's own thread (as root) gets that thread raised to
+    SCHED_FIFO 99 by the codec; put it back, so the tests after it start from a normal thread."""
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    yield
+    if (os.sched_getscheduler(0), os.sched_getparam(0)) != before:
+        os.sched_setscheduler(0, *before)
+
+
+@pytest.fixture(autouse=True)
 def no_shared_memory_left():
     """Every test must leave no shmpipe segment or semaphore behind (after a short grace for
     workers that clean up after a killed owner)."""

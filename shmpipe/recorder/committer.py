@@ -28,6 +28,7 @@ from shmpipe.recorder.finish import begin, complete, discard
 from shmpipe.recorder.results import EpisodeResult, PipelineStatus
 from shmpipe.recorder.session import Session
 from shmpipe.recorder.take import COMMITTED, FINISHING, LIVE, ROLLING, Take
+from shmpipe.system import priority
 
 log = logging.getLogger("shmpipe")
 
@@ -178,6 +179,7 @@ class Committer:
             thread.join()
 
     def _run(self) -> None:
+        priority.leave_realtime()  # not the control loop's real-time policy
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: self._queue)

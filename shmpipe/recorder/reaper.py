@@ -12,6 +12,8 @@ import subprocess
 import threading
 import time
 
+from shmpipe.system import priority
+
 POLL_S = 0.05
 
 _pending: list[subprocess.Popen] = []
@@ -42,6 +44,7 @@ def pending() -> int:
 
 
 def _run() -> None:
+    priority.leave_realtime()  # not the control loop's real-time policy
     while True:
         with _lock:
             _pending[:] = [p for p in _pending if p.poll() is None]

@@ -17,6 +17,8 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from shmpipe.system import priority
+
 Heartbeat = Callable[[Hashable], tuple[int, bool]]  # worker -> (beat count, flushing)
 
 
@@ -87,6 +89,7 @@ class Watchdog:
             pass  # the pipe is full of pokes already
 
     def _run(self) -> None:
+        priority.leave_realtime()  # not the control loop's real-time policy
         poked_only = select.poll()  # while attention waits for the control thread
         poked_only.register(self._wake_r, select.POLLIN)
         poller, registered = None, None

@@ -64,6 +64,18 @@ def apply(tids: set[int], priority: EncoderPriority) -> int:
     return changed
 
 
+def leave_realtime() -> None:
+    """Put the calling thread in SCHED_OTHER if it inherited SCHED_FIFO or SCHED_RR from the
+    thread that started it: a control loop that was real-time before start() (its own choice
+    without SCHED_RESET_ON_FORK, or a codec in it that raised it) must not pass that on to
+    shmpipe's watchdog, committer or reaper, which would then compete with the loop."""
+    try:
+        if os.sched_getscheduler(0) in (os.SCHED_FIFO, os.SCHED_RR):
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    except OSError:
+        pass
+
+
 def raise_control_thread(fifo_priority: int) -> tuple[int, int, os.sched_param] | None:
     """Put the calling thread in SCHED_FIFO at `fifo_priority`; returns (tid, policy, param) to
     restore it with, or None if not permitted (the thread is left as it was)."""

@@ -35,21 +35,35 @@ def realtime_threads(pid: int, skip: int | None = None) -> list[int]:
 
 
 @needs_fifo
+@pytest.mark.parametrize("loop", ["normal", "realtime"])
 @pytest.mark.parametrize("backend", ["process", "thread"])
-def test_no_worker_thread_is_realtime_from_start_through_the_first_frames(tmp_path, backend):
+def test_no_worker_thread_is_realtime_from_start_through_the_first_frames(tmp_path, backend, loop):
+    """`loop` "realtime": the control loop is SCHED_FIFO before start(), without
+    SCHED_RESET_ON_FORK (a robot's own choice), so every thread it starts inherits that; the
+    workers, the watchdog and the committer each leave it."""
     cams = {"front": (240, 320, 3), "wrist": (240, 320, 3)}
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(8)]
     control = threading.get_native_id()  # the loop's own thread is FIFO 10 on purpose
-    with Pipeline(tmp_path, fps=30, cameras=cams, backend=backend) as pipe:
-        pids = {c.worker_pid for c in pipe.status().cameras.values()}
-        seen = {pid: realtime_threads(pid, control) for pid in pids}
-        for k in range(40):
-            pipe.add_frame({name: frames[k % 8] for name in cams}, task="t")
-            if k % 5 == 0:
-                for pid in pids:
-                    seen[pid] += realtime_threads(pid, control)
-        pipe.finish_episode()
+    before = os.sched_getscheduler(0), os.sched_getparam(0)
+    if loop == "realtime":
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(5))
+    try:
+        with Pipeline(tmp_path, fps=30, cameras=cams, backend=backend) as pipe:
+            pids = {c.worker_pid for c in pipe.status().cameras.values()}
+            seen = {pid: realtime_threads(pid, control) for pid in pids}
+            for k in range(40):
+                pipe.add_frame({name: frames[k % 8] for name in cams}, task="t")
+                if k % 5 == 0:
+                    for pid in pids:
+                        seen[pid] += realtime_threads(pid, control)
+                if k == 19:
+                    pipe.finish_episode(wait=False)  # the committer thread starts
+            pipe.finish_episode()
+            for pid in pids:
+                seen[pid] += realtime_threads(pid, control)
+    finally:
+        os.sched_setscheduler(0, *before)
     assert not any(seen.values()), f"real-time worker threads: {seen}"
 
 
