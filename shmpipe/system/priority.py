@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 from shmpipe.errors import ConfigError
@@ -62,6 +64,27 @@ def apply(tids: set[int], priority: EncoderPriority) -> int:
         except OSError:
             continue
     return changed
+
+
+@contextmanager
+def held_on_cpu() -> Iterator[None]:
+    """For a burst of a few system calls that readers must see at one instant (a commit's
+    renames): the calling thread in SCHED_FIFO 1 if it may, so that no normal thread takes its
+    CPU in between (still below the control loop's FIFO 10); otherwise it starts the burst on a
+    fresh time slice (sched_yield). A thread already real-time is left as it is."""
+    policy = os.sched_getscheduler(0) & ~os.SCHED_RESET_ON_FORK
+    before, raised = os.sched_getparam(0), False
+    if policy not in (os.SCHED_FIFO, os.SCHED_RR):
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+            raised = True
+        except OSError:
+            os.sched_yield()
+    try:
+        yield
+    finally:
+        if raised:
+            os.sched_setscheduler(0, policy, before)
 
 
 def leave_realtime() -> None:
